@@ -1,0 +1,271 @@
+"""The model card: what a model file declares about itself.
+
+The runtime never guesses preprocessing from shapes or node names. Everything needed to feed a
+model and read its outputs (input size, layout, colour order, mean/std, resize policy, output
+kinds, embedding size, keypoint read-out, accept thresholds) and where it came from (provenance)
+lives in a :class:`ModelCard`, embedded in the ONNX file's metadata under :data:`CARD_METADATA_KEY`
+and copied into engine sidecars, checkpoints and gallery files.
+
+This module imports only the standard library and NumPy-free code so that any layer can use it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgereid.errors import ModelCardError
+
+SCHEMA_VERSION = 1
+CARD_METADATA_KEY = "edgereid.card"
+
+TASKS = ("reid", "keypoints", "face")
+RESIZE_POLICIES = ("stretch", "letterbox")
+COLOR_ORDERS = ("RGB", "BGR")
+OUTPUT_KINDS = ("embedding", "heatmaps", "coords", "confidence")
+
+COCO17_JOINTS = (
+    "nose", "left_eye", "right_eye", "left_ear", "right_ear",
+    "left_shoulder", "right_shoulder", "left_elbow", "right_elbow",
+    "left_wrist", "right_wrist", "left_hip", "right_hip",
+    "left_knee", "right_knee", "left_ankle", "right_ankle",
+)
+
+
+def _check_choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ModelCardError(f"invalid {what} in model card", expected=f"one of {choices}",
+                             got=repr(value), fix="correct the card (edgereid card show FILE)")
+
+
+def _from_mapping(cls, data: Any, where: str):
+    """Build dataclass ``cls`` from a dict, refusing unknown or missing keys."""
+    if not isinstance(data, dict):
+        raise ModelCardError(f"card section '{where}' is not a mapping", got=type(data).__name__)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ModelCardError(f"unknown keys in card section '{where}'", expected=str(sorted(names)),
+                             got=str(unknown), fix="the card was written by a newer edgereid; upgrade")
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ModelCardError(f"card section '{where}' is incomplete: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How crops are fed to the model. ``mean``/``std`` are in 0–255 pixel units, in colour order."""
+
+    name: str = "input"
+    height: int = 256
+    width: int = 128
+    layout: str = "NCHW"
+    dtype: str = "float32"
+    color_order: str = "RGB"
+    mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
+    std: tuple[float, float, float] = (58.395, 57.12, 57.375)
+    resize: str = "stretch"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        _check_choice("resize policy", self.resize, RESIZE_POLICIES)
+        _check_choice("colour order", self.color_order, COLOR_ORDERS)
+        _check_choice("layout", self.layout, ("NCHW",))
+        _check_choice("input dtype", self.dtype, ("float32", "float16"))
+        if self.height <= 0 or self.width <= 0:
+            raise ModelCardError("input size must be positive", got=f"{self.height}x{self.width}")
+        if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
+            raise ModelCardError("mean and std need 3 values each, std > 0",
+                                 got=f"mean={self.mean} std={self.std}")
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    """One graph output: its name, what it holds, and its shape without the batch axis."""
+
+    name: str
+    kind: str
+    dims: tuple[int, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "dims", tuple(int(d) for d in self.dims))
+        _check_choice("output kind", self.kind, OUTPUT_KINDS)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the weights came from; the checkpoint hash identifies the embedding space."""
+
+    checkpoint_sha256: str = ""
+    config_fingerprint: str = ""
+    edgereid_version: str = ""
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class KeypointReadout:
+    """Linear map from K unsupervised points (centred, flattened x,y) to M named joints."""
+
+    matrix: tuple[tuple[float, ...], ...]
+    joint_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "matrix", tuple(tuple(float(v) for v in row) for row in self.matrix))
+        object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        if len(self.matrix) != 2 * len(self.joint_names):
+            raise ModelCardError("read-out matrix must have 2 rows per joint",
+                                 expected=f"{2 * len(self.joint_names)} rows", got=f"{len(self.matrix)}")
+
+
+@dataclass(frozen=True)
+class AcceptThreshold:
+    """Cosine score above which a match is accepted, and the false-accept rate it was chosen for."""
+
+    score: float
+    far: float
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything the runtime must know about a model; see the module docstring."""
+
+    name: str
+    task: str
+    input: InputSpec
+    outputs: tuple[OutputSpec, ...]
+    embedding_dim: int = 0
+    joint_names: tuple[str, ...] = ()
+    skeleton: tuple[tuple[int, int], ...] = ()
+    readout: KeypointReadout | None = None
+    accept_threshold: AcceptThreshold | None = None
+    provenance: Provenance = field(default_factory=Provenance)
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _check_choice("task", self.task, TASKS)
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "joint_names", tuple(self.joint_names))
+        object.__setattr__(self, "skeleton", tuple(tuple(int(i) for i in e) for e in self.skeleton))
+        if self.schema_version > SCHEMA_VERSION:
+            raise ModelCardError("model card schema is newer than this edgereid understands",
+                                 expected=f"schema_version <= {SCHEMA_VERSION}",
+                                 got=str(self.schema_version), fix="upgrade edgereid")
+        kinds = [o.kind for o in self.outputs]
+        if self.task in ("reid", "face") and "embedding" not in kinds:
+            raise ModelCardError(f"a {self.task} card needs an 'embedding' output", got=str(kinds))
+        if self.task == "keypoints" and not {"coords", "confidence"} <= set(kinds):
+            raise ModelCardError("a keypoints card needs 'coords' and 'confidence' outputs",
+                                 got=str(kinds))
+
+    def output(self, kind: str) -> OutputSpec:
+        """The first output of ``kind``."""
+        for spec in self.outputs:
+            if spec.kind == kind:
+                return spec
+        raise ModelCardError(f"model '{self.name}' has no '{kind}' output",
+                             got=str([o.kind for o in self.outputs]))
+
+    def embedding_space(self) -> str:
+        """A fingerprint of the embedding space: vectors are comparable only within one space."""
+        key = json.dumps([self.name, self.task, self.embedding_dim,
+                          self.provenance.checkpoint_sha256, dataclasses.asdict(self.input)])
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def replace(self, **changes: Any) -> "ModelCard":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: Any) -> "ModelCard":
+        if not isinstance(data, dict):
+            raise ModelCardError("model card is not a JSON object", got=type(data).__name__)
+        data = dict(data)
+        data["input"] = _from_mapping(InputSpec, data.get("input", {}), "input")
+        data["outputs"] = tuple(_from_mapping(OutputSpec, o, "outputs") for o in data.get("outputs", ()))
+        data["provenance"] = _from_mapping(Provenance, data.get("provenance", {}), "provenance")
+        if data.get("readout") is not None:
+            data["readout"] = _from_mapping(KeypointReadout, data["readout"], "readout")
+        if data.get("accept_threshold") is not None:
+            data["accept_threshold"] = _from_mapping(AcceptThreshold, data["accept_threshold"],
+                                                     "accept_threshold")
+        return _from_mapping(cls, data, "card")
+
+    @classmethod
+    def from_json(cls, text: str) -> "ModelCard":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelCardError("model card is not valid JSON", got=str(exc)) from exc
+        return cls.from_dict(data)
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_card(onnx_path: str | Path) -> ModelCard:
+    """The card embedded in an ONNX file; needs only onnxruntime."""
+    import onnxruntime as ort
+
+    path = Path(onnx_path)
+    if not path.is_file():
+        raise ModelCardError(f"model file not found: {path}", fix="check the path")
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise ModelCardError(f"cannot open ONNX file {path}", got=str(exc).splitlines()[0]) from exc
+    return card_from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
+
+
+def card_from_metadata(metadata: dict[str, str], where: str) -> ModelCard:
+    """Parse the card from an ONNX metadata map, with an actionable error when it is absent."""
+    text = metadata.get(CARD_METADATA_KEY)
+    if text is None:
+        raise ModelCardError(
+            f"{where} carries no edgereid model card",
+            expected=f"ONNX metadata key '{CARD_METADATA_KEY}'",
+            got=f"metadata keys {sorted(metadata)}",
+            fix=f"attach one: edgereid card attach {where} --task reid --height H --width W ...",
+        )
+    return ModelCard.from_json(text)
+
+
+def write_card(onnx_path: str | Path, card: ModelCard, out_path: str | Path | None = None) -> Path:
+    """Embed ``card`` in an ONNX file's metadata, written atomically (needs the ``onnx`` package)."""
+    from edgereid.errors import require
+    from edgereid.fileio import atomic_write_bytes
+
+    onnx = require("onnx", "export", "writing a model card into an ONNX file")
+    model = onnx.load(str(onnx_path))
+    set_card_metadata(model, card)
+    target = Path(out_path or onnx_path)
+    atomic_write_bytes(target, model.SerializeToString())
+    return target
+
+
+def set_card_metadata(model: Any, card: ModelCard) -> None:
+    """Set (replace) the card entry of an in-memory ``onnx.ModelProto``."""
+    for prop in list(model.metadata_props):
+        if prop.key == CARD_METADATA_KEY:
+            model.metadata_props.remove(prop)
+    entry = model.metadata_props.add()
+    entry.key = CARD_METADATA_KEY
+    entry.value = card.to_json()
