@@ -50,6 +50,10 @@ class BackendError(EdgeReidError):
     """An inference backend could not be created as asked (provider, device, engine)."""
 
 
+class ExportError(EdgeReidError):
+    """An export produced a graph that fails its checks (ONNX checker, parity with torch)."""
+
+
 class RegistryError(EdgeReidError, KeyError):
     """A model name is unknown or registered twice."""
 

@@ -1,0 +1,72 @@
+"""Low-resolution face students: MobileFaceNet-class (PReLU bottlenecks, global depthwise pooling)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgereid.card import InputSpec, ModelCard, OutputSpec
+from edgereid.models.layers import ConvBNAct, MobileNetV2Trunk, l2_normalize
+from edgereid.registry import register_model
+
+# (expansion, channels, repeats, stride), MobileFaceNet's bottleneck plan.
+MOBILEFACENET_STAGES = ((2, 64, 5, 2), (4, 128, 1, 2), (2, 128, 6, 1), (4, 128, 1, 2), (2, 128, 2, 1))
+FACE_MEAN = (127.5, 127.5, 127.5)
+FACE_STD = (128.0, 128.0, 128.0)
+
+
+class FaceStudent(nn.Module):
+    """Aligned face crop (at most 64x64) in, L2-normalised embedding out."""
+
+    task = "face"
+
+    def __init__(self, width: float = 1.0, embedding_dim: int = 128, input_size: int = 64,
+                 stages: tuple = MOBILEFACENET_STAGES, num_classes: int = 0) -> None:
+        super().__init__()
+        if input_size > 64:
+            raise ValueError(f"the face student takes at most 64x64 input, got {input_size}")
+        self.input_hw = (input_size, input_size)
+        self.embedding_dim = embedding_dim
+        self.trunk = MobileNetV2Trunk(width, stages=stages, act=nn.PReLU)
+        channels = self.trunk.out_channels * 4
+        spatial = input_size // self.trunk.stride
+        self.expand = ConvBNAct(self.trunk.out_channels, channels, 1, act=nn.PReLU)
+        self.gdc = ConvBNAct(channels, channels, spatial, groups=channels, act=None)
+        self.gdc[0].padding = (0, 0)  # global depthwise conv: one output cell
+        self.embed = nn.Linear(channels, embedding_dim, bias=False)
+        self.bn = nn.BatchNorm1d(embedding_dim)
+        self.classifier = nn.Linear(embedding_dim, num_classes, bias=False) if num_classes else None
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.bn(self.embed(self.gdc(self.expand(self.trunk(x))).flatten(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return l2_normalize(self.features(x))
+
+    def card(self, name: str) -> ModelCard:
+        size = self.input_hw[0]
+        return ModelCard(
+            name=name, task="face",
+            input=InputSpec(height=size, width=size, mean=FACE_MEAN, std=FACE_STD),
+            outputs=(OutputSpec("embedding", "embedding", (self.embedding_dim,)),),
+            embedding_dim=self.embedding_dim,
+        )
+
+
+@register_model("face_mobilefacenet", task="face")
+def face_mobilefacenet(**kwargs) -> FaceStudent:
+    """MobileFaceNet-class, 64x64 input, 128-d (~1M parameters)."""
+    return FaceStudent(**kwargs)
+
+
+@register_model("face_mobilefacenet_32", task="face")
+def face_mobilefacenet_32(**kwargs) -> FaceStudent:
+    """Half-width MobileFaceNet at 32x32 input, for CPU training on small faces."""
+    return FaceStudent(**{"width": 0.5, "input_size": 32, **kwargs})
+
+
+@register_model("test_face", task="face")
+def test_face(**kwargs) -> FaceStudent:
+    """Tiny random-weight face model for tests: 32x32 input, 32-d."""
+    stages = ((2, 16, 1, 2), (2, 24, 1, 2), (2, 32, 1, 2))
+    return FaceStudent(**{"width": 0.5, "embedding_dim": 32, "input_size": 32, "stages": stages, **kwargs})

@@ -1,0 +1,85 @@
+"""A deployed model: backend + card-driven preprocessing + postprocessing, batch by batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgereid.card import ModelCard
+from edgereid.runtime.backends import Backend
+from edgereid.runtime.postprocess import apply_readout, l2_normalize, points_to_frame
+from edgereid.runtime.preprocess import CropPlan, allocate_batch, plan_crops, preprocess_batch
+
+
+@dataclass(frozen=True)
+class CropOutputs:
+    """Per-crop results: ``embeddings`` for ReID/face models; keypoint fields for keypoint models."""
+
+    embeddings: np.ndarray | None = None
+    keypoints: np.ndarray | None = None
+    keypoint_confidence: np.ndarray | None = None
+    joints: np.ndarray | None = None
+
+
+class CropModel:
+    """Crops boxes from frames, runs the backend in chunks of ``max_batch``, returns frame-space results.
+
+    The input buffer is allocated once and reused, so steady-state inference allocates only outputs.
+    """
+
+    def __init__(self, backend: Backend, max_batch: int = 32) -> None:
+        self.backend = backend
+        self.card: ModelCard = backend.card
+        self.max_batch = backend.max_batch or max_batch
+        self._buffer = allocate_batch(self.card.input, self.max_batch)
+
+    @property
+    def task(self) -> str:
+        return self.card.task
+
+    def plan(self, frame_index: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray | None = None) -> CropPlan:
+        return plan_crops(frame_index, boxes, self.card.input, landmarks)
+
+    def run(self, frames: list[np.ndarray], plan: CropPlan) -> CropOutputs:
+        """Results for every crop of ``plan`` (frames validated, boxes clipped by the caller)."""
+        if len(plan) == 0:
+            return self._empty()
+        raw: list[dict[str, np.ndarray]] = []
+        for start in range(0, len(plan), self.max_batch):
+            part = _slice_plan(plan, start, start + self.max_batch)
+            batch = preprocess_batch(frames, part, self.card.input, self._buffer)
+            if self.backend.max_batch is not None and len(part) < self.max_batch:
+                batch = self._buffer  # fixed-batch models: run padded, keep the real rows
+            outputs = self.backend.infer(batch)
+            raw.append({k: v[:len(part)] for k, v in outputs.items()})
+        merged = {name: np.concatenate([r[name] for r in raw]) for name in raw[0]}
+        return self._postprocess(merged, plan)
+
+    def _postprocess(self, outputs: dict[str, np.ndarray], plan: CropPlan) -> CropOutputs:
+        card = self.card
+        if card.task in ("reid", "face"):
+            return CropOutputs(embeddings=l2_normalize(outputs[card.output("embedding").name]))
+        coords = outputs[card.output("coords").name].astype(np.float64)
+        confidence = outputs[card.output("confidence").name].astype(np.float32)
+        joints = None
+        if card.readout is not None:
+            in_crop = apply_readout(coords, card.readout, (card.input.height, card.input.width))
+            joints = points_to_frame(in_crop.astype(np.float64), plan.to_frame)
+        return CropOutputs(keypoints=points_to_frame(coords, plan.to_frame), keypoint_confidence=confidence,
+                           joints=joints)
+
+    def _empty(self) -> CropOutputs:
+        card = self.card
+        if card.task in ("reid", "face"):
+            return CropOutputs(embeddings=np.zeros((0, card.embedding_dim), dtype=np.float32))
+        k = card.output("coords").dims[0]
+        joints = np.zeros((0, len(card.readout.joint_names), 2), np.float32) if card.readout else None
+        return CropOutputs(keypoints=np.zeros((0, k, 2), np.float32),
+                           keypoint_confidence=np.zeros((0, k), np.float32), joints=joints)
+
+
+def _slice_plan(plan: CropPlan, start: int, stop: int) -> CropPlan:
+    warps = None if plan.warps is None else plan.warps[start:stop]
+    return CropPlan(plan.frame_index[start:stop], plan.boxes[start:stop], plan.placement[start:stop],
+                    plan.to_frame[start:stop], warps)
