@@ -1,0 +1,54 @@
+"""Shared fixtures: tiny random-weight students, checkpointed and exported once per test session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+TINY_MODELS = ("test_reid", "test_keypoints", "test_face")
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, dict[str, Path]]:
+    """``{name: {"checkpoint": path, "onnx": path}}`` for the tiny test students."""
+    torch = pytest.importorskip("torch")
+    from edgereid.exporting.onnx_export import export_checkpoint
+    from edgereid.models.checkpoint import save_checkpoint
+    from edgereid.registry import create_model
+
+    root = tmp_path_factory.mktemp("models")
+    models = {}
+    for index, name in enumerate(TINY_MODELS):
+        torch.manual_seed(index)
+        model = create_model(name)
+        _randomise_batchnorm(model, torch)
+        checkpoint = save_checkpoint(model, root / f"{name}.safetensors")
+        onnx_path = root / f"{name}.onnx"
+        export_checkpoint(checkpoint, onnx_path)
+        models[name] = {"checkpoint": checkpoint, "onnx": onnx_path}
+    return models
+
+
+def _randomise_batchnorm(model, torch) -> None:
+    """Non-trivial BN statistics, so parity checks exercise the folded arithmetic."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 1.5)
+
+
+@pytest.fixture
+def frames() -> list[np.ndarray]:
+    """Three textured BGR frames of different sizes."""
+    rng = np.random.default_rng(0)
+    sizes = [(240, 320), (180, 260), (240, 320)]
+    out = []
+    for h, w in sizes:
+        base = rng.integers(0, 256, (h // 8, w // 8, 3), dtype=np.uint8)
+        import cv2
+
+        frame = cv2.resize(base, (w, h), interpolation=cv2.INTER_CUBIC)
+        out.append(np.clip(frame.astype(int) + rng.integers(-20, 20, frame.shape), 0, 255).astype(np.uint8))
+    return out
