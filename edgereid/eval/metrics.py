@@ -1,4 +1,4 @@
-"""Evaluation metrics for the three tasks, in NumPy only (no torch), so that CPU-only gates can run them.
+"""Evaluation metrics for the three tasks, in NumPy only (no torch) so that CPU-only gates run them.
 
 * Re-identification: CMC and mAP under the Market-1501 protocol (:func:`evaluate_rank`).
 * Faces: threshold and true-accept rate at a false-accept rate, closed-set top-1 identification.
@@ -18,8 +18,8 @@ import numpy as np
 
 from edgereid.errors import InputError
 
-# Queries are ranked in blocks so that the [block, gallery] work arrays stay near this many elements.
-_RANK_BLOCK_ELEMENTS = 1 << 22
+# Queries are ranked in blocks so that the [block, gallery] work arrays stay near this size.
+_RANK_BLOCK_ELEMENTS = 1 << 21
 
 
 def _array(values: object, name: str, ndim: int, dtype: type | None = np.float64) -> np.ndarray:
@@ -61,7 +61,7 @@ def cosine_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 # --- re-identification ---------------------------------------------------------------------------
 
 def _query_blocks(num_q: int, num_g: int) -> Iterator[slice]:
-    rows = max(1, _RANK_BLOCK_ELEMENTS // max(num_g, 1))
+    rows = max(1, _RANK_BLOCK_ELEMENTS // num_g)
     for start in range(0, num_q, rows):
         yield slice(start, min(start + rows, num_q))
 
@@ -101,7 +101,7 @@ def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
 
     Raises InputError on shape mismatches or when no query has a true match in the gallery.
     """
-    distmat = _array(distmat, "distmat", 2)
+    distmat = _array(distmat, "distmat", 2, None)  # ranking needs no float64 copy
     num_q, num_g = distmat.shape
     q_pids, q_camids = _array(q_pids, "q_pids", 1, None), _array(q_camids, "q_camids", 1, None)
     g_pids, g_camids = _array(g_pids, "g_pids", 1, None), _array(g_camids, "g_camids", 1, None)
@@ -129,7 +129,7 @@ def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
     return cmc, float(average_precision[valid].mean())
 
 
-# --- faces -----------------------------------------------------------------------------------------
+# --- faces ----------------------------------------------------------------------------------------
 
 def _scores(values: object, name: str) -> np.ndarray:
     scores = _array(values, name, 1)
@@ -198,7 +198,7 @@ def identification_top1(probe_emb: np.ndarray, probe_ids: np.ndarray,
     return float(np.mean(predicted == probe_ids))
 
 
-# --- keypoints -------------------------------------------------------------------------------------
+# --- keypoints ------------------------------------------------------------------------------------
 
 def _joint_errors(pred: np.ndarray, gt: np.ndarray,
                   visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +229,8 @@ def pck(pred: np.ndarray, gt: np.ndarray, visible: np.ndarray, boxes: np.ndarray
         alpha: float = 0.1) -> float:
     """Percentage of correct keypoints, as a fraction in [0, 1].
 
-    ``pred``/``gt`` are [N, K, 2] (x, y), ``visible`` [N, K] bool, ``boxes`` [N, 4] (x1, y1, x2, y2).
+    ``pred``/``gt`` are [N, K, 2] (x, y), ``visible`` [N, K] bool, ``boxes`` [N, 4] as
+    (x1, y1, x2, y2).
     A visible joint is correct when its distance to the ground truth is at most
     ``alpha * max(box width, box height)`` of its sample; the result averages over visible joints.
     """
