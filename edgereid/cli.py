@@ -1,0 +1,203 @@
+"""The ``edgereid`` command. Each verb is a small function; heavy modules are imported inside it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from edgereid.errors import EdgeReidError
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from edgereid.exporting.onnx_export import export_checkpoint
+
+    checkpoint = args.checkpoint
+    if args.model:
+        import torch
+
+        from edgereid.models.checkpoint import save_checkpoint
+        from edgereid.registry import create_model
+
+        torch.manual_seed(args.seed)
+        checkpoint = save_checkpoint(create_model(args.model), Path(args.out).with_suffix(".safetensors"))
+        print(f"random-initialised {args.model} (seed {args.seed}) saved to {checkpoint}")
+    report = export_checkpoint(checkpoint, args.out, opset=args.opset)
+    print(f"wrote {args.out}: parity with torch OK ({report.summary()})")
+    return 0
+
+
+def _parse_output(text: str) -> "OutputSpec":
+    from edgereid.card import OutputSpec
+
+    try:
+        name, kind, dims = text.split(":")
+        return OutputSpec(name, kind, tuple(int(d) for d in dims.split("x") if d))
+    except ValueError as exc:
+        raise EdgeReidError(f"bad --output '{text}'", expected="NAME:KIND:DIMS, e.g. emb:embedding:512 or "
+                            "heat:heatmaps:17x64x48") from exc
+
+
+def _cmd_card_attach(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+
+    from edgereid.card import InputSpec, ModelCard, Provenance, file_sha256, write_card
+
+    session = ort.InferenceSession(args.onnx, providers=["CPUExecutionProvider"])
+    outputs = tuple(_parse_output(o) for o in args.output)
+    if not outputs:
+        graph_outputs = session.get_outputs()
+        if len(graph_outputs) != 1 or args.task == "keypoints":
+            raise EdgeReidError("this model's outputs must be declared",
+                                got=str([o.name for o in graph_outputs]), fix="pass --output NAME:KIND:DIMS per output")
+        from edgereid.card import OutputSpec
+
+        dims = tuple(d for d in graph_outputs[0].shape[1:])
+        outputs = (OutputSpec(graph_outputs[0].name, "embedding", dims),)
+    embedding = [o for o in outputs if o.kind == "embedding"]
+    card = ModelCard(
+        name=args.name or Path(args.onnx).stem, task=args.task,
+        input=InputSpec(name=session.get_inputs()[0].name, height=args.height, width=args.width,
+                        color_order=args.color_order, mean=tuple(args.mean), std=tuple(args.std),
+                        resize=args.resize),
+        outputs=outputs, embedding_dim=embedding[0].dims[0] if embedding else 0,
+        provenance=Provenance(checkpoint_sha256=file_sha256(args.onnx), source=f"attached to {Path(args.onnx).name}"))
+    out = write_card(args.onnx, card, args.out)
+    print(f"card attached: {out}")
+    return 0
+
+
+def _cmd_card_show(args: argparse.Namespace) -> int:
+    from edgereid.card import read_card
+
+    print(json.dumps(read_card(args.onnx).to_dict(), indent=2))
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    import onnxruntime as ort
+
+    from edgereid.card import card_from_metadata
+
+    path = Path(args.file)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    meta = session.get_modelmeta()
+    card = card_from_metadata(meta.custom_metadata_map, str(path))
+    print(f"{path}  ({path.stat().st_size / 1e6:.2f} MB, producer {meta.producer_name})")
+    for kind, values in (("input", session.get_inputs()), ("output", session.get_outputs())):
+        for value in values:
+            print(f"  {kind:6s} {value.name:12s} {value.type:16s} {value.shape}")
+    spec = card.input
+    print(f"  task {card.task}, model {card.name}, {spec.height}x{spec.width} {spec.color_order} "
+          f"{spec.resize}, mean {spec.mean}, std {spec.std}")
+    print(f"  provenance: checkpoint sha256 {card.provenance.checkpoint_sha256[:16]}..., "
+          f"edgereid {card.provenance.edgereid_version}")
+    return 0
+
+
+def _cmd_doctor(args: argparse.Namespace) -> int:
+    from edgereid.doctor import report
+
+    print(report())
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edgereid.demo import DemoOptions, run_demo
+
+    options = DemoOptions(reid=args.reid, keypoints=args.keypoints, face=args.face, out=Path(args.out),
+                          seed=args.seed, identities=args.identities, cameras=args.cameras,
+                          frames=args.frames, max_batch=args.max_batch)
+    summary = run_demo(options)
+    print(json.dumps(summary))
+    return 0
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from edgereid.data.synthetic import World, WorldConfig
+
+    world = World(WorldConfig(seed=args.seed, num_identities=args.identities, num_cameras=args.cameras))
+    writers = {"market1501": world.write_market1501, "sysu": world.write_sysu_like, "faces": world.write_faces}
+    root = writers[args.layout](Path(args.out))
+    print(f"wrote the synthetic world (seed {args.seed}) in {args.layout} layout to {root}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgereid", description="Identity models from research to camera "
+                                     "gateways: export, inspect, run and benchmark.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    export = verbs.add_parser("export", help="export a checkpoint to ONNX with its model card")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="safetensors checkpoint written by edgereid")
+    source.add_argument("--model", help="registered model name, exported with random weights (for trying "
+                        "the SDK); the checkpoint is saved beside --out")
+    export.add_argument("--out", required=True, help="ONNX file to write")
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--seed", type=int, default=0, help="seed of the random weights (--model)")
+    export.set_defaults(func=_cmd_export)
+
+    card = verbs.add_parser("card", help="attach or show the model card of an ONNX file")
+    card_verbs = card.add_subparsers(dest="card_verb", required=True)
+    attach = card_verbs.add_parser("attach", help="attach a card to a third-party ONNX file")
+    attach.add_argument("onnx")
+    attach.add_argument("--task", required=True, choices=["reid", "keypoints", "face"])
+    attach.add_argument("--height", type=int, required=True)
+    attach.add_argument("--width", type=int, required=True)
+    attach.add_argument("--mean", type=float, nargs=3, default=[123.675, 116.28, 103.53],
+                        help="per channel, 0-255 units, in --color-order")
+    attach.add_argument("--std", type=float, nargs=3, default=[58.395, 57.12, 57.375])
+    attach.add_argument("--color-order", default="RGB", choices=["RGB", "BGR"])
+    attach.add_argument("--resize", default="stretch", choices=["stretch", "letterbox"])
+    attach.add_argument("--output", action="append", default=[], help="NAME:KIND:DIMS (repeat per output)")
+    attach.add_argument("--name", help="model name in the card (default: file stem)")
+    attach.add_argument("--out", help="write here instead of in place")
+    attach.set_defaults(func=_cmd_card_attach)
+    show = card_verbs.add_parser("show", help="print the card as JSON")
+    show.add_argument("onnx")
+    show.set_defaults(func=_cmd_card_show)
+
+    inspect = verbs.add_parser("inspect", help="card, inputs, outputs and size of a model file")
+    inspect.add_argument("file")
+    inspect.set_defaults(func=_cmd_inspect)
+
+    doctor = verbs.add_parser("doctor", help="versions, providers, GPU; what is missing for which feature")
+    doctor.set_defaults(func=_cmd_doctor)
+
+    demo = verbs.add_parser("demo", help="multi-camera scene from the synthetic world through the pipeline")
+    demo.add_argument("--reid", required=True, help="ReID ONNX model")
+    demo.add_argument("--keypoints", help="keypoint ONNX model")
+    demo.add_argument("--face", help="face ONNX model")
+    demo.add_argument("--out", default="edgereid-demo", help="folder for the video and contact sheet")
+    demo.add_argument("--seed", type=int, default=1000)
+    demo.add_argument("--identities", type=int, default=20)
+    demo.add_argument("--cameras", type=int, default=3)
+    demo.add_argument("--frames", type=int, default=40, help="frames per camera")
+    demo.add_argument("--max-batch", type=int, default=32)
+    demo.set_defaults(func=_cmd_demo)
+
+    synth = verbs.add_parser("synth", help="write the synthetic world in a standard dataset layout")
+    synth.add_argument("--out", required=True)
+    synth.add_argument("--layout", default="market1501", choices=["market1501", "sysu", "faces"])
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--identities", type=int, default=20)
+    synth.add_argument("--cameras", type=int, default=3)
+    synth.set_defaults(func=_cmd_synth)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: errors edgereid raises on purpose print cleanly and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgeReidError as exc:
+        print(f"edgereid {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""Pictures a person would rather look at than read: annotated frames and contact sheets."""
+
+from __future__ import annotations
+
+import colorsys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from edgereid.types import FrameResult
+
+UNKNOWN_COLOUR = (160, 160, 160)
+
+
+def identity_colour(identity: str | None) -> tuple[int, int, int]:
+    """A stable, distinct BGR colour per identity (grey for unknown)."""
+    if identity is None:
+        return UNKNOWN_COLOUR
+    hue = (zlib.crc32(identity.encode()) * 0.618034) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(hue, 0.85, 1.0)
+    return int(b * 255), int(g * 255), int(r * 255)
+
+
+def _label(image: np.ndarray, text: str, origin: tuple[int, int], colour: tuple[int, int, int]) -> None:
+    x, y = origin
+    (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.4, 1)
+    y = max(y, h + 2)
+    cv2.rectangle(image, (x, y - h - 3), (x + w + 2, y + 1), colour, -1)
+    cv2.putText(image, text, (x + 1, y - 2), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+
+
+def annotate(frame: np.ndarray, result: FrameResult, skeleton: tuple[tuple[int, int], ...] = (),
+             min_confidence: float = 0.2) -> np.ndarray:
+    """A copy of ``frame`` with person boxes, identity and score, skeletons and face matches drawn."""
+    image = frame.copy()
+    persons = result.persons
+    for i, box in enumerate(persons.boxes.astype(int)):
+        identity = persons.identities[i] if persons.identities else None
+        colour = identity_colour(identity)
+        cv2.rectangle(image, tuple(box[:2]), tuple(box[2:]), colour, 2)
+        if persons.scores is not None:
+            _label(image, f"{identity or 'unknown'} {persons.scores[i]:.2f}", (box[0], box[1] - 2), colour)
+        if persons.keypoints is not None:
+            _draw_skeleton(image, persons.keypoints[i], persons.keypoint_confidence[i], skeleton, colour,
+                           min_confidence)
+    faces = result.faces
+    for i, box in enumerate(faces.boxes.astype(int)):
+        identity = faces.identities[i] if faces.identities else None
+        colour = identity_colour(identity)
+        cv2.rectangle(image, tuple(box[:2]), tuple(box[2:]), colour, 1)
+        if faces.scores is not None:
+            _label(image, f"face {identity or '?'} {faces.scores[i]:.2f}", (box[0], box[3] + 12), colour)
+    _label(image, f"cam {result.camera_id}  t={result.timestamp:.1f}s", (4, 14), (255, 255, 255))
+    return image
+
+
+def _draw_skeleton(image: np.ndarray, points: np.ndarray, confidence: np.ndarray,
+                   skeleton: tuple[tuple[int, int], ...], colour: tuple[int, int, int], min_confidence: float) -> None:
+    for a, b in skeleton:
+        if confidence[a] >= min_confidence and confidence[b] >= min_confidence:
+            cv2.line(image, tuple(np.rint(points[a]).astype(int)), tuple(np.rint(points[b]).astype(int)),
+                     colour, 1, cv2.LINE_AA)
+    for point, conf in zip(points, confidence):
+        if conf >= min_confidence:
+            cv2.circle(image, tuple(np.rint(point).astype(int)), 2, (255, 255, 255), -1, cv2.LINE_AA)
+
+
+def contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray, bool, str]], path: str | Path,
+                  cell: tuple[int, int] = (128, 64), columns: int = 8) -> Path:
+    """A PNG grid of (query crop, matched gallery crop, correct?, caption) pairs; green = correct."""
+    height, width = cell
+    rows = max(1, (len(pairs) + columns - 1) // columns)
+    sheet = np.full((rows * (height + 18), columns * (2 * width + 6), 3), 255, dtype=np.uint8)
+    for i, (query, match, correct, caption) in enumerate(pairs):
+        r, c = divmod(i, columns)
+        y, x = r * (height + 18), c * (2 * width + 6)
+        colour = (40, 170, 40) if correct else (40, 40, 220)
+        for j, crop in enumerate((query, match)):
+            tile = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
+            sheet[y:y + height, x + j * width:x + (j + 1) * width] = tile
+        cv2.rectangle(sheet, (x, y), (x + 2 * width - 1, y + height - 1), colour, 2)
+        cv2.putText(sheet, caption, (x + 2, y + height + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1, cv2.LINE_AA)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, encoded = cv2.imencode(".png", sheet)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
+    from edgereid.fileio import atomic_write_bytes
+
+    return atomic_write_bytes(path, encoded.tobytes())

@@ -1,0 +1,50 @@
+import json
+
+import onnx
+import pytest
+
+from edgereid.card import read_card
+from edgereid.cli import main
+
+
+def test_card_attach_makes_a_third_party_onnx_usable(tiny_models, tmp_path, capsys):
+    model = onnx.load(str(tiny_models["test_face"]["onnx"]))
+    del model.metadata_props[:]
+    bare = tmp_path / "third_party.onnx"
+    onnx.save(model, str(bare))
+    assert main(["inspect", str(bare)]) == 2
+    assert "edgereid card attach" in capsys.readouterr().err
+    assert main(["card", "attach", str(bare), "--task", "face", "--height", "32", "--width", "32",
+                 "--mean", "127.5", "127.5", "127.5", "--std", "128", "128", "128"]) == 0
+    card = read_card(bare)
+    assert (card.task, card.embedding_dim, card.input.mean) == ("face", 32, (127.5,) * 3)
+    assert main(["card", "show", str(bare)]) == 0
+    assert json.loads(capsys.readouterr().out.split("\n", 1)[1])["task"] == "face"
+
+
+def test_card_attach_needs_declared_outputs_for_keypoints(tiny_models, tmp_path, capsys):
+    assert main(["card", "attach", str(tiny_models["test_keypoints"]["onnx"]), "--task", "keypoints",
+                 "--height", "64", "--width", "48", "--out", str(tmp_path / "k.onnx")]) == 2
+    assert "--output NAME:KIND:DIMS" in capsys.readouterr().err
+    assert main(["card", "attach", str(tiny_models["test_keypoints"]["onnx"]), "--task", "keypoints",
+                 "--height", "64", "--width", "48", "--out", str(tmp_path / "k.onnx"), "--resize", "letterbox",
+                 "--output", "heatmaps:heatmaps:17x16x12", "--output", "coords:coords:17x2",
+                 "--output", "confidence:confidence:17"]) == 0
+    assert read_card(tmp_path / "k.onnx").input.resize == "letterbox"
+
+
+def test_export_random_model_and_inspect(tmp_path, capsys):
+    out = tmp_path / "r.onnx"
+    assert main(["export", "--model", "test_reid", "--out", str(out)]) == 0
+    assert (tmp_path / "r.safetensors").is_file()
+    assert main(["inspect", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "['batch', 3, 64, 32]" in printed and "task reid" in printed
+
+
+def test_doctor_and_help(capsys):
+    assert main(["doctor"]) == 0
+    assert "onnxruntime providers" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    assert "export" in capsys.readouterr().out
