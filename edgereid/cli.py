@@ -115,6 +115,26 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from edgereid.eval.bench import format_table, plot, run_bench
+    from edgereid.fileio import atomic_write_text
+    from edgereid.runtime.backends import load_backend
+
+    if args.backend != "ort":
+        raise EdgeReidError(f"backend '{args.backend}' is not available in this version", expected="ort")
+    batches = [int(b) for b in args.batch.split(",")]
+    backend = load_backend(args.model, threads=args.threads)
+    rows = run_bench(backend, batches, e2e=args.e2e, min_seconds=args.seconds,
+                     progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr))
+    print(f"{args.model} on {backend.name} ({', '.join(backend.providers)})")
+    print(format_table(rows))
+    if args.json:
+        atomic_write_text(args.json, json.dumps([r.to_dict() for r in rows], indent=2))
+    if args.plot:
+        print(f"plot: {plot(rows, args.plot, Path(args.model).name)}")
+    return 0
+
+
 def _cmd_synth(args: argparse.Namespace) -> int:
     from edgereid.data.synthetic import World, WorldConfig
 
@@ -178,6 +198,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=40, help="frames per camera")
     demo.add_argument("--max-batch", type=int, default=32)
     demo.set_defaults(func=_cmd_demo)
+
+    bench = verbs.add_parser("bench", help="latency and crops/s per batch size (raw, end to end, per-crop loop)")
+    bench.add_argument("--model", required=True, help="ONNX model with a card")
+    bench.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
+    bench.add_argument("--backend", default="ort", choices=["ort"], help="ort: ONNX Runtime")
+    bench.add_argument("--e2e", action="store_true", help="also time frames+boxes in, outputs out, and the "
+                       "per-crop loop")
+    bench.add_argument("--seconds", type=float, default=2.0, help="minimum timing per measurement")
+    bench.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    bench.add_argument("--json", help="write the rows as a JSON list")
+    bench.add_argument("--plot", help="write a PNG plot of crops/s")
+    bench.set_defaults(func=_cmd_bench)
 
     synth = verbs.add_parser("synth", help="write the synthetic world in a standard dataset layout")
     synth.add_argument("--out", required=True)

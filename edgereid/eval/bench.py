@@ -1,0 +1,155 @@
+"""Latency and throughput of a model file: raw model, end to end, and the per-crop loop others use.
+
+For each batch size: the raw backend on a ready batch; with ``e2e``, frames + boxes in and
+embeddings (or keypoints) out through the runtime's batch path (box validation, one preprocessing
+pass into the reused batch buffer, inference, postprocessing); and, in the same run, the per-crop
+loop that BoxMOT, torchreid and insightface use (crop and resize one box at a time, batch-1
+inference each). All three are measured in one process so their ratios are comparable.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from edgereid.runtime.backends import Backend
+from edgereid.runtime.model import CropModel
+from edgereid.runtime.preprocess import validate_boxes
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    """One batch size: latency percentiles of a call and crops per second (end to end when measured)."""
+
+    batch: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    crops_per_s: float
+    raw_crops_per_s: float | None = None
+    per_crop_loop_crops_per_s: float | None = None
+
+    def to_dict(self) -> dict[str, float | int | None]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def time_calls(fn: Callable[[], object], warmup: int, iterations: int, min_seconds: float) -> np.ndarray:
+    """Milliseconds per call, after ``warmup`` calls; runs at least ``iterations`` and ``min_seconds``."""
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    start = time.perf_counter()
+    while len(times) < iterations or time.perf_counter() - start < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000.0)
+    return np.array(times)
+
+
+def bench_scene(batch: int, seed: int = 0, frame_hw: tuple[int, int] = (720, 1280),
+                frames: int = 4) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Camera-sized frames and ``batch`` person-shaped boxes spread over them."""
+    rng = np.random.default_rng(seed)
+    height, width = frame_hw
+    images = [cv2.resize(rng.integers(0, 256, (height // 16, width // 16, 3), dtype=np.uint8), (width, height),
+                         interpolation=cv2.INTER_LINEAR) for _ in range(frames)]
+    box_h = rng.uniform(80, 400, batch)
+    box_w = box_h * rng.uniform(0.3, 0.5, batch)
+    x1 = rng.uniform(0, width - box_w)
+    y1 = rng.uniform(0, height - box_h)
+    boxes = np.stack([x1, y1, x1 + box_w, y1 + box_h], axis=1)
+    return images, rng.integers(0, frames, batch), boxes
+
+
+def per_crop_loop(backend: Backend, frames: list[np.ndarray], frame_index: np.ndarray, boxes: np.ndarray) -> None:
+    """What common ReID/face code does: one crop, one resize, one batch-1 inference per box."""
+    spec = backend.card.input
+    mean = np.array(spec.mean, dtype=np.float32)
+    std = np.array(spec.std, dtype=np.float32)
+    for index, (x1, y1, x2, y2) in zip(frame_index, np.rint(boxes).astype(int)):
+        crop = cv2.resize(frames[index][y1:y2, x1:x2], (spec.width, spec.height))
+        if spec.color_order == "RGB":
+            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+        tensor = ((crop.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
+        backend.infer(np.ascontiguousarray(tensor))
+
+
+def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup: int = 3,
+              iterations: int = 10, min_seconds: float = 1.0,
+              progress: Callable[[str], None] = lambda _: None) -> list[BenchRow]:
+    """One :class:`BenchRow` per batch size; see the module docstring for what is timed."""
+    spec = backend.card.input
+    rows = []
+    for batch in batches:
+        progress(f"batch {batch}: raw model")
+        ready = np.random.default_rng(batch).standard_normal((batch, 3, spec.height, spec.width)).astype(np.float32)
+        raw = time_calls(lambda: backend.infer(ready), warmup, iterations, min_seconds)
+        raw_rate = batch / (raw.mean() / 1000.0)
+        if not e2e:
+            rows.append(BenchRow(batch, *_percentiles(raw), round(raw_rate, 1)))
+            continue
+        frames, frame_index, boxes = bench_scene(batch)
+        model = CropModel(backend, max_batch=max(batch, 1))
+
+        def end_to_end() -> None:
+            valid = [validate_boxes(boxes[frame_index == i], f.shape) for i, f in enumerate(frames)]
+            order = np.concatenate([np.full(len(v), i) for i, v in enumerate(valid)])
+            model.run(frames, model.plan(order, np.concatenate(valid)))
+
+        progress(f"batch {batch}: end to end")
+        full = time_calls(end_to_end, warmup, iterations, min_seconds)
+        progress(f"batch {batch}: per-crop loop")
+        loop = time_calls(lambda: per_crop_loop(backend, frames, frame_index, boxes), 1,
+                          max(3, iterations // 3), min_seconds)
+        rows.append(BenchRow(batch, *_percentiles(full), round(batch / (full.mean() / 1000.0), 1),
+                             round(raw_rate, 1), round(batch / (loop.mean() / 1000.0), 1)))
+    return rows
+
+
+def _percentiles(ms: np.ndarray) -> tuple[float, float, float]:
+    p50, p95, p99 = np.percentile(ms, [50, 95, 99])
+    return round(float(p50), 3), round(float(p95), 3), round(float(p99), 3)
+
+
+def format_table(rows: list[BenchRow]) -> str:
+    """A Markdown table of the rows (the columns present in them)."""
+    keys = list(rows[0].to_dict())
+    lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    lines += ["| " + " | ".join(str(row.to_dict().get(k, "")) for k in keys) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def plot(rows: list[BenchRow], path: str | Path, title: str) -> Path:
+    """Crops/s against batch size for each measured path (needs matplotlib)."""
+    from edgereid.errors import require
+
+    require("matplotlib", "train", "plotting benchmark results")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    batches = [r.batch for r in rows]
+    series = {"end to end" if rows[0].raw_crops_per_s is not None else "raw model": [r.crops_per_s for r in rows]}
+    if rows[0].raw_crops_per_s is not None:
+        series["raw model"] = [r.raw_crops_per_s for r in rows]
+        series["per-crop loop"] = [r.per_crop_loop_crops_per_s for r in rows]
+    for label, values in series.items():
+        axis.plot(batches, values, marker="o", label=label)
+    axis.set_xscale("log", base=2)
+    axis.set_xlabel("batch (crops)")
+    axis.set_ylabel("crops / s")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    path = Path(path)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
