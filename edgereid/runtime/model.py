@@ -9,7 +9,7 @@ import numpy as np
 from edgereid.card import ModelCard
 from edgereid.runtime.backends import Backend
 from edgereid.runtime.postprocess import apply_readout, l2_normalize, points_to_frame
-from edgereid.runtime.preprocess import CropPlan, allocate_batch, plan_crops, preprocess_batch
+from edgereid.runtime.preprocess import CropPlan, allocate_batch, allocate_staging, plan_crops, preprocess_batch
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class CropOutputs:
 class CropModel:
     """Crops boxes from frames, runs the backend in chunks of ``max_batch``, returns frame-space results.
 
-    The input buffer is allocated once and reused, so steady-state inference allocates only outputs.
+    The input buffers are allocated once and reused, so steady-state inference allocates only outputs.
     """
 
     def __init__(self, backend: Backend, max_batch: int = 32) -> None:
@@ -33,6 +33,7 @@ class CropModel:
         self.card: ModelCard = backend.card
         self.max_batch = backend.max_batch or max_batch
         self._buffer = allocate_batch(self.card.input, self.max_batch)
+        self._staging = allocate_staging(self.card.input, self.max_batch)
 
     @property
     def task(self) -> str:
@@ -48,7 +49,7 @@ class CropModel:
         raw: list[dict[str, np.ndarray]] = []
         for start in range(0, len(plan), self.max_batch):
             part = _slice_plan(plan, start, start + self.max_batch)
-            batch = preprocess_batch(frames, part, self.card.input, self._buffer)
+            batch = preprocess_batch(frames, part, self.card.input, self._buffer, self._staging)
             if self.backend.max_batch is not None and len(part) < self.max_batch:
                 batch = self._buffer  # fixed-batch models: run padded, keep the real rows
             outputs = self.backend.infer(batch)

@@ -162,7 +162,10 @@ def plan_crops(frame_index: np.ndarray, boxes: np.ndarray, spec: InputSpec,
 
 
 def _normalise_into(dst: np.ndarray, pixels_bgr: np.ndarray, spec: InputSpec) -> None:
-    """Write ``(pixel - mean) / std`` in the card's colour order into a CHW view."""
+    """Write ``(pixel - mean) / std`` in the card's colour order into a channel-first view.
+
+    ``dst`` is ``[3, ...]`` and ``pixels_bgr`` is ``[..., 3]`` with the same middle shape.
+    """
     order = (2, 1, 0) if spec.color_order == "RGB" else (0, 1, 2)
     for out_channel, src_channel in enumerate(order):
         np.subtract(pixels_bgr[..., src_channel], spec.mean[out_channel], out=dst[out_channel],
@@ -180,29 +183,50 @@ def allocate_batch(spec: InputSpec, max_batch: int) -> np.ndarray:
     return np.zeros((max_batch, 3, spec.height, spec.width), dtype=np.float32)
 
 
+def allocate_staging(spec: InputSpec, max_batch: int) -> np.ndarray:
+    """The uint8 ``[max_batch, H, W, 3]`` buffer crops are resized into before normalisation."""
+    return np.zeros((max_batch, spec.height, spec.width, 3), dtype=np.uint8)
+
+
 def preprocess_batch(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec,
-                     out: np.ndarray | None = None) -> np.ndarray:
-    """OpenCV implementation: every crop of ``plan`` into ``out[:len(plan)]`` (allocated when None)."""
+                     out: np.ndarray | None = None, staging: np.ndarray | None = None) -> np.ndarray:
+    """OpenCV implementation: every crop of ``plan`` into ``out[:len(plan)]`` (allocated when None).
+
+    Crops are resized into a uint8 ``staging`` buffer ``[N, H, W, 3]`` one box at a time, then the
+    whole batch is normalised and packed NCHW in six vectorised operations.
+    """
+    count = len(plan)
     if out is None:
-        out = allocate_batch(spec, len(plan))
-    if out.shape[0] < len(plan) or out.shape[1:] != (3, spec.height, spec.width):
-        raise InputError("batch buffer too small for the crops", expected=f"[>={len(plan)}, 3, "
+        out = allocate_batch(spec, count)
+    if staging is None:
+        staging = np.empty((count, spec.height, spec.width, 3), dtype=np.uint8)
+    if out.shape[0] < count or out.shape[1:] != (3, spec.height, spec.width) or staging.shape[0] < count:
+        raise InputError("batch buffer too small for the crops", expected=f"[>={count}, 3, "
                          f"{spec.height}, {spec.width}]", got=str(out.shape))
     fill = _fill_bgr(spec)
-    for i in range(len(plan)):
+    for i in range(count):
         frame = frames[plan.frame_index[i]]
         if plan.warps is not None:
-            crop = cv2.warpAffine(frame, plan.warps[i], (spec.width, spec.height), flags=cv2.INTER_LINEAR,
-                                  borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
-            _normalise_into(out[i], crop, spec)
+            cv2.warpAffine(frame, plan.warps[i], (spec.width, spec.height), dst=staging[i],
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
             continue
         x1, y1, x2, y2 = plan.boxes[i]
         px, py, pw, ph = plan.placement[i]
-        resized = cv2.resize(frame[y1:y2, x1:x2], (int(pw), int(ph)), interpolation=cv2.INTER_LINEAR)
-        if spec.resize == "letterbox":
-            out[i].fill(0.0)  # the mean, after normalisation
-        _normalise_into(out[i][:, py:py + ph, px:px + pw], resized, spec)
-    return out[:len(plan)]
+        staging[i, py:py + ph, px:px + pw] = cv2.resize(frame[y1:y2, x1:x2], (int(pw), int(ph)),
+                                                        interpolation=cv2.INTER_LINEAR)
+    _normalise_into(out[:count].transpose(1, 0, 2, 3), staging[:count], spec)
+    if spec.resize == "letterbox" and plan.warps is None:
+        _zero_letterbox_bars(out, plan)
+    return out[:count]
+
+
+def _zero_letterbox_bars(out: np.ndarray, plan: CropPlan) -> None:
+    """Set the padding around each letterboxed crop to the mean (zero after normalisation)."""
+    for i, (px, py, pw, ph) in enumerate(plan.placement):
+        out[i, :, :py] = 0.0
+        out[i, :, py + ph:] = 0.0
+        out[i, :, :, :px] = 0.0
+        out[i, :, :, px + pw:] = 0.0
 
 
 def resize_bilinear_reference(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
