@@ -1,0 +1,126 @@
+"""A small training loop shared by every method: AdamW, warm-up + cosine schedule, progress bar,
+loss-curve PNG, and a checkpoint per the contract at the end (written atomically).
+
+Methods supply a ``step(batch) -> dict of named loss terms`` and an iterable of batches per epoch;
+the loop sums the terms, records each one, and keeps the history for the plot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import torch
+from torch import nn
+
+from edgereid.card import ModelCard
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and schedule: AdamW, linear warm-up, cosine decay to ``lr * final_lr_fraction``."""
+
+    epochs: int = 10
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    final_lr_fraction: float = 0.01
+    grad_clip: float = 5.0
+    seed: int = 0
+    threads: int = 2
+
+
+def config_fingerprint(config: dict) -> str:
+    """A short hash of a config (sorted JSON), stored in checkpoints and cards."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _lr_factor(step: int, total: int, warmup: int, final: float) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int], Iterable],
+        step: Callable[[object], dict[str, torch.Tensor]], optim: OptimConfig, steps_per_epoch: int,
+        description: str = "train") -> list[dict[str, float]]:
+    """Train; returns one record per epoch with the mean of every loss term."""
+    from tqdm import tqdm
+
+    torch.set_num_threads(optim.threads)
+    params = [p for p in params if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    total = optim.epochs * steps_per_epoch
+    warmup = optim.warmup_epochs * steps_per_epoch
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: _lr_factor(s, total, warmup, optim.final_lr_fraction))
+    history: list[dict[str, float]] = []
+    bar = tqdm(total=total, desc=description, unit="step", dynamic_ncols=True)
+    for epoch in range(optim.epochs):
+        model.train()
+        sums: dict[str, float] = {}
+        count = 0
+        for batch in epochs(epoch):
+            terms = step(batch)
+            loss = sum(terms.values())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            for name, value in terms.items():
+                sums[name] = sums.get(name, 0.0) + float(value.detach())
+            count += 1
+            bar.update(1)
+            bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss.detach()):.3f}")
+        history.append({"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()}})
+    bar.close()
+    model.eval()
+    return history
+
+
+def plot_history(history: list[dict[str, float]], path: str | Path, title: str) -> Path:
+    """Loss curves, one line per term, as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    epochs = [h["epoch"] for h in history]
+    for name in [k for k in history[0] if k != "epoch"]:
+        axis.plot(epochs, [h[name] for h in history], marker=".", label=name)
+    axis.set_xlabel("epoch")
+    axis.set_ylabel("loss")
+    axis.set_title(title)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
+
+
+def save_run(model: nn.Module, card: ModelCard, out_dir: Path, config: dict,
+             history: list[dict[str, float]], title: str) -> Path:
+    """Checkpoint (with the config fingerprint in its header), history JSON and loss curve."""
+    from edgereid.fileio import atomic_write_text
+    from edgereid.models.checkpoint import save_checkpoint
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fingerprint = config_fingerprint(config)
+    checkpoint = save_checkpoint(model, out_dir / "model.safetensors", card=card,
+                                 extra={"edgereid.config_fingerprint": fingerprint,
+                                        "edgereid.config": json.dumps(config, default=str)})
+    atomic_write_text(out_dir / "history.json", json.dumps({"config": config, "history": history}, indent=1))
+    plot_history(history, out_dir / "loss.png", title)
+    return checkpoint
+
+
