@@ -195,7 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1000)
     demo.add_argument("--identities", type=int, default=20)
     demo.add_argument("--cameras", type=int, default=3)
-    demo.add_argument("--frames", type=int, default=40, help="frames per camera")
+    demo.add_argument("--frames", type=int, default=100, help="frames per camera (10 frames/s)")
     demo.add_argument("--max-batch", type=int, default=32)
     demo.set_defaults(func=_cmd_demo)
 

@@ -64,8 +64,15 @@ class Camera:
         return recorded if recorded.ndim == 3 else cv2.merge([recorded] * 3)
 
 
+ENTRANCE_VIEWPOINTS = (0.7, 0.1, 0.2)  # front, back, side
+
+
 def make_camera(seed: int, cam_id: int, num_cameras: int) -> Camera:
-    """Camera ``cam_id`` of the world ``seed``; the last of four or more cameras is IR."""
+    """Camera ``cam_id`` of the world ``seed``; the last of four or more cameras is IR.
+
+    Camera 0 is the entrance camera: most people walk towards it, so it sees faces, and it is where
+    galleries are enrolled. The others see people from random mixes of front, back and side.
+    """
     rng = stream(seed, Stream.CAMERA, cam_id)
     ir = num_cameras >= 4 and cam_id == num_cameras - 1
     cast = (1.0, 1.0, 1.0) if ir else tuple(float(v) for v in rng.uniform(0.85, 1.15, 3))
@@ -74,7 +81,7 @@ def make_camera(seed: int, cam_id: int, num_cameras: int) -> Camera:
         colour_cast=cast, blur_sigma=float(rng.uniform(0.0, 1.0)),
         noise_sigma=float(rng.uniform(1.0, 6.0)), jpeg_quality=int(rng.integers(60, 96)),
         resolution_scale=float(rng.uniform(0.45, 1.0)),
-        viewpoint_bias=tuple(float(v) for v in rng.dirichlet((2.0, 2.0, 2.0))),
+        viewpoint_bias=ENTRANCE_VIEWPOINTS if cam_id == 0 else tuple(float(v) for v in rng.dirichlet((2.0, 2.0, 2.0))),
         wall_colour=muted_colour(rng, 70, 190), ground_colour=muted_colour(rng, 70, 190))
 
 

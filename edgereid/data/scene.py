@@ -238,32 +238,40 @@ def _compose(background: np.ndarray, walkers: Sequence[_Walker], street: _Street
 
 
 def _pick_identity(rng: np.random.Generator, identities: Sequence[Identity],
-                   walkers: Sequence[_Walker]) -> Identity:
-    """Someone not already in the scene (one person cannot be in two places)."""
+                   walkers: Sequence[_Walker], appearances: dict[int, int]) -> Identity:
+    """Someone not already in the scene (one person cannot be in two places), preferring those seen
+    least so far, so that every identity passes the camera in a clip of reasonable length."""
     busy = {w.identity.pid for w in walkers}
     free = [identity for identity in identities if identity.pid not in busy]
-    return free[int(rng.integers(len(free)))]
+    fewest = min(appearances.get(identity.pid, 0) for identity in free)
+    candidates = [identity for identity in free if appearances.get(identity.pid, 0) == fewest]
+    chosen = candidates[int(rng.integers(len(candidates)))]
+    appearances[chosen.pid] = fewest + 1
+    return chosen
 
 
 def generate_scene(identities: Sequence[Identity], camera: Camera, background: np.ndarray,
-                   num_frames: int, people_per_frame: int, rng: np.random.Generator
-                   ) -> Iterator[SceneFrame]:
-    """Frames of people walking past ``camera`` in front of ``background``."""
+                   num_frames: int, people_per_frame: int, rng: np.random.Generator,
+                   pace: float = 1.0) -> Iterator[SceneFrame]:
+    """Frames of people walking past ``camera`` in front of ``background``; ``pace`` scales how far
+    they move between frames (higher: more people pass in fewer frames)."""
     street = _Street(*background.shape[:2])
     walkers: list[_Walker] = []
+    appearances: dict[int, int] = {}
     for _ in range(min(people_per_frame, len(identities))):
-        walkers.append(_spawn(rng, _pick_identity(rng, identities, walkers), camera, street, True))
+        walkers.append(_spawn(rng, _pick_identity(rng, identities, walkers, appearances), camera, street, True))
     for index in range(num_frames):
         clean, persons, faces = _compose(background, walkers, street)
         yield SceneFrame(frame=camera.apply(clean, rng), frame_index=index, timestamp=index / FPS,
                          cam_id=camera.cam_id, persons=persons, faces=faces)
         for slot, walker in enumerate(walkers):
-            walker.x += walker.vx
-            walker.foot_y += walker.vy
-            walker.phase += walker.phase_rate
+            walker.x += walker.vx * pace
+            walker.foot_y += walker.vy * pace
+            walker.phase += walker.phase_rate * pace
             if street.finished(walker):
                 others = walkers[:slot] + walkers[slot + 1:]
-                walkers[slot] = _spawn(rng, _pick_identity(rng, identities, others), camera, street, False)
+                walkers[slot] = _spawn(rng, _pick_identity(rng, identities, others, appearances), camera,
+                                       street, False)
 
 
 def street_background(height: int, width: int, camera: Camera, rng: np.random.Generator) -> np.ndarray:

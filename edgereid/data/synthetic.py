@@ -179,22 +179,23 @@ class World:
         return self._backgrounds[key].copy()
 
     def scene(self, cam_id: int, num_frames: int, *, frame_size: tuple[int, int] = (360, 640),
-              people_per_frame: int = 4, seed_offset: int = 0) -> Iterator[SceneFrame]:
+              people_per_frame: int = 4, seed_offset: int = 0, pace: float = 1.0) -> Iterator[SceneFrame]:
         """Footage of camera ``cam_id``: people walking across, towards and away from it, at 10
-        frames per second, with boxes, keypoints and front faces of everyone shown. The same
-        (world seed, cam_id, seed_offset) gives the same frames."""
+        frames per second, with boxes, keypoints and front faces of everyone shown. ``pace`` > 1
+        makes people move that many times further per frame, so short clips see more identities.
+        The same (world seed, cam_id, seed_offset, pace) gives the same frames."""
         height, width = frame_size
         if height < 280 or width < 160:
             raise InputError("frame too small for the scene's 80-260 px people",
                              expected="frame_size (height, width) of at least (280, 160)",
                              got=str(frame_size))
-        if num_frames < 0 or people_per_frame < 1 or seed_offset < 0:
+        if num_frames < 0 or people_per_frame < 1 or seed_offset < 0 or pace <= 0:
             raise InputError("bad scene arguments", got=f"num_frames={num_frames}, "
-                             f"people_per_frame={people_per_frame}, seed_offset={seed_offset}",
-                             expected="num_frames >= 0, people_per_frame >= 1, seed_offset >= 0")
+                             f"people_per_frame={people_per_frame}, seed_offset={seed_offset}, pace={pace}",
+                             expected="num_frames >= 0, people_per_frame >= 1, seed_offset >= 0, pace > 0")
         rng = stream(self.config.seed, Stream.SCENE, cam_id, seed_offset)
         return generate_scene(self.identities, self.camera(cam_id), self.background(cam_id, frame_size),
-                              num_frames, people_per_frame, rng)
+                              num_frames, people_per_frame, rng, pace)
 
     def write_market1501(self, root: str | Path, *, images_per_id_per_cam: int = 2,
                          train_fraction: float = 0.5) -> Path:
