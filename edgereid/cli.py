@@ -115,6 +115,29 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _parse_overrides(pairs: list[str]) -> dict[str, object]:
+    """``--set optim.epochs=3`` style overrides; values are parsed as YAML scalars."""
+    import yaml
+
+    overrides = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep:
+            raise EdgeReidError(f"bad --set '{pair}'", expected="KEY=VALUE, e.g. optim.epochs=3")
+        overrides[key] = yaml.safe_load(value)
+    return overrides
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from edgereid.config import load_yaml
+    from edgereid.methods.supervised import TrainConfig, train
+
+    config = TrainConfig.load(args.config, _parse_overrides(args.set))
+    checkpoint = train(config, {**load_yaml(args.config), "overrides": args.set})
+    print(f"checkpoint: {checkpoint}")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edgereid.eval.bench import format_table, plot, run_bench
     from edgereid.fileio import atomic_write_text
@@ -198,6 +221,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--frames", type=int, default=100, help="frames per camera (10 frames/s)")
     demo.add_argument("--max-batch", type=int, default=32)
     demo.set_defaults(func=_cmd_demo)
+
+    train = verbs.add_parser("train", help="train a model that learns from labels (config: method, model, data, ...)")
+    train.add_argument("--config", required=True, help="YAML file, e.g. samples/configs/reid_supervised.yaml")
+    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
+    train.set_defaults(func=_cmd_train)
 
     bench = verbs.add_parser("bench", help="latency and crops/s per batch size (raw, end to end, per-crop loop)")
     bench.add_argument("--model", required=True, help="ONNX model with a card")

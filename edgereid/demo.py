@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgereid.data.synthetic import SceneFrame, World, WorldConfig
+from edgereid.data.synthetic import SceneFrame, World, WorldConfig, to_pixel_centres
 from edgereid.eval.metrics import cosine_distance_matrix, evaluate_rank, identification_top1, pck
 from edgereid.gallery import Gallery
 from edgereid.pipeline import Pipeline
@@ -142,7 +142,7 @@ def _measure(enroll_frames: list[SceneFrame], enrolled: list[FrameResult], queri
     metrics: dict[str, object] = {"reid_rank1": round(float(cmc[0]), 4), "reid_map": round(float(mean_ap), 4)}
     if results and results[0].persons.keypoints is not None:
         pred = np.concatenate([r.persons.keypoints for r in results])
-        truth = np.concatenate([np.stack([o.keypoints for o in f.persons]) for f in queries if f.persons])
+        truth = to_pixel_centres(np.concatenate([np.stack([o.keypoints for o in f.persons]) for f in queries if f.persons]))
         boxes = np.concatenate([r.persons.boxes for r in results])
         metrics["keypoint_pck"] = round(pck(pred, truth[..., :2], truth[..., 2] > 0, boxes, 0.1), 4)
     if results and results[0].faces.embeddings is not None and enrolled[0].faces.embeddings is not None:

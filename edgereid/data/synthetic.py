@@ -340,3 +340,11 @@ def _write_image(path: Path, image: np.ndarray) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if not cv2.imwrite(str(path), image):
         raise EdgeReidError(f"could not write {path}", fix="check that the folder is writable")
+
+
+def to_pixel_centres(points: np.ndarray) -> np.ndarray:
+    """World (x, y) annotations, where pixel i spans [i, i + 1), in the runtime's convention, where
+    pixel i's centre is at i (OpenCV's): subtract half a pixel. Extra columns pass through."""
+    out = np.array(points, dtype=np.float32, copy=True)
+    out[..., :2] -= 0.5
+    return out

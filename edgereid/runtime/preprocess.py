@@ -214,10 +214,18 @@ def preprocess_batch(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec,
         px, py, pw, ph = plan.placement[i]
         staging[i, py:py + ph, px:px + pw] = cv2.resize(frame[y1:y2, x1:x2], (int(pw), int(ph)),
                                                         interpolation=cv2.INTER_LINEAR)
-    _normalise_into(out[:count].transpose(1, 0, 2, 3), staging[:count], spec)
+    normalise_batch(staging[:count], spec, out[:count])
     if spec.resize == "letterbox" and plan.warps is None:
         _zero_letterbox_bars(out, plan)
     return out[:count]
+
+
+def normalise_batch(staging: np.ndarray, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 BGR crops ``[N, H, W, 3]`` to the model's float32 ``[N, 3, H, W]`` input, per the card."""
+    if out is None:
+        out = np.empty((len(staging), 3, spec.height, spec.width), dtype=np.float32)
+    _normalise_into(out.transpose(1, 0, 2, 3), staging, spec)
+    return out
 
 
 def _zero_letterbox_bars(out: np.ndarray, plan: CropPlan) -> None:

@@ -1,0 +1,103 @@
+"""Training and evaluation crops cut from synthetic-world scenes with the runtime's own preprocessing.
+
+Crops come from the same scenes, boxes and camera effects the demo uses, and pass through
+:func:`edgereid.runtime.preprocess.preprocess_batch`, so a model trains on exactly the arithmetic it
+will be fed at run time. Crops are kept as uint8 ``[N, H, W, 3]`` (BGR) to stay small; keypoints
+and face landmarks are mapped into crop pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgereid.card import InputSpec
+from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
+from edgereid.runtime.preprocess import plan_crops, validate_boxes
+
+
+@dataclass(frozen=True)
+class SceneData:
+    """Which world and how much footage: the seed decides identities, cameras and everything else."""
+
+    seed: int = 100
+    identities: int = 200
+    cameras: int = 6
+    frames_per_camera: int = 300
+    pace: float = 4.0
+    people_per_frame: int = 5
+
+
+@dataclass
+class CropSet:
+    """Crops with labels: ``images`` uint8 BGR ``[N, H, W, 3]``, ``pids``, ``cams``; keypoints
+    ``[N, 17, 3]`` (x, y, visible) in crop pixels for person crops."""
+
+    images: np.ndarray
+    pids: np.ndarray
+    cams: np.ndarray
+    keypoints: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.pids)
+
+
+def _to_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.ndarray:
+    """Run the runtime preprocessing, keeping only its uint8 staging output (pre-normalisation)."""
+    from edgereid.runtime.preprocess import allocate_batch, allocate_staging, preprocess_batch
+
+    staging = allocate_staging(spec, len(plan))
+    preprocess_batch(frames, plan, spec, allocate_batch(spec, len(plan)), staging)
+    if spec.resize == "letterbox" and plan.warps is None:
+        fill = np.rint(np.array(spec.mean[::-1] if spec.color_order == "RGB" else spec.mean)).astype(np.uint8)
+        for i, (px, py, pw, ph) in enumerate(plan.placement):
+            mask = np.ones(staging.shape[1:3], bool)
+            mask[py:py + ph, px:px + pw] = False
+            staging[i][mask] = fill
+    return staging
+
+
+def scene_crops(data: SceneData, person_spec: InputSpec | None = None, face_spec: InputSpec | None = None,
+                progress: bool = True) -> tuple[CropSet | None, CropSet | None]:
+    """Person crops (with keypoints) for ``person_spec`` and aligned face crops for ``face_spec``."""
+    world = World(WorldConfig(seed=data.seed, num_identities=data.identities, num_cameras=data.cameras))
+    people: list[CropSet] = []
+    faces: list[CropSet] = []
+    cams = range(data.cameras)
+    if progress:
+        from tqdm import tqdm
+
+        cams = tqdm(cams, desc=f"rendering world seed {data.seed}", unit="camera")
+    for cam in cams:
+        for frame in world.scene(cam, data.frames_per_camera, pace=data.pace, people_per_frame=data.people_per_frame):
+            if person_spec is not None and frame.persons:
+                people.append(_person_crops(frame, person_spec))
+            if face_spec is not None and frame.faces:
+                faces.append(_face_crops(frame, face_spec))
+    return (_concat(people) if person_spec is not None else None,
+            _concat(faces) if face_spec is not None else None)
+
+
+def _person_crops(frame, spec: InputSpec) -> CropSet:
+    boxes = validate_boxes(np.stack([p.box for p in frame.persons]), frame.frame.shape)
+    plan = plan_crops(np.zeros(len(boxes), int), boxes, spec)
+    keypoints = to_pixel_centres(np.stack([p.keypoints for p in frame.persons])).astype(np.float64)
+    from_frame = np.linalg.inv(np.concatenate([plan.to_frame, np.tile([[[0, 0, 1.0]]], (len(boxes), 1, 1))], 1))
+    xy = np.einsum("nij,nkj->nki", from_frame[:, :2, :2], keypoints[..., :2]) + from_frame[:, None, :2, 2]
+    return CropSet(_to_uint8(spec, [frame.frame], plan), np.array([p.pid for p in frame.persons]),
+                   np.full(len(boxes), frame.cam_id), np.concatenate([xy, keypoints[..., 2:]], -1).astype(np.float32))
+
+
+def _face_crops(frame, spec: InputSpec) -> CropSet:
+    boxes = validate_boxes(np.stack([f.box for f in frame.faces]), frame.frame.shape)
+    landmarks = np.stack([f.landmarks for f in frame.faces]).astype(np.float64)
+    plan = plan_crops(np.zeros(len(boxes), int), boxes, spec, landmarks)
+    return CropSet(_to_uint8(spec, [frame.frame], plan), np.array([f.pid for f in frame.faces]),
+                   np.full(len(boxes), frame.cam_id))
+
+
+def _concat(parts: list[CropSet]) -> CropSet:
+    keypoints = [p.keypoints for p in parts if p.keypoints is not None]
+    return CropSet(np.concatenate([p.images for p in parts]), np.concatenate([p.pids for p in parts]),
+                   np.concatenate([p.cams for p in parts]), np.concatenate(keypoints) if keypoints else None)

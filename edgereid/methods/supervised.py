@@ -1,0 +1,197 @@
+"""Supervised baselines that make the bundled default students (``edgereid train``, ``method: supervised``).
+
+- ReID: label-smoothed identity cross-entropy on the BNNeck logits + batch-hard triplet on the
+  pre-BNNeck feature, with P identities x K crops per batch.
+- Keypoints: heatmap MSE to Gaussians + L1 on the in-graph soft-argmax coordinates, ground truth
+  from the world, with horizontal flips that swap left and right joints.
+- Faces: ArcFace (additive angular margin) on aligned low-resolution face crops.
+
+All crops come from :mod:`edgereid.data.scene_crops`, i.e. through the runtime's preprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+
+from edgereid.config import build, load_yaml
+from edgereid.data.scene_crops import CropSet, SceneData, scene_crops
+from edgereid.errors import ConfigError
+from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
+from edgereid.methods.trainer import OptimConfig, fit, save_run
+from edgereid.registry import create_model, get_entry
+from edgereid.runtime.preprocess import normalise_batch
+
+# COCO-17 index of each joint's mirror image (left <-> right).
+COCO17_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run. ``ids_per_batch`` (P) applies to ReID; the ArcFace terms to faces."""
+
+    method: str
+    model: str
+    out: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    data: SceneData = field(default_factory=SceneData)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 64
+    ids_per_batch: int = 16
+    triplet_margin: float = 0.3
+    arcface_scale: float = 32.0
+    arcface_margin: float = 0.3
+    export: bool = True
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
+        data = load_yaml(path)
+        for dotted, value in (overrides or {}).items():
+            section = data
+            *parents, leaf = dotted.split(".")
+            for key in parents:
+                section = section.setdefault(key, {})
+            section[leaf] = value
+        config = build(cls, data, str(path))
+        if config.method != "supervised":
+            raise ConfigError(f"{path}: method '{config.method}' is not trained by this command",
+                              expected="method: supervised")
+        return config
+
+
+def _flip(images: np.ndarray) -> np.ndarray:
+    return images[:, :, ::-1]
+
+
+def _random_erase(images: np.ndarray, rng: np.random.Generator, probability: float = 0.5) -> np.ndarray:
+    """Blank a random rectangle in some crops (occlusion robustness, as in the strong ReID baseline)."""
+    out = images.copy()
+    height, width = images.shape[1:3]
+    for image in out:
+        if rng.random() < probability:
+            h = int(rng.uniform(0.1, 0.4) * height)
+            w = int(rng.uniform(0.2, 0.6) * width)
+            y, x = rng.integers(0, height - h), rng.integers(0, width - w)
+            image[y:y + h, x:x + w] = rng.integers(0, 256, 3, dtype=np.uint8)
+    return out
+
+
+def _photometric(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-crop brightness and contrast jitter."""
+    gain = rng.uniform(0.75, 1.25, (len(images), 1, 1, 1))
+    bias = rng.uniform(-20, 20, (len(images), 1, 1, 1))
+    return np.clip(images * gain + bias, 0, 255).astype(np.uint8)
+
+
+def _pk_batches(crops: CropSet, ids_per_batch: int, per_id: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """Index batches of P identities x K crops each (with replacement when an identity has fewer)."""
+    by_id: dict[int, np.ndarray] = {pid: np.flatnonzero(crops.pids == pid) for pid in np.unique(crops.pids)}
+    order = rng.permutation(list(by_id))
+    for start in range(0, len(order) - ids_per_batch + 1, ids_per_batch):
+        yield np.concatenate([rng.choice(by_id[pid], per_id, replace=len(by_id[pid]) < per_id)
+                              for pid in order[start:start + ids_per_batch]])
+
+
+def _shuffled_batches(count: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    order = rng.permutation(count)
+    for start in range(0, count - batch_size + 1, batch_size):
+        yield order[start:start + batch_size]
+
+
+def _label_map(pids: np.ndarray) -> tuple[np.ndarray, int]:
+    unique = np.unique(pids)
+    return np.searchsorted(unique, pids), len(unique)
+
+
+def train(config: TrainConfig, config_dict: dict[str, Any]) -> Path:
+    """Train the configured student, save the run to ``config.out``, export ONNX; return the checkpoint."""
+    task = get_entry(config.model).task
+    trainers: dict[str, Callable[[TrainConfig], tuple[torch.nn.Module, list[dict[str, float]]]]] = {
+        "reid": _train_reid, "keypoints": _train_keypoints, "face": _train_face}
+    torch.manual_seed(config.optim.seed)
+    model, history = trainers[task](config)
+    out = Path(config.out)
+    checkpoint = save_run(model, model.card(config.model), out, config_dict, history,
+                          f"{config.model} ({task}, supervised)")
+    if config.export:
+        from edgereid.exporting.onnx_export import export_checkpoint
+
+        report = export_checkpoint(checkpoint, out / "model.onnx")
+        print(f"exported {out / 'model.onnx'}: {report.summary()}")
+    return checkpoint
+
+
+def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    probe = create_model(config.model, **config.model_args)
+    spec = probe.card(config.model).input
+    crops, _ = scene_crops(config.data, person_spec=spec)
+    labels, num_classes = _label_map(crops.pids)
+    model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    rng = np.random.default_rng(config.optim.seed)
+    per_id = config.batch_size // config.ids_per_batch
+    steps = num_classes // config.ids_per_batch
+
+    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+        images = crops.images[index]
+        flip = rng.random(len(images)) < 0.5
+        images[flip] = _flip(images[flip])
+        images = _random_erase(_photometric(images, rng), rng)
+        feat, logits = model.forward_train(torch.from_numpy(normalise_batch(images, spec)))
+        target = torch.from_numpy(labels[index])
+        return {"id": label_smoothed_ce(logits, target),
+                "triplet": batch_hard_triplet(feat, target, config.triplet_margin)}
+
+    history = fit(model, model.parameters(), lambda _: _pk_batches(crops, config.ids_per_batch, per_id, rng),
+                  step, config.optim, steps, f"reid {config.model}")
+    return model, history
+
+
+def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    model = create_model(config.model, **config.model_args)
+    spec = model.card(config.model).input
+    crops, _ = scene_crops(config.data, person_spec=spec)
+    rng = np.random.default_rng(config.optim.seed)
+    flip_index = np.array(COCO17_FLIP)
+
+    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+        images = crops.images[index].copy()
+        points = crops.keypoints[index].copy()
+        flip = rng.random(len(images)) < 0.5
+        images[flip] = _flip(images[flip])
+        points[flip, :, 0] = spec.width - 1 - points[flip, :, 0]
+        points[flip] = points[flip][:, flip_index]
+        heatmaps, coords, _ = model(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
+        return keypoint_loss(heatmaps, coords, torch.from_numpy(points[..., :2]), torch.from_numpy(points[..., 2] > 0),
+                             model.stride, model.input_hw)
+
+    steps = len(crops) // config.batch_size
+    history = fit(model, model.parameters(), lambda _: _shuffled_batches(len(crops), config.batch_size, rng),
+                  step, config.optim, steps, f"keypoints {config.model}")
+    return model, history
+
+
+def _train_face(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    model = create_model(config.model, **config.model_args)
+    spec = model.card(config.model).input
+    _, crops = scene_crops(config.data, face_spec=spec)
+    labels, num_classes = _label_map(crops.pids)
+    head = ArcMarginHead(model.embedding_dim, num_classes, config.arcface_scale, config.arcface_margin)
+    rng = np.random.default_rng(config.optim.seed)
+
+    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+        images = crops.images[index].copy()
+        flip = rng.random(len(images)) < 0.5
+        images[flip] = _flip(images[flip])
+        embeddings = model.features(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
+        return {"arcface": head(embeddings, torch.from_numpy(labels[index]))}
+
+    steps = len(crops) // config.batch_size
+    params = list(model.parameters()) + list(head.parameters())
+    history = fit(model, params, lambda _: _shuffled_batches(len(crops), config.batch_size, rng),
+                  step, config.optim, steps, f"face {config.model}")
+    return model, history
+
