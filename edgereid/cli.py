@@ -161,8 +161,11 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from edgereid.data.synthetic import World, WorldConfig
 
+    from edgereid.data.video import write_scene_videos
+
     world = World(WorldConfig(seed=args.seed, num_identities=args.identities, num_cameras=args.cameras))
-    writers = {"market1501": world.write_market1501, "sysu": world.write_sysu_like, "faces": world.write_faces}
+    writers = {"market1501": world.write_market1501, "sysu": world.write_sysu_like, "faces": world.write_faces,
+               "video": lambda root: write_scene_videos(world, root, frames=args.frames)[0].parent}
     root = writers[args.layout](Path(args.out))
     print(f"wrote the synthetic world (seed {args.seed}) in {args.layout} layout to {root}")
     return 0
@@ -242,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = verbs.add_parser("synth", help="write the synthetic world in a standard dataset layout")
     synth.add_argument("--out", required=True)
-    synth.add_argument("--layout", default="market1501", choices=["market1501", "sysu", "faces"])
+    synth.add_argument("--layout", default="market1501", choices=["market1501", "sysu", "faces", "video"],
+                       help="video: one cam<N>.mp4 per camera with true boxes in cam<N>.json")
+    synth.add_argument("--frames", type=int, default=200, help="frames per camera (video layout)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--identities", type=int, default=20)
     synth.add_argument("--cameras", type=int, default=3)

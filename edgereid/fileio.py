@@ -12,6 +12,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    # mkstemp makes the file private; keep the mode of the file being replaced, else rw-r--r--.
+    os.chmod(tmp_name, target.stat().st_mode & 0o777 if target.exists() else 0o644)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

@@ -87,13 +87,14 @@ def _photometric(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(images * gain + bias, 0, 255).astype(np.uint8)
 
 
-def _pk_batches(crops: CropSet, ids_per_batch: int, per_id: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Index batches of P identities x K crops each (with replacement when an identity has fewer)."""
-    by_id: dict[int, np.ndarray] = {pid: np.flatnonzero(crops.pids == pid) for pid in np.unique(crops.pids)}
-    order = rng.permutation(list(by_id))
-    for start in range(0, len(order) - ids_per_batch + 1, ids_per_batch):
-        yield np.concatenate([rng.choice(by_id[pid], per_id, replace=len(by_id[pid]) < per_id)
-                              for pid in order[start:start + ids_per_batch]])
+def _pk_batches(crops: CropSet, ids_per_batch: int, per_id: int, steps: int,
+                rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """``steps`` index batches of P distinct identities x K crops each (with replacement when an
+    identity has fewer than K crops)."""
+    by_id = [np.flatnonzero(crops.pids == pid) for pid in np.unique(crops.pids)]
+    for _ in range(steps):
+        chosen = rng.choice(len(by_id), ids_per_batch, replace=False)
+        yield np.concatenate([rng.choice(by_id[i], per_id, replace=len(by_id[i]) < per_id) for i in chosen])
 
 
 def _shuffled_batches(count: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
@@ -133,7 +134,7 @@ def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
     rng = np.random.default_rng(config.optim.seed)
     per_id = config.batch_size // config.ids_per_batch
-    steps = num_classes // config.ids_per_batch
+    steps = len(crops) // config.batch_size
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
@@ -145,7 +146,7 @@ def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
         return {"id": label_smoothed_ce(logits, target),
                 "triplet": batch_hard_triplet(feat, target, config.triplet_margin)}
 
-    history = fit(model, model.parameters(), lambda _: _pk_batches(crops, config.ids_per_batch, per_id, rng),
+    history = fit(model, model.parameters(), lambda _: _pk_batches(crops, config.ids_per_batch, per_id, steps, rng),
                   step, config.optim, steps, f"reid {config.model}")
     return model, history
 
