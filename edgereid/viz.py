@@ -90,3 +90,30 @@ def contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray, bool, str]], path: s
     from edgereid.fileio import atomic_write_bytes
 
     return atomic_write_bytes(path, encoded.tobytes())
+
+
+def line_plot(series: dict[str, tuple[list[float], list[float]]], path: str | Path, title: str,
+              xlabel: str, ylabel: str, log2_x: bool = False) -> Path:
+    """A PNG of one line per named (x, y) series (needs matplotlib, from the ``train`` extra)."""
+    from edgereid.errors import require
+
+    require("matplotlib", "train", "plotting")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(6, 4))
+    for label, (xs, ys) in series.items():
+        axis.plot(xs, ys, marker=".", label=label)
+    if log2_x:
+        axis.set_xscale("log", base=2)
+    axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    axis.grid(alpha=0.3)
+    axis.legend()
+    figure.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path

@@ -126,30 +126,13 @@ def format_table(rows: list[BenchRow]) -> str:
 
 def plot(rows: list[BenchRow], path: str | Path, title: str) -> Path:
     """Crops/s against batch size for each measured path (needs matplotlib)."""
-    from edgereid.errors import require
+    from edgereid.viz import line_plot
 
-    require("matplotlib", "train", "plotting benchmark results")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
     batches = [r.batch for r in rows]
-    series = {"end to end" if rows[0].raw_crops_per_s is not None else "raw model": [r.crops_per_s for r in rows]}
-    if rows[0].raw_crops_per_s is not None:
-        series["raw model"] = [r.raw_crops_per_s for r in rows]
-        series["per-crop loop"] = [r.per_crop_loop_crops_per_s for r in rows]
-    for label, values in series.items():
-        axis.plot(batches, values, marker="o", label=label)
-    axis.set_xscale("log", base=2)
-    axis.set_xlabel("batch (crops)")
-    axis.set_ylabel("crops / s")
-    axis.set_title(title)
-    axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    if rows[0].raw_crops_per_s is None:
+        series = {"raw model": (batches, [r.crops_per_s for r in rows])}
+    else:
+        series = {"end to end": (batches, [r.crops_per_s for r in rows]),
+                  "raw model": (batches, [r.raw_crops_per_s for r in rows]),
+                  "per-crop loop": (batches, [r.per_crop_loop_crops_per_s for r in rows])}
+    return line_plot(series, path, title, "batch (crops)", "crops / s", log2_x=True)

@@ -63,8 +63,11 @@ class TrainConfig:
         return config
 
 
-def _flip(images: np.ndarray) -> np.ndarray:
-    return images[:, :, ::-1]
+def _flip_half(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Mirror a random half of the crops in place; returns which ones were mirrored."""
+    flip = rng.random(len(images)) < 0.5
+    images[flip] = images[flip][:, :, ::-1]
+    return flip
 
 
 def _random_erase(images: np.ndarray, rng: np.random.Generator, probability: float = 0.5) -> np.ndarray:
@@ -138,8 +141,7 @@ def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
-        flip = rng.random(len(images)) < 0.5
-        images[flip] = _flip(images[flip])
+        _flip_half(images, rng)
         images = _random_erase(_photometric(images, rng), rng)
         feat, logits = model.forward_train(torch.from_numpy(normalise_batch(images, spec)))
         target = torch.from_numpy(labels[index])
@@ -159,10 +161,9 @@ def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[st
     flip_index = np.array(COCO17_FLIP)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
-        images = crops.images[index].copy()
-        points = crops.keypoints[index].copy()
-        flip = rng.random(len(images)) < 0.5
-        images[flip] = _flip(images[flip])
+        images = crops.images[index]
+        points = crops.keypoints[index]
+        flip = _flip_half(images, rng)
         points[flip, :, 0] = spec.width - 1 - points[flip, :, 0]
         points[flip] = points[flip][:, flip_index]
         heatmaps, coords, _ = model(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
@@ -184,9 +185,8 @@ def _train_face(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     rng = np.random.default_rng(config.optim.seed)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
-        images = crops.images[index].copy()
-        flip = rng.random(len(images)) < 0.5
-        images[flip] = _flip(images[flip])
+        images = crops.images[index]
+        _flip_half(images, rng)
         embeddings = model.features(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
         return {"arcface": head(embeddings, torch.from_numpy(labels[index]))}
 

@@ -86,26 +86,11 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
 
 def plot_history(history: list[dict[str, float]], path: str | Path, title: str) -> Path:
     """Loss curves, one line per term, as a PNG."""
-    import matplotlib
+    from edgereid.viz import line_plot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    figure, axis = plt.subplots(figsize=(6, 4))
     epochs = [h["epoch"] for h in history]
-    for name in [k for k in history[0] if k != "epoch"]:
-        axis.plot(epochs, [h[name] for h in history], marker=".", label=name)
-    axis.set_xlabel("epoch")
-    axis.set_ylabel("loss")
-    axis.set_title(title)
-    axis.grid(alpha=0.3)
-    axis.legend()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
-    return path
+    series = {name: (epochs, [h[name] for h in history]) for name in history[0] if name != "epoch"}
+    return line_plot(series, path, title, "epoch", "loss")
 
 
 def save_run(model: nn.Module, card: ModelCard, out_dir: Path, config: dict,
