@@ -3,7 +3,9 @@
 Identity must rest on combinations, never on one colour. Clothing colours are therefore dealt in
 balanced blocks: within every block of ``len(CLOTHING_COLOURS)`` consecutive identities each colour
 is worn once as a top and once as a bottom, so every colour is shared by several people, and
-pattern, accessory, shoes, hair, body shape and face tell them apart.
+pattern, accessory, shoes, hair, body shape and face tell them apart. Skin tones and hair colours
+come from small palettes dealt the same way, as among real people many share both: a face is told
+apart by its structure (shape, feature sizes and spacing, brows, nose, hair style, glasses, beard).
 """
 
 from __future__ import annotations
@@ -24,12 +26,9 @@ SHOE_COLOURS: dict[str, BGR] = {
     "black": (30, 30, 30), "white": (235, 235, 235), "brown": (40, 70, 110), "grey": (110, 110, 115),
 }
 HAIR_COLOURS: dict[str, BGR] = {
-    "black": (25, 25, 30), "brown": (35, 60, 95), "blond": (100, 170, 215), "grey": (165, 165, 170),
-    "auburn": (40, 60, 150),
+    "black": (25, 25, 30), "brown": (35, 60, 95), "blond": (100, 170, 215), "grey": (150, 150, 155),
 }
-SKIN_TONES: tuple[BGR, ...] = (
-    (195, 210, 245), (165, 190, 230), (135, 165, 210), (100, 130, 180), (70, 95, 140), (50, 65, 95),
-)
+SKIN_TONES: tuple[BGR, ...] = ((180, 200, 240), (140, 170, 215), (100, 130, 180), (65, 85, 125))
 PATTERNS = ("plain", "stripes", "checks", "logo")
 ACCESSORIES = ("none", "backpack", "bag", "hat")
 UPPER_STYLES = ("jacket", "t-shirt")  # long and short sleeves
@@ -105,14 +104,31 @@ def make_identity(seed: int, pid: int) -> Identity:
     return Identity(pid=pid, attributes=attributes, face=face, text=describe(attributes, face))
 
 
+def _deal(seed: int, kind: Stream, pid: int, count: int) -> tuple[np.ndarray, int, np.random.Generator]:
+    """A balanced deal of ``count`` options: the shuffled ``order`` of the options for the block of
+    ``count`` consecutive identities that holds ``pid``, ``pid``'s slot in it, and the block's
+    generator for further choices. Every option goes to exactly one identity of each block."""
+    block, slot = divmod(pid - 1, count)
+    rng = stream(seed, kind, block)
+    return rng.permutation(count), slot, rng
+
+
 def clothing_colours(seed: int, pid: int) -> tuple[str, str]:
     """(upper, lower) colour names of ``pid``, dealt in balanced blocks (see the module text)."""
     names = list(CLOTHING_COLOURS)
-    block, slot = divmod(pid - 1, len(names))
-    rng = stream(seed, Stream.CLOTHING, block)
-    order = rng.permutation(len(names))
+    order, slot, rng = _deal(seed, Stream.CLOTHING, pid, len(names))
     shift = int(rng.integers(1, len(names)))
     return names[order[slot]], names[order[(slot + shift) % len(names)]]
+
+
+def skin_and_hair(seed: int, pid: int) -> tuple[int, str]:
+    """(skin tone index, hair colour name) of ``pid``, each dealt in balanced blocks, so that every
+    tone and every hair colour is shared by several identities."""
+    def dealt(kind: Stream, count: int) -> int:
+        order, slot, _ = _deal(seed, kind, pid, count)
+        return int(order[slot])
+
+    return dealt(Stream.SKIN, len(SKIN_TONES)), list(HAIR_COLOURS)[dealt(Stream.HAIR, len(HAIR_COLOURS))]
 
 
 def _pick(rng: np.random.Generator, options) -> str:
@@ -126,6 +142,7 @@ def _other_colour(rng: np.random.Generator, *taken: str) -> str:
 def _sample_attributes(seed: int, pid: int) -> Attributes:
     rng = stream(seed, Stream.BODY, pid)
     upper, lower = clothing_colours(seed, pid)
+    skin_tone, hair_colour = skin_and_hair(seed, pid)
     body = BodyShape(height=float(rng.uniform(0.86, 1.0)),
                      shoulder_width=float(rng.uniform(0.85, 1.2)),
                      limb_thickness=float(rng.uniform(0.8, 1.25)),
@@ -136,8 +153,7 @@ def _sample_attributes(seed: int, pid: int) -> Attributes:
         lower_colour=lower, lower_style=_pick(rng, LOWER_STYLES),
         shoe_colour=_pick(rng, list(SHOE_COLOURS)),
         accessory=_pick(rng, ACCESSORIES), accessory_colour=_other_colour(rng, upper, lower),
-        hair_colour=_pick(rng, list(HAIR_COLOURS)), skin_tone=int(rng.integers(len(SKIN_TONES))),
-        body=body)
+        hair_colour=hair_colour, skin_tone=skin_tone, body=body)
 
 
 def _sample_face(rng: np.random.Generator) -> FaceParams:

@@ -4,7 +4,13 @@ Face units: the face centre is the origin, x points to the image right, y down, 
 face outline is 2 wide. The same drawing serves the high-resolution face crops (placed near the
 ArcFace 112x112 template) and the small heads on bodies, so a face found in a scene belongs to
 the same identity as the face crops of its person. Identity shows in structure that survives
-16-pixel faces (face shape, hair style, glasses, beard, feature spacing), not only in colour.
+16-pixel faces (face shape, hair style, glasses, beard, feature spacing), not in colour: skin tones
+and hair colours are shared by several identities (see :mod:`edgereid.data.appearance`).
+
+Every picture of a face differs, as real photos do (:class:`FaceVariation`): expression, head turn
+(yaw, which slides the features sideways and foreshortens the far side, landmarks included) and
+roll, light (exposure, white balance, a shadow on one side), and sometimes a hat or hair over the
+forehead. Raw pixels therefore match poorly across pictures while the structure stays learnable.
 
 Five-point landmarks follow the InsightFace order: eye on the image left, eye on the image right,
 nose tip, mouth corner on the image left, mouth corner on the image right.
@@ -12,7 +18,8 @@ nose tip, mouth corner on the image left, mouth corner on the image right.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -35,11 +42,14 @@ _GLASSES: Colour = (25.0, 25.0, 25.0)
 _EYE_WHITE: Colour = (235.0, 235.0, 235.0)
 _IRIS: Colour = (40.0, 35.0, 30.0)
 _MOUTH_INSIDE: Colour = (50.0, 35.0, 70.0)
+_NOSE_DEPTH = 0.3  # how far the nose tip stands out of the face surface, face units
+_MAX_YAW = math.radians(25.0)
+_SHADOW_SOFTNESS = 0.3  # face units between the half and the full shadow
 
 
 @dataclass(frozen=True)
 class Expression:
-    """Per-sample facial expression: what varies between photos of one face."""
+    """Per-sample facial expression, one part of a :class:`FaceVariation`."""
 
     smile: float = 0.0  # -0.3 (frown) .. 1 (smile): mouth corners move up
     mouth_open: float = 0.0  # 0 .. 0.5
@@ -54,8 +64,73 @@ def random_expression(rng: np.random.Generator) -> Expression:
 
 
 @dataclass(frozen=True)
+class Light:
+    """How a face is lit in one picture: exposure and white balance, and a shadow on one side.
+
+    The shadow darkens everything beyond a line across the face, in two steps (half, then full
+    ``strength``) so that its edge looks soft once drawn small.
+    """
+
+    gains: Colour = (1.0, 1.0, 1.0)  # per-channel (B, G, R): exposure times white balance
+    shadow: tuple[float, float] = (1.0, 0.0)  # unit direction, face units, in which it gets darker
+    edge: float = 0.0  # where the shadow starts along ``shadow``, face units
+    strength: float = 0.0  # 0 (no shadow) .. 0.35: darkening of the fully shadowed part
+
+    def bands(self) -> tuple[tuple[float, float], ...]:
+        """``(start, brightness)`` of the half and the full shadow along ``shadow``; none when
+        there is no shadow."""
+        if self.strength <= 0.0:
+            return ()
+        return ((self.edge, 1.0 - 0.5 * self.strength),
+                (self.edge + _SHADOW_SOFTNESS, 1.0 - self.strength))
+
+    def brightness(self, point) -> float:
+        """The light's brightness factor (1 outside the shadow) at ``point`` (face units)."""
+        along = self.shadow[0] * float(point[0]) + self.shadow[1] * float(point[1])
+        return min([1.0] + [level for start, level in self.bands() if along >= start])
+
+
+def random_light(rng: np.random.Generator) -> Light:
+    """Exposure and white balance of one picture, and a shadow falling mostly sideways or down
+    (light from one side or above), sometimes hardly any."""
+    exposure = float(np.exp(np.clip(rng.normal(0.0, 0.2), -0.5, 0.4)))
+    angle = float(rng.uniform(-math.pi / 6, 7 * math.pi / 6))
+    return Light(gains=as_colour(exposure * rng.uniform(0.85, 1.15, 3)),
+                 shadow=(math.cos(angle), math.sin(angle)), edge=float(rng.uniform(-0.5, 0.3)),
+                 strength=float(rng.uniform(0.0, 0.35)))
+
+
+@dataclass(frozen=True)
+class FaceVariation:
+    """What differs between two pictures of one face; the identity's structure stays."""
+
+    expression: Expression = field(default_factory=Expression)
+    yaw: float = 0.0  # head turn, radians, up to +-25 deg: positive turns the face to the image right
+    roll: float = 0.0  # head tilt, radians, clockwise on screen
+    light: Light = field(default_factory=Light)
+    fringe: float = 0.0  # hair fallen over the forehead: 0 none .. 1 down to the brows
+    fringe_slant: float = 0.0  # radians: the fringe's lower edge is tilted, not level
+    hat: Colour | None = None  # a hat worn for this picture (a hat wearer always wears theirs)
+    hat_depth: float = 0.0  # how far a hat is pulled down: 0 high .. 1 down to the brows
+
+
+def random_face_variation(rng: np.random.Generator) -> FaceVariation:
+    """A random picture's expression, head pose, light, and hair or hat over the forehead."""
+    fringe = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.3 else 0.0
+    hats = list(CLOTHING_COLOURS.values())
+    hat = as_colour(hats[int(rng.integers(len(hats)))]) if rng.random() < 0.15 else None
+    return FaceVariation(expression=random_expression(rng),
+                         yaw=float(np.clip(rng.normal(0.0, 0.4 * _MAX_YAW), -_MAX_YAW, _MAX_YAW)),
+                         roll=float(np.clip(rng.normal(0.0, 0.08), -0.2, 0.2)),
+                         light=random_light(rng), fringe=fringe,
+                         fringe_slant=float(rng.uniform(-0.35, 0.35)), hat=hat,
+                         hat_depth=float(rng.uniform(0.0, 0.6)))
+
+
+@dataclass(frozen=True)
 class HeadColours:
-    """The colours a head is drawn with, resolved from an identity's attribute names."""
+    """The colours a head is drawn with in one picture, resolved from an identity's attribute
+    names."""
 
     skin: Colour
     hair: Colour
@@ -63,12 +138,18 @@ class HeadColours:
     brows: Colour
 
 
-def head_colours(attributes: Attributes) -> HeadColours:
-    """Skin, hair, lip and brow colours of an identity."""
-    skin = as_colour(SKIN_TONES[attributes.skin_tone])
-    hair = as_colour(HAIR_COLOURS[attributes.hair_colour])
+def head_colours(attributes: Attributes, light: Light) -> HeadColours:
+    """Skin, hair, lip and brow colours of an identity, under ``light``'s exposure and white
+    balance."""
+    skin = tint(as_colour(SKIN_TONES[attributes.skin_tone]), light)
+    hair = tint(as_colour(HAIR_COLOURS[attributes.hair_colour]), light)
     lips = (skin[0] * 0.7, skin[1] * 0.65, min(255.0, skin[2] * 0.95))
     return HeadColours(skin=skin, hair=hair, lips=lips, brows=shade(hair, 0.7))
+
+
+def tint(colour: Colour, light: Light) -> Colour:
+    """``colour`` under ``light``'s exposure and white balance."""
+    return tuple(float(min(255.0, c * g)) for c, g in zip(colour, light.gains))
 
 
 def _half_height(face: FaceParams) -> float:
@@ -99,13 +180,29 @@ def mouth_y(face: FaceParams) -> float:
     return face.eye_height + face.mouth_height
 
 
-def face_landmarks(face: FaceParams, expression: Expression) -> np.ndarray:
-    """Five landmarks ``[5, 2]`` of a front-facing face, in face units (InsightFace order)."""
-    ey, lift = face.eye_height, 0.1 * expression.smile
-    return np.array([
+def turned(points: np.ndarray, face: FaceParams, yaw: float, depth: float | np.ndarray = 0.0) -> np.ndarray:
+    """Points ``[..., 2]`` of a front-facing face as seen with the head turned by ``yaw``.
+
+    The face surface is taken as a vertical cylinder of radius ``face.width`` (the cheeks): a point
+    at ``x = r sin(phi)`` moves to ``r sin(phi + yaw)``, so features slide sideways and those on the
+    far side crowd together, while the outline, being the silhouette, stays. ``depth`` (a number or
+    one per point) is how far a point stands out of the cylinder, as the nose does.
+    """
+    out = np.array(points, dtype=np.float64)
+    phi = np.arcsin(np.clip(out[..., 0] / face.width, -1.0, 1.0))
+    out[..., 0] = face.width * np.sin(phi + yaw) + np.asarray(depth) * math.sin(yaw)
+    return out
+
+
+def face_landmarks(face: FaceParams, variation: FaceVariation) -> np.ndarray:
+    """Five landmarks ``[5, 2]`` of a face in face units (InsightFace order), where they are
+    drawn: after the expression moves the mouth and the yaw turns the head."""
+    ey, lift = face.eye_height, 0.1 * variation.expression.smile
+    front = np.array([
         [-face.eye_spacing, ey], [face.eye_spacing, ey], [0.0, ey + face.nose_length],
         [-face.mouth_width, mouth_y(face) - lift], [face.mouth_width, mouth_y(face) - lift],
     ])
+    return turned(front, face, variation.yaw, np.array([0.0, 0.0, _NOSE_DEPTH, 0.0, 0.0]))
 
 
 def ear_centres(face: FaceParams) -> np.ndarray:
@@ -120,93 +217,171 @@ def face_box(face: FaceParams, transform: Similarity) -> np.ndarray:
     return np.concatenate([points.min(axis=0), points.max(axis=0)]).astype(np.float32)
 
 
-def draw_front_head(p: Painter, face: FaceParams, colours: HeadColours, expression: Expression) -> None:
-    """A head seen from the front: hair, ears, face, beard, features, glasses."""
-    _draw_hair_behind(p, face, colours)
+class _Head:
+    """One head in one picture: draws the identity's structure through the picture's head turn
+    (front views) and colours it under the picture's light."""
+
+    def __init__(self, p: Painter, face: FaceParams, colours: HeadColours,
+                 variation: FaceVariation) -> None:
+        self.p, self.face, self.colours, self.variation = p, face, colours, variation
+
+    def at(self, points, depth: float | np.ndarray = 0.0) -> np.ndarray:
+        """Front-view face points where the turned head shows them."""
+        return turned(points, self.face, self.variation.yaw, depth)
+
+    def lit(self, colour: Colour, point) -> Colour:
+        """``colour`` (already under the light's exposure) in the shadow at drawn ``point``."""
+        return shade(colour, self.variation.light.brightness(point))
+
+    def fill(self, polygon: np.ndarray, colour: Colour) -> None:
+        """A drawn polygon, darker in the parts the shadow covers."""
+        light = self.variation.light
+        self.p.polygon(polygon, colour)
+        away = (-light.shadow[0], -light.shadow[1])
+        for start, level in light.bands():
+            self.p.polygon(clip_half_plane(polygon, away, -start), shade(colour, level))
+
+    def narrowing(self, x: float) -> float:
+        """How much wider (>1) or narrower (<1) a small feature at front-view ``x`` looks once the
+        head turns: the slope of :func:`turned`."""
+        phi = math.asin(max(-1.0, min(1.0, x / self.face.width)))
+        return max(math.cos(phi + self.variation.yaw), 0.15) / max(math.cos(phi), 0.15)
+
+    def ellipse(self, centre, axes: tuple[float, float], colour: Colour) -> None:
+        """A feature ellipse at front-view ``centre``, moved and narrowed by the head turn."""
+        x, y = self.at(np.array(centre))
+        width = axes[0] * self.narrowing(float(centre[0]))
+        self.p.ellipse((x, y), (width, axes[1]), 0.0, self.lit(colour, (x, y)))
+
+    def stroke(self, points: np.ndarray, width: float, colour: Colour) -> None:
+        """A line along front-view ``points``, following the head turn."""
+        drawn = self.at(points)
+        self.p.stroke(drawn, width, self.lit(colour, drawn.mean(axis=0)))
+
+
+def draw_front_head(p: Painter, face: FaceParams, colours: HeadColours, variation: FaceVariation) -> None:
+    """A head seen from the front: hair, ears, face, beard, features, hair over the forehead,
+    glasses; turned, lit and with the expression of one picture."""
+    view = _Head(p, face, colours, variation)
+    _draw_hair_behind(view)
     for centre in ear_centres(face):
-        p.ellipse(tuple(centre), _EAR_AXES, 0.0, shade(colours.skin, 0.9))
+        p.ellipse(tuple(centre), _EAR_AXES, 0.0, view.lit(shade(colours.skin, 0.9), centre))
     outline = face_outline(face)
-    p.polygon(outline, colours.skin)
-    _draw_hairline(p, face, outline, colours)
+    view.fill(outline, colours.skin)
+    _draw_hairline(view, outline)
     if face.beard:
-        p.polygon(clip_band(outline, 1, mouth_y(face) - 0.2, 10.0), colours.hair)
-    _draw_eyes_and_brows(p, face, colours, expression)
-    _draw_nose(p, face, colours)
-    _draw_mouth(p, face, colours, expression)
+        view.fill(clip_band(outline, 1, mouth_y(face) - 0.2, 10.0), colours.hair)
+    _draw_eyes_and_brows(view)
+    _draw_nose(view)
+    _draw_mouth(view)
+    _draw_fringe(view, outline)
     if face.glasses:
-        _draw_glasses(p, face)
+        _draw_glasses(view)
 
 
-def _draw_hair_behind(p: Painter, face: FaceParams, colours: HeadColours) -> None:
+def _draw_hair_behind(view: _Head) -> None:
+    face, hair = view.face, view.colours.hair
     if face.hair_style == "bald":
         return
     half = _half_height(face)
     if face.hair_style == "long":
-        p.polygon(np.array([[-1.15 * face.width, -0.3 * half], [1.15 * face.width, -0.3 * half],
-                            [1.3 * face.width, 1.5 * half], [-1.3 * face.width, 1.5 * half]]),
-                  colours.hair)
+        view.fill(np.array([[-1.15 * face.width, -0.3 * half], [1.15 * face.width, -0.3 * half],
+                            [1.3 * face.width, 1.5 * half], [-1.3 * face.width, 1.5 * half]]), hair)
     if face.hair_style == "bun":
-        p.circle((0.0, -1.15 * half - 0.2), 0.32, colours.hair)
-    p.polygon(_hair_cap(face), colours.hair)
+        bun = (0.0, -1.15 * half - 0.2)
+        view.p.circle(bun, 0.32, view.lit(hair, bun))
+    view.fill(_hair_cap(face), hair)
 
 
-def _draw_hairline(p: Painter, face: FaceParams, outline: np.ndarray, colours: HeadColours) -> None:
+def _draw_hairline(view: _Head, outline: np.ndarray) -> None:
     """Hair over the forehead: how low it comes is part of the hair style."""
-    half = _half_height(face)
-    line = {"short": -0.62 * half, "long": -0.58 * half, "bun": -0.66 * half,
-            "fringe": face.eye_height - face.brow_gap - 0.08}.get(face.hair_style)
+    line = _hairline(view.face)
     if line is not None:
-        p.polygon(clip_band(outline, 1, -10.0, line), colours.hair)
+        view.fill(clip_band(outline, 1, -10.0, line), view.colours.hair)
 
 
-def _draw_eyes_and_brows(p: Painter, face: FaceParams, colours: HeadColours,
-                         expression: Expression) -> None:
+def _hairline(face: FaceParams) -> float | None:
+    """The y down to which a hair style covers the forehead; None when bald."""
+    half = _half_height(face)
+    return {"short": -0.62 * half, "long": -0.58 * half, "bun": -0.66 * half,
+            "fringe": _brow_top(face) - 0.03}.get(face.hair_style)
+
+
+def _brow_top(face: FaceParams) -> float:
+    """Just above the brows: the lowest a fringe or hat comes."""
+    return face.eye_height - face.brow_gap - 0.05
+
+
+def _draw_fringe(view: _Head, outline: np.ndarray) -> None:
+    """Hair fallen over the forehead in this picture, its lower edge slanted."""
+    top, amount, slant = _hairline(view.face), view.variation.fringe, view.variation.fringe_slant
+    if top is None or amount <= 0.0:
+        return
+    low = top + amount * (_brow_top(view.face) - top)
+    normal = (math.sin(slant), math.cos(slant))
+    view.fill(clip_half_plane(outline, normal, low * normal[1]), view.colours.hair)
+
+
+def _draw_eyes_and_brows(view: _Head) -> None:
+    face, light = view.face, view.variation.light
     ey, size = face.eye_height, face.eye_size
-    opening = size * 0.8 * expression.eye_open
+    opening = size * 0.8 * view.variation.expression.eye_open
     for side in (-1.0, 1.0):
         centre = (side * face.eye_spacing, ey)
-        p.ellipse(centre, (size * 1.4, opening), 0.0, _EYE_WHITE)
-        p.ellipse(centre, (size * 0.7, min(size * 0.7, opening)), 0.0, _IRIS)
+        view.ellipse(centre, (size * 1.4, opening), tint(_EYE_WHITE, light))
+        view.ellipse(centre, (size * 0.7, min(size * 0.7, opening)), tint(_IRIS, light))
         brow_y = ey - face.brow_gap
         inner = (side * (face.eye_spacing - 0.15), brow_y)
         outer = (side * (face.eye_spacing + 0.18), brow_y - face.brow_slant)
-        p.stroke(np.array([inner, outer]), face.brow_thickness, colours.brows)
+        view.stroke(np.array([inner, outer]), face.brow_thickness, view.colours.brows)
 
 
-def _draw_nose(p: Painter, face: FaceParams, colours: HeadColours) -> None:
+def _draw_nose(view: _Head) -> None:
+    face = view.face
     tip = face.eye_height + face.nose_length
-    p.polygon(np.array([[0.0, face.eye_height + 0.08], [face.nose_width, tip], [0.0, tip + 0.04],
-                        [-face.nose_width, tip]]), shade(colours.skin, 0.8))
+    outline = np.array([[0.0, face.eye_height + 0.08], [face.nose_width, tip], [0.0, tip + 0.04],
+                        [-face.nose_width, tip]])
+    drawn = view.at(outline, np.array([0.3, 0.5, 1.0, 0.5]) * _NOSE_DEPTH)
+    view.p.polygon(drawn, view.lit(shade(view.colours.skin, 0.8), drawn[2]))
 
 
-def _draw_mouth(p: Painter, face: FaceParams, colours: HeadColours, expression: Expression) -> None:
-    left, right = face_landmarks(face, expression)[3:]
+def _draw_mouth(view: _Head) -> None:
+    face, expression = view.face, view.variation.expression
+    left, right = face_landmarks(face, view.variation)[3:]
     y = mouth_y(face)
-    middle = (0.0, y + 0.06 * expression.smile)
+    middle = view.at(np.array([0.0, y + 0.06 * expression.smile]))
     if expression.mouth_open > 0.05:
-        p.polygon(np.array([left, (0.0, y - 0.03), right,
-                            (0.0, y + 0.06 * expression.smile + 0.4 * expression.mouth_open)]),
-                  _MOUTH_INSIDE)
-    p.stroke(np.array([left, middle, right]), face.lip_thickness, colours.lips)
+        inside = view.at(np.array([[0.0, y - 0.03],
+                                   [0.0, y + 0.06 * expression.smile + 0.4 * expression.mouth_open]]))
+        view.p.polygon(np.array([left, inside[0], right, inside[1]]),
+                       view.lit(tint(_MOUTH_INSIDE, view.variation.light), middle))
+    view.p.stroke(np.array([left, middle, right]), face.lip_thickness, view.lit(view.colours.lips, middle))
 
 
-def _draw_glasses(p: Painter, face: FaceParams) -> None:
-    radius = max(1.9 * face.eye_size, 0.2)
-    ey = face.eye_height
+def _draw_glasses(view: _Head) -> None:
+    face = view.face
+    radius, ey = _lens_radius(face), face.eye_height
+    frame = tint(_GLASSES, view.variation.light)
     for side in (-1.0, 1.0):
-        p.ring((side * face.eye_spacing, ey), radius, 0.05, _GLASSES)
-        p.stroke(np.array([[side * (face.eye_spacing + radius), ey],
-                           [side * 0.98 * face.width, ey + 0.02]]), 0.04, _GLASSES)
+        centre = np.array([side * face.eye_spacing, ey])
+        view.p.ring(tuple(view.at(centre)), (radius * view.narrowing(centre[0]), radius), 0.05, frame)
+        view.stroke(np.array([[side * (face.eye_spacing + radius), ey], [side * 0.98 * face.width, ey + 0.02]]),
+                    0.04, frame)
     inner = face.eye_spacing - radius
-    p.stroke(np.array([[-inner, ey], [inner, ey]]), 0.05, _GLASSES)
+    view.stroke(np.array([[-inner, ey], [inner, ey]]), 0.05, frame)
 
 
-def draw_back_head(p: Painter, face: FaceParams, colours: HeadColours) -> None:
+def _lens_radius(face: FaceParams) -> float:
+    return max(1.9 * face.eye_size, 0.2)
+
+
+def draw_back_head(p: Painter, face: FaceParams, colours: HeadColours, variation: FaceVariation) -> None:
     """A head seen from behind: skin, ears, and the hair over the back of the head."""
-    p.ellipse((0.0, 0.0), (face.width, _half_height(face)), 0.0, colours.skin)
+    view = _Head(p, face, colours, variation)
+    view.fill(ellipse_points((0.0, 0.0), (face.width, _half_height(face))), colours.skin)
     for centre in ear_centres(face):
-        p.ellipse(tuple(centre), _EAR_AXES, 0.0, shade(colours.skin, 0.9))
-    _draw_hair_behind(p, face, colours)
+        p.ellipse(tuple(centre), _EAR_AXES, 0.0, view.lit(shade(colours.skin, 0.9), centre))
+    _draw_hair_behind(view)
 
 
 def draw_side_head(p: Painter, face: FaceParams, colours: HeadColours, facing: int,
@@ -232,7 +407,8 @@ def draw_side_head(p: Painter, face: FaceParams, colours: HeadColours, facing: i
     if face.hair_style != "long":
         p.ellipse(tuple(points["ear"]), _EAR_AXES, 0.0, shade(colours.skin, 0.9))
     if face.glasses:
-        p.ring(tuple(points["eye"]), max(1.9 * face.eye_size, 0.2) * 0.6, 0.05, _GLASSES)
+        lens = 0.6 * _lens_radius(face)
+        p.ring(tuple(points["eye"]), (lens, lens), 0.05, _GLASSES)
         p.stroke(np.array([points["eye"], points["ear"]]), 0.04, _GLASSES)
 
 
@@ -259,16 +435,42 @@ def _draw_profile_features(p: Painter, face: FaceParams, colours: HeadColours,
              face.lip_thickness, colours.lips)
 
 
-def draw_hat(p: Painter, face: FaceParams, colour: Colour, view: str, facing: int) -> None:
-    """A cap over the head; its brim shows from the front and in profile."""
-    half, w = _half_height(face), face.width
-    crown = ellipse_points((0.0, -0.55 * half), (1.12 * w, 0.68 * half))
-    p.polygon(clip_band(crown, 1, -10.0, -0.5 * half), colour)
+def draw_head(p: Painter, identity: Identity, variation: FaceVariation, view: str, facing: int) -> None:
+    """The head of ``identity`` in one picture, seen from ``view`` ("front", "back", "side" towards
+    ``facing``), with a hat when they wear one. Face crops and scenes both draw heads with this, so
+    the faces found in a scene are the faces of the crops."""
+    face, colours = identity.face, head_colours(identity.attributes, variation.light)
     if view == "front":
-        p.ellipse((0.0, -0.5 * half), (1.2 * w, 0.1), 0.0, shade(colour, 0.8))
+        draw_front_head(p, face, colours, variation)
+    elif view == "back":
+        draw_back_head(p, face, colours, variation)
+    else:
+        draw_side_head(p, face, colours, facing, variation.expression)
+    hat = _hat_colour(identity, variation)
+    if hat is not None:
+        draw_hat(p, face, tint(hat, variation.light), view, facing, variation.hat_depth)
+
+
+def _hat_colour(identity: Identity, variation: FaceVariation) -> Colour | None:
+    """The hat on ``identity``'s head in a picture: a hat wearer's own, else one worn for the
+    picture, or None."""
+    if identity.attributes.accessory == "hat":
+        return as_colour(CLOTHING_COLOURS[identity.attributes.accessory_colour])
+    return variation.hat
+
+
+def draw_hat(p: Painter, face: FaceParams, colour: Colour, view: str, facing: int, depth: float) -> None:
+    """A cap over the head, pulled down by ``depth`` (0: brim high on the forehead, 1: just above
+    the brows); its brim shows from the front and in profile."""
+    half, w = _half_height(face), face.width
+    brim = -0.5 * half + depth * max(_brow_top(face) + 0.5 * half, 0.0)
+    crown = ellipse_points((0.0, brim - 0.05 * half), (1.12 * w, 0.68 * half))
+    p.polygon(clip_band(crown, 1, -10.0, brim), colour)
+    if view == "front":
+        p.ellipse((0.0, brim), (1.2 * w, 0.1), 0.0, shade(colour, 0.8))
     elif view == "side":
-        p.stroke(np.array([[-facing * 0.2 * w, -0.52 * half], [facing * 1.6 * w, -0.46 * half]]), 0.12,
-                 shade(colour, 0.8))
+        p.stroke(np.array([[-facing * 0.2 * w, brim - 0.02 * half], [facing * 1.6 * w, brim + 0.04 * half]]),
+                 0.12, shade(colour, 0.8))
 
 
 def draw_bust(p: Painter, face: FaceParams, colours: HeadColours, top: Colour) -> None:
@@ -285,25 +487,25 @@ def render_face_image(identity: Identity, size: int,
     """A ``size`` x ``size`` BGR face crop of ``identity`` and its five landmarks in pixels.
 
     The identity's face is placed so its eye midpoint sits where the ArcFace template puts it,
-    then jittered (rotation, scale, shift) and lit per sample, with a random expression.
+    then jittered (scale, shift) per sample; the head's roll, turn, light, expression and
+    any hat or hair over the forehead are those of a random :class:`FaceVariation`.
     """
-    expression = random_expression(rng)
-    placement = _face_placement(identity.face, size, rng)
+    variation = random_face_variation(rng)
+    placement = _face_placement(identity.face, variation.roll, size, rng)
     canvas = _face_background(size * SUPERSAMPLE, rng)
-    colours = head_colours(identity.attributes)
     painter = Painter(canvas, None, placement.then(to_canvas()))
-    draw_bust(painter, identity.face, colours,
+    draw_bust(painter, identity.face, head_colours(identity.attributes, variation.light),
               as_colour(CLOTHING_COLOURS[identity.attributes.upper_colour]))
-    draw_front_head(painter, identity.face, colours, expression)
+    draw_head(painter, identity, variation, "front", 1)
     image = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
-    landmarks = placement.apply(face_landmarks(identity.face, expression)).astype(np.float32)
+    landmarks = placement.apply(face_landmarks(identity.face, variation)).astype(np.float32)
     return _relight(image, rng), landmarks
 
 
-def _face_placement(face: FaceParams, size: int, rng: np.random.Generator) -> Similarity:
-    """Face units -> crop pixels: template eye midpoint, plus rotation/scale/shift jitter."""
+def _face_placement(face: FaceParams, angle: float, size: int, rng: np.random.Generator) -> Similarity:
+    """Face units -> crop pixels: template eye midpoint, the head's roll ``angle``, plus scale
+    and shift jitter."""
     scale = size / 112.0 * _FACE_UNIT_112 * float(np.exp(rng.normal(0.0, 0.05)))
-    angle = float(np.clip(rng.normal(0.0, 0.08), -0.2, 0.2))
     target = ARCFACE_TEMPLATE_112[:2].mean(axis=0) * size / 112.0 + rng.normal(0.0, 0.02 * size, 2)
     eyes = Similarity(scale, angle).apply(np.array([0.0, face.eye_height]))
     return Similarity(scale, angle, float(target[0] - eyes[0]), float(target[1] - eyes[1]))

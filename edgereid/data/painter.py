@@ -88,6 +88,9 @@ class Painter:
         x, y = self.transform.point(float(centre[0]), float(centre[1]))
         return _fixed(x), _fixed(y)
 
+    def _axes(self, axes: tuple[float, float]) -> tuple[int, int]:
+        return max(1, _fixed(axes[0] * self.transform.scale)), max(1, _fixed(axes[1] * self.transform.scale))
+
     def polygon(self, points: np.ndarray, colour: Colour) -> None:
         """Fill a polygon (any simple polygon) given as ``[n, 2]`` points."""
         if len(points) < 3:
@@ -97,8 +100,7 @@ class Painter:
 
     def ellipse(self, centre, axes: tuple[float, float], angle: float, colour: Colour) -> None:
         """Fill an ellipse; ``axes`` are half-lengths in model units, ``angle`` in radians."""
-        c = self._centre(centre)
-        ax = (max(1, _fixed(axes[0] * self.transform.scale)), max(1, _fixed(axes[1] * self.transform.scale)))
+        c, ax = self._centre(centre), self._axes(axes)
         deg = math.degrees(angle + self.transform.angle)
         self._both(lambda img, col: cv2.ellipse(img, c, ax, deg, 0, 360, col, -1, cv2.LINE_8, _SHIFT),
                    colour)
@@ -108,11 +110,14 @@ class Painter:
         c, r = self._centre(centre), max(1, _fixed(radius * self.transform.scale))
         self._both(lambda img, col: cv2.circle(img, c, r, col, -1, cv2.LINE_8, _SHIFT), colour)
 
-    def ring(self, centre, radius: float, width: float, colour: Colour) -> None:
-        """Draw a circle outline of the given line width (rounded to whole canvas pixels)."""
-        c, r = self._centre(centre), max(1, _fixed(radius * self.transform.scale))
+    def ring(self, centre, axes: tuple[float, float], width: float, colour: Colour) -> None:
+        """Draw an axis-aligned ellipse outline (``axes`` are half-lengths) of the given line width,
+        rounded to whole canvas pixels."""
+        c, ax = self._centre(centre), self._axes(axes)
+        deg = math.degrees(self.transform.angle)
         thickness = max(1, int(round(width * self.transform.scale)))
-        self._both(lambda img, col: cv2.circle(img, c, r, col, thickness, cv2.LINE_8, _SHIFT), colour)
+        self._both(lambda img, col: cv2.ellipse(img, c, ax, deg, 0, 360, col, thickness, cv2.LINE_8, _SHIFT),
+                   colour)
 
     def limb(self, start, end, width_start: float, width_end: float, colour: Colour) -> None:
         """A tapered segment with round ends: a quadrilateral plus a disc at each end."""

@@ -17,8 +17,8 @@ import numpy as np
 from edgereid.data.appearance import CLOTHING_COLOURS, SHOE_COLOURS, SKIN_TONES, Identity
 from edgereid.data.cameras import Camera, muted_colour
 from edgereid.data.faces import (
-    Expression, HeadColours, draw_back_head, draw_front_head, draw_hat, draw_side_head,
-    ear_centres, face_box, face_landmarks, head_colours, head_top, profile_points, random_expression,
+    FaceVariation, draw_head, ear_centres, face_box, face_landmarks, head_top, profile_points,
+    random_face_variation,
 )
 from edgereid.data.painter import Colour, Painter, Similarity, as_colour, clip_band, shade
 
@@ -40,18 +40,19 @@ _FAR_SHADE = 0.78  # limbs on the far side in profile are in shadow
 
 @dataclass(frozen=True)
 class Pose:
-    """How a person is seen in one picture: from which side, at which gait phase."""
+    """How a person is seen in one picture: from which side, at which gait phase, and how their
+    face looks in it (expression, head turn and tilt, light, hat or hair over the forehead)."""
 
     view: str  # "front", "back" or "side"
     phase: float  # gait phase, radians
     facing: int = 1  # in profile: +1 walking towards the image right, -1 towards the left
-    expression: Expression = field(default_factory=Expression)
+    face: FaceVariation = field(default_factory=FaceVariation)
 
 
 def random_pose(view: str, rng: np.random.Generator) -> Pose:
-    """A pose with a random gait phase, walking direction and expression."""
+    """A pose with a random gait phase, walking direction and face variation."""
     return Pose(view=view, phase=float(rng.uniform(0, 2 * math.pi)),
-                facing=1 if rng.random() < 0.5 else -1, expression=random_expression(rng))
+                facing=1 if rng.random() < 0.5 else -1, face=random_face_variation(rng))
 
 
 @dataclass(frozen=True, eq=False)
@@ -92,7 +93,7 @@ def make_skeleton(identity: Identity, pose: Pose) -> Skeleton:
         points[wrist] = _segment(points[elbow], _FOREARM, 1.3 * arm + 0.25, out * _FOREARM * 0.06, pose)
     drop = _ANKLE_Y - max(points[15, 1], points[16, 1])  # the lower foot stands on the ground
     points[:, 1] += drop
-    head = Similarity(FACE_UNIT, 0.0, 0.0, head_y + drop)
+    head = Similarity(FACE_UNIT, pose.face.roll, 0.0, head_y + drop)
     points[:5], head_visible = _head_keypoints(identity, pose, head)
     visible = np.concatenate([head_visible, _body_visibility(points, pose)])
     top = head.ty + head_top(face) * FACE_UNIT
@@ -129,7 +130,7 @@ def _head_keypoints(identity: Identity, pose: Pose, head: Similarity) -> tuple[n
         points = np.array([prof["nose"], eyes[0], eyes[1], prof["ear"], prof["ear"]])
         visible[[2, 4] if near_is_left else [1, 3]] = False
         return head.apply(points), visible
-    marks, ears = face_landmarks(face, pose.expression), ear_centres(face)
+    marks, ears = face_landmarks(face, pose.face), ear_centres(face)
     if pose.view == "front":  # the subject's left eye and ear are on the image right
         points = np.array([marks[2], marks[1], marks[0], ears[1], ears[0]])
     else:
@@ -165,7 +166,6 @@ class _Colours:
     lower: Colour
     shoes: Colour
     accessory: Colour
-    head: HeadColours
 
 
 def _colours(identity: Identity) -> _Colours:
@@ -174,7 +174,7 @@ def _colours(identity: Identity) -> _Colours:
                     pattern=as_colour(CLOTHING_COLOURS[a.pattern_colour]),
                     lower=as_colour(CLOTHING_COLOURS[a.lower_colour]),
                     shoes=as_colour(SHOE_COLOURS[a.shoe_colour]),
-                    accessory=as_colour(CLOTHING_COLOURS[a.accessory_colour]), head=head_colours(a))
+                    accessory=as_colour(CLOTHING_COLOURS[a.accessory_colour]))
 
 
 def paint_person(p: Painter, identity: Identity, pose: Pose, skeleton: Skeleton) -> None:
@@ -199,7 +199,7 @@ def paint_person(p: Painter, identity: Identity, pose: Pose, skeleton: Skeleton)
     for side in arms:
         _paint_arm(p, identity, skeleton, side, colours, 1.0)
     _paint_accessory_front(p, identity, pose, skeleton, torso, colours)
-    _paint_head(p, identity, pose, skeleton, colours)
+    draw_head(p.within(skeleton.head), identity, pose.face, pose.view, pose.facing)
 
 
 def _paint_leg(p: Painter, identity: Identity, pose: Pose, sk: Skeleton, side: str,
@@ -320,18 +320,6 @@ def _paint_accessory_front(p: Painter, identity: Identity, pose: Pose, sk: Skele
         p.polygon(_bag_shape(hip_x, bottom + 0.03, 0.045, 0.05), colours.accessory)
 
 
-def _paint_head(p: Painter, identity: Identity, pose: Pose, sk: Skeleton, colours: _Colours) -> None:
-    head = p.within(sk.head)
-    if pose.view == "front":
-        draw_front_head(head, identity.face, colours.head, pose.expression)
-    elif pose.view == "back":
-        draw_back_head(head, identity.face, colours.head)
-    else:
-        draw_side_head(head, identity.face, colours.head, pose.facing, pose.expression)
-    if identity.attributes.accessory == "hat":
-        draw_hat(head, identity.face, colours.accessory, pose.view, pose.facing)
-
-
 def person_face(identity: Identity, pose: Pose, skeleton: Skeleton,
                 placement: Similarity) -> tuple[np.ndarray, np.ndarray] | None:
     """Face box ``[4]`` and five landmarks ``[5, 2]`` in image pixels; None unless seen from
@@ -340,7 +328,7 @@ def person_face(identity: Identity, pose: Pose, skeleton: Skeleton,
         return None
     to_image = skeleton.head.then(placement)
     box = face_box(identity.face, to_image)
-    marks = to_image.apply(face_landmarks(identity.face, pose.expression)).astype(np.float32)
+    marks = to_image.apply(face_landmarks(identity.face, pose.face)).astype(np.float32)
     return box, marks
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from edgereid.data.appearance import Identity
 from edgereid.data.cameras import Camera
-from edgereid.data.faces import Expression, random_expression
+from edgereid.data.faces import FaceVariation, random_face_variation
 from edgereid.data.painter import SUPERSAMPLE, Painter, Similarity, as_colour, to_canvas
 from edgereid.data.render import (
     FACE_UNIT, Pose, Skeleton, keypoints_in_image, make_skeleton, paint_person, person_face,
@@ -69,7 +69,7 @@ class _Walker:
     identity: Identity
     view: str
     facing: int
-    expression: Expression
+    face: FaceVariation  # head turn, light, expression...: kept while they cross the scene
     x: float  # feet, frame pixels
     foot_y: float
     vx: float  # pixels per frame
@@ -121,7 +121,7 @@ def _spawn(rng: np.random.Generator, identity: Identity, camera: Camera, street:
         if not anywhere:
             foot_y = street.far_y if view == "front" else street.near_y
     stride_rate = 2 * math.pi / FPS * float(rng.uniform(0.85, 1.15))
-    return _Walker(identity=identity, view=view, facing=facing, expression=random_expression(rng),
+    return _Walker(identity=identity, view=view, facing=facing, face=random_face_variation(rng),
                    x=x, foot_y=foot_y, vx=vx, vy=vy, phase=float(rng.uniform(0, 2 * math.pi)),
                    phase_rate=stride_rate)
 
@@ -143,7 +143,7 @@ class _Cutout:
 def _cut_out(walker: _Walker, street: _Street) -> _Cutout:
     """Render a walker at its place in the frame into a tight patch with a coverage mask."""
     identity = walker.identity
-    pose = Pose(view=walker.view, phase=walker.phase, facing=walker.facing, expression=walker.expression)
+    pose = Pose(view=walker.view, phase=walker.phase, facing=walker.facing, face=walker.face)
     skeleton = make_skeleton(identity, pose)
     scale = street.person_height(walker.foot_y, identity)
     placement = Similarity(scale, 0.0, walker.x, walker.foot_y - skeleton.sole * scale)

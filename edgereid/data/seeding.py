@@ -24,6 +24,8 @@ class Stream(IntEnum):
     MARKET = 7
     SYSU = 8
     FACES = 9
+    SKIN = 10
+    HAIR = 11
 
 
 def stream(seed: int, kind: Stream, *keys: int) -> np.random.Generator:

@@ -124,7 +124,8 @@ class World:
         """A detector-style crop of ``pid`` as camera ``cam_id`` records it.
 
         Random per call: viewpoint (from the camera's preference), gait phase, walking direction,
-        expression, scale/shift jitter and background clutter; then the camera's effects.
+        the face's variation (expression, head turn and tilt, light, hat or hair over the
+        forehead), scale/shift jitter and background clutter; then the camera's effects.
         ``clutter=False`` puts the person on a plain backdrop (for sketches, attribute models).
         """
         identity, camera = self.identity(pid), self.camera(cam_id)
@@ -146,7 +147,8 @@ class World:
 
     def render_face(self, pid: int, rng: np.random.Generator, size: int | None = None) -> FaceSample:
         """A high-resolution face crop of ``pid`` (``size`` defaults to ``config.face_size``),
-        aligned near the ArcFace template, with per-sample pose, lighting and expression."""
+        aligned near the ArcFace template, with per-sample head turn and tilt, light, expression
+        and sometimes a hat or hair over the forehead."""
         size = self.config.face_size if size is None else size
         if size < 8:
             raise InputError("face size too small to draw a face", expected="size >= 8", got=str(size))

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from edgereid.data.appearance import CLOTHING_COLOURS
+from edgereid.data.appearance import CLOTHING_COLOURS, HAIR_COLOURS, SKIN_TONES
 from edgereid.data.faces import ARCFACE_TEMPLATE_112
 from edgereid.data.synthetic import World, WorldConfig
 from edgereid.errors import ConfigError, InputError
@@ -96,7 +96,8 @@ def test_shoulders_sit_on_the_torso_corners_and_joints_on_the_body(world):
             if s.viewpoint == "front":
                 shoulder_y = int(s.keypoints[5:7, 1].mean()) + 2
                 left, right = int(s.keypoints[6, 0]), int(s.keypoints[5, 0])
-                row = np.abs(s.image[shoulder_y].astype(int) - backdrop).sum(axis=1) > 30
+                # a lower bar than above: a white top is the clothing closest to the sage backdrop
+                row = np.abs(s.image[shoulder_y].astype(int) - backdrop).sum(axis=1) > 20
                 assert row[left:right + 1].all()  # the torso spans the shoulders
     assert on_body / total > 0.95
 
@@ -123,6 +124,14 @@ def test_every_clothing_colour_is_worn_by_several_identities():
         assert min(len(pids) for pids in wearers.values()) >= at_least
     tops = [i.attributes.upper_colour for i in w.identities]
     assert all(tops.count(colour) >= 2 for colour in tops)  # nobody is their top colour alone
+
+
+def test_skin_tones_and_hair_colours_are_shared_by_several_identities():
+    w = World(WorldConfig(seed=11, num_identities=16))
+    skins = [i.attributes.skin_tone for i in w.identities]
+    hairs = [i.attributes.hair_colour for i in w.identities]
+    assert all(skins.count(tone) == 16 // len(SKIN_TONES) for tone in range(len(SKIN_TONES)))
+    assert all(hairs.count(colour) == 16 // len(HAIR_COLOURS) for colour in HAIR_COLOURS)
 
 
 def test_attribute_text_describes_the_person(world):
@@ -165,19 +174,44 @@ def test_face_crops_follow_the_template_and_degrade(world):
         world.degrade_face(face.image, 200, rng)
 
 
-def test_identity_is_recoverable_from_16px_grey_faces():
-    """Structure, not colour: nearest neighbour on normalised grey 16-px faces beats chance."""
+def test_pictures_of_one_face_differ_and_the_same_seed_repeats_them(world):
+    """Head pose, light, expression and cover change between pictures of one identity."""
+    faces = [world.render_face(4, np.random.default_rng(k)) for k in range(6)]
+    for other in faces[1:]:
+        assert np.abs(faces[0].image.astype(int) - other.image.astype(int)).mean() > 10
+    turns = [(f.landmarks[2, 0] - f.landmarks[:2, 0].mean()) / (f.landmarks[1, 0] - f.landmarks[0, 0])
+             for f in faces]  # the nose's sideways offset, in eye distances
+    assert max(turns) - min(turns) > 0.05
+    again = world.render_face(4, np.random.default_rng(0))
+    assert np.array_equal(again.image, faces[0].image) and np.array_equal(again.landmarks, faces[0].landmarks)
+
+
+def test_eye_landmarks_sit_on_the_irises_of_turned_heads(world):
+    """Landmarks follow the head turn: the iris under each eye landmark is darker than the eye
+    white or skin a few pixels to either side."""
+    darker = []
+    for k in range(40):
+        face = world.render_face(k % 10 + 1, np.random.default_rng(k))
+        grey = cv2.cvtColor(face.image, cv2.COLOR_BGR2GRAY).astype(float)
+        for x, y in face.landmarks[:2].astype(int):
+            darker.append(grey[y, x] < grey[y - 1:y + 2, [x - 5, x + 5]].mean() - 10)
+    assert np.mean(darker) > 0.95
+
+
+def test_raw_grey_pixels_beat_chance_but_do_not_recognise_faces():
+    """Identity is structure under changing pictures: nearest neighbour on normalised grey 16-px
+    faces beats chance, but pose and light keep it far from recognising everyone."""
     w = World(WorldConfig(seed=5, num_identities=10))
     rng = np.random.default_rng(0)
     vectors, pids = [], []
     for pid in range(1, 11):
-        for _ in range(4):
+        for _ in range(8):
             small = w.degrade_face(w.render_face(pid, rng).image, 16, rng)
             grey = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY).astype(np.float32).ravel()
             vectors.append((grey - grey.mean()) / (grey.std() + 1e-6))
             pids.append(pid)
     rank1 = _nearest_neighbour_rank1(np.array(vectors), np.array(pids), np.zeros(len(pids)), cross=False)
-    assert rank1 > 3 * 0.1
+    assert 3 * 0.1 < rank1 < 0.75
 
 
 def test_colour_histograms_separate_identities_but_not_trivially():
