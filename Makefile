@@ -4,11 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 # torch is pinned here (a local CPU wheel on the CI machine); pyproject keeps a range for users.
 TORCH_PIN := torch==2.13.0
-MODELS := .cache/models
-# Until trained defaults are bundled, the demo runs randomly initialised students.
-DEMO_MODELS := $(MODELS)/reid.onnx $(MODELS)/keypoints.onnx $(MODELS)/face.onnx
+# The bundled defaults: trained on the synthetic world only (see README), committed under samples/models.
+MODELS := samples/models
 
-.PHONY: demo test setup clean
+.PHONY: demo test setup clean defaults
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -26,16 +25,15 @@ setup: $(VENV)/.installed
 test: setup
 	$(BIN)/python -m pytest tests --durations=15
 
-$(MODELS)/reid.onnx: setup
-	$(BIN)/edgereid export --model reid_mobilenet_w050_128x64 --out $@
-$(MODELS)/keypoints.onnx: setup
-	$(BIN)/edgereid export --model kp_mobilenet_w050_128x96 --out $@
-$(MODELS)/face.onnx: setup
-	$(BIN)/edgereid export --model face_mobilefacenet_32 --out $@
+demo: setup
+	$(BIN)/edgereid demo --reid $(MODELS)/reid/model.onnx --keypoints $(MODELS)/keypoints/model.onnx \
+		--face $(MODELS)/face/model.onnx --out edgereid-demo
 
-demo: $(DEMO_MODELS)
-	$(BIN)/edgereid demo --reid $(MODELS)/reid.onnx --keypoints $(MODELS)/keypoints.onnx \
-		--face $(MODELS)/face.onnx --out edgereid-demo
+# Retrain the bundled defaults (about 20 minutes on 2 cores); each run also exports model.onnx.
+defaults: setup
+	$(BIN)/edgereid train --config samples/configs/reid_supervised.yaml
+	$(BIN)/edgereid train --config samples/configs/keypoints_supervised.yaml
+	$(BIN)/edgereid train --config samples/configs/face_supervised.yaml
 
 clean:
-	rm -rf $(VENV) edgereid-demo .cache .pytest_cache
+	rm -rf $(VENV) edgereid-demo .pytest_cache

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The pipeline API in 30 lines: load a config, enroll one person, match them on another frame.
 
-    make demo   # once: exports the models named in samples/configs/pipeline.yaml
+    (uses the bundled default models named in samples/configs/pipeline.yaml)
     python samples/pipeline_quickstart.py
 """
 
