@@ -154,7 +154,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         atomic_write_text(args.json, json.dumps([r.to_dict() for r in rows], indent=2))
     if args.plot:
-        print(f"plot: {plot(rows, args.plot, Path(args.model).name)}")
+        print(f"plot: {plot(rows, args.plot, f'{backend.card.name} on {backend.providers[0]}')}")
     return 0
 
 

@@ -75,8 +75,32 @@ def scene_crops(data: SceneData, person_spec: InputSpec | None = None, face_spec
                 people.append(_person_crops(frame, person_spec))
             if face_spec is not None and frame.faces:
                 faces.append(_face_crops(frame, face_spec))
-    return (_concat(people) if person_spec is not None else None,
-            _concat(faces) if face_spec is not None else None)
+    return (concat_crops(people) if person_spec is not None else None,
+            concat_crops(faces) if face_spec is not None else None)
+
+
+def rendered_face_crops(data: SceneData, spec: InputSpec, per_identity: int, sizes: tuple[int, int] = (12, 32),
+                        progress: bool = True) -> CropSet:
+    """Extra face crops: ``per_identity`` high-resolution renders of each identity, degraded to a random
+    12-32 px and aligned by their landmarks exactly as the runtime aligns scene faces."""
+    world = World(WorldConfig(seed=data.seed, num_identities=data.identities, num_cameras=data.cameras))
+    rng = np.random.default_rng((data.seed, 7))
+    parts = []
+    identities = world.identities
+    if progress:
+        from tqdm import tqdm
+
+        identities = tqdm(identities, desc="rendering faces", unit="identity")
+    for identity in identities:
+        for _ in range(per_identity):
+            sample = world.render_face(identity.pid, rng)
+            size = int(rng.integers(sizes[0], sizes[1] + 1))
+            small = world.degrade_face(sample.image, size, rng)
+            landmarks = sample.landmarks.astype(np.float64)[None] * (size / sample.image.shape[0])
+            boxes = np.array([[0, 0, size, size]], np.int32)
+            plan = plan_crops(np.zeros(1, int), boxes, spec, landmarks)
+            parts.append(CropSet(_to_uint8(spec, [small], plan), np.array([identity.pid]), np.array([-1])))
+    return concat_crops(parts)
 
 
 def _person_crops(frame, spec: InputSpec) -> CropSet:
@@ -97,7 +121,9 @@ def _face_crops(frame, spec: InputSpec) -> CropSet:
                    np.full(len(boxes), frame.cam_id))
 
 
-def _concat(parts: list[CropSet]) -> CropSet:
+def concat_crops(parts: list[CropSet]) -> CropSet:
+    """One crop set from several (keypoints kept only when every part has them)."""
     keypoints = [p.keypoints for p in parts if p.keypoints is not None]
     return CropSet(np.concatenate([p.images for p in parts]), np.concatenate([p.pids for p in parts]),
-                   np.concatenate([p.cams for p in parts]), np.concatenate(keypoints) if keypoints else None)
+                   np.concatenate([p.cams for p in parts]),
+                   np.concatenate(keypoints) if len(keypoints) == len(parts) else None)

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from edgereid.config import build, load_yaml
-from edgereid.data.scene_crops import CropSet, SceneData, scene_crops
+from edgereid.data.scene_crops import CropSet, SceneData, concat_crops, rendered_face_crops, scene_crops
 from edgereid.errors import ConfigError
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
 from edgereid.methods.trainer import OptimConfig, fit, save_run
@@ -32,7 +32,8 @@ COCO17_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run. ``ids_per_batch`` (P) applies to ReID; the ArcFace terms to faces."""
+    """One training run. ``ids_per_batch`` (P) applies to ReID; the ArcFace terms and
+    ``rendered_faces_per_identity`` (degraded high-resolution renders added to the scene faces) to faces."""
 
     method: str
     model: str
@@ -45,6 +46,7 @@ class TrainConfig:
     triplet_margin: float = 0.3
     arcface_scale: float = 32.0
     arcface_margin: float = 0.3
+    rendered_faces_per_identity: int = 0
     export: bool = True
 
     @classmethod
@@ -180,6 +182,8 @@ def _train_face(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     model = create_model(config.model, **config.model_args)
     spec = model.card(config.model).input
     _, crops = scene_crops(config.data, face_spec=spec)
+    if config.rendered_faces_per_identity:
+        crops = concat_crops([crops, rendered_face_crops(config.data, spec, config.rendered_faces_per_identity)])
     labels, num_classes = _label_map(crops.pids)
     head = ArcMarginHead(model.embedding_dim, num_classes, config.arcface_scale, config.arcface_margin)
     rng = np.random.default_rng(config.optim.seed)
