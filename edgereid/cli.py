@@ -45,7 +45,7 @@ def _cmd_card_attach(args: argparse.Namespace) -> int:
 
     from edgereid.card import InputSpec, ModelCard, Provenance, file_sha256, write_card
 
-    session = ort.InferenceSession(args.onnx, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(_existing_model(args.onnx)), providers=["CPUExecutionProvider"])
     outputs = tuple(_parse_output(o) for o in args.output)
     if not outputs:
         graph_outputs = session.get_outputs()
@@ -54,7 +54,10 @@ def _cmd_card_attach(args: argparse.Namespace) -> int:
                                 got=str([o.name for o in graph_outputs]), fix="pass --output NAME:KIND:DIMS per output")
         from edgereid.card import OutputSpec
 
-        dims = tuple(d for d in graph_outputs[0].shape[1:])
+        dims = tuple(graph_outputs[0].shape[1:])
+        if not all(isinstance(d, int) for d in dims):
+            raise EdgeReidError("the graph's output size is symbolic", got=str(dims),
+                                fix="declare it: --output NAME:embedding:DIM")
         outputs = (OutputSpec(graph_outputs[0].name, "embedding", dims),)
     embedding = [o for o in outputs if o.kind == "embedding"]
     card = ModelCard(
@@ -76,16 +79,33 @@ def _cmd_card_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _existing_model(name: str) -> Path:
+    path = Path(name)
+    if not path.is_file():
+        raise EdgeReidError(f"model file not found: {path}", fix="check the path")
+    return path
+
+
+def _opset(path: Path) -> str:
+    """The default-domain opset, read with onnx when it is installed."""
+    try:
+        import onnx
+    except ImportError:
+        return "unknown (install edgereid[export])"
+    model = onnx.load(str(path), load_external_data=False)
+    return str(next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "unknown"))
+
+
 def _cmd_inspect(args: argparse.Namespace) -> int:
     import onnxruntime as ort
 
     from edgereid.card import card_from_metadata
 
-    path = Path(args.file)
+    path = _existing_model(args.file)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta()
     card = card_from_metadata(meta.custom_metadata_map, str(path))
-    print(f"{path}  ({path.stat().st_size / 1e6:.2f} MB, producer {meta.producer_name})")
+    print(f"{path}  ({path.stat().st_size / 1e6:.2f} MB, producer {meta.producer_name}, opset {_opset(path)})")
     for kind, values in (("input", session.get_inputs()), ("output", session.get_outputs())):
         for value in values:
             print(f"  {kind:6s} {value.name:12s} {value.type:16s} {value.shape}")
@@ -214,9 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     doctor.set_defaults(func=_cmd_doctor)
 
     demo = verbs.add_parser("demo", help="multi-camera scene from the synthetic world through the pipeline")
-    demo.add_argument("--reid", required=True, help="ReID ONNX model")
-    demo.add_argument("--keypoints", help="keypoint ONNX model")
-    demo.add_argument("--face", help="face ONNX model")
+    demo.add_argument("--reid", default="samples/models/reid/model.onnx", help="ReID ONNX model (default: bundled)")
+    demo.add_argument("--keypoints", default="samples/models/keypoints/model.onnx",
+                      help="keypoint ONNX model (default: bundled; '' to skip)")
+    demo.add_argument("--face", default="samples/models/face/model.onnx",
+                      help="face ONNX model (default: bundled; '' to skip)")
     demo.add_argument("--out", default="edgereid-demo", help="folder for the video and contact sheet")
     demo.add_argument("--seed", type=int, default=1000)
     demo.add_argument("--identities", type=int, default=20)

@@ -53,7 +53,8 @@ def _label(pid: int) -> str:
 def _faces(frame: SceneFrame) -> FaceBoxes:
     if not frame.faces:
         return FaceBoxes(np.zeros((0, 4), np.float32))
-    return FaceBoxes(np.stack([f.box for f in frame.faces]), np.stack([f.landmarks for f in frame.faces]))
+    return FaceBoxes(np.stack([f.box for f in frame.faces]),
+                     to_pixel_centres(np.stack([f.landmarks for f in frame.faces])))
 
 
 def _render(world: World, options: DemoOptions) -> dict[int, list[SceneFrame]]:
@@ -181,8 +182,8 @@ def _measure(enroll_frames: list[SceneFrame], enrolled: list[FrameResult], queri
     return metrics
 
 
-# The keypoint student's training world (samples/configs/keypoints_supervised.yaml): the mean pose
-# baseline learns from the same data the model did, never from the demo's world.
+# The keypoint student's training seed (samples/configs/keypoints_supervised.yaml): the mean pose
+# baseline comes from a smaller sample of that world (40 identities, 3 cameras), never the demo's.
 MEAN_POSE_WORLD_SEED = 101
 
 
@@ -215,7 +216,7 @@ def _aligned_pixels(frames: list[SceneFrame], spec) -> np.ndarray:
     for frame in frames:
         if frame.faces:
             boxes = validate_boxes(np.stack([f.box for f in frame.faces]), frame.frame.shape)
-            landmarks = np.stack([f.landmarks for f in frame.faces]).astype(np.float64)
+            landmarks = to_pixel_centres(np.stack([f.landmarks for f in frame.faces])).astype(np.float64)
             plan = plan_crops(np.zeros(len(boxes), int), boxes, spec, landmarks)
             parts.append(raw_pixel_embedding(preprocess_batch([frame.frame], plan, spec)))
     return np.concatenate(parts) if parts else np.zeros((0, spec.height * spec.width), np.float32)

@@ -18,6 +18,7 @@ import importlib.util
 import io
 import logging
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,8 +160,19 @@ def _incompatible(path: Path, stored: ModelCard, card: ModelCard) -> GalleryErro
             "embeddings) for every identity with embeddings computed by the new model, then save()")
 
 
+def _locked(method):
+    """Run a Gallery method under the gallery's lock (the pipeline worker searches while apps enroll)."""
+
+    @functools.wraps(method)
+    def wrapper(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 class Gallery:
-    """Enrolled identities of one embedding space, searched by cosine similarity."""
+    """Enrolled identities of one embedding space, searched by cosine similarity. Thread-safe."""
 
     def __init__(self, card: ModelCard, *, threshold: float | None = None,
                  use_faiss: bool | None = None) -> None:
@@ -175,6 +187,7 @@ class Gallery:
                                  got=str(card.embedding_dim), fix="use a reid or face model's card")
         if use_faiss:
             require("faiss", "faiss", "FAISS gallery search")
+        self._lock = threading.RLock()
         self._card = card
         self._use_faiss = use_faiss
         default = card.accept_threshold.score if card.accept_threshold is not None else None
@@ -193,10 +206,12 @@ class Gallery:
         return self._card.embedding_dim
 
     @property
+    @_locked
     def identities(self) -> list[str]:
         """Enrolled identities, sorted."""
         return list(self._consolidated().identities)
 
+    @_locked
     def __len__(self) -> int:
         """Number of enrolled vectors (not identities)."""
         return len(self._store.labels) + sum(len(vectors) for _, vectors in self._pending)
@@ -239,6 +254,7 @@ class Gallery:
 
     # --- enrolment -------------------------------------------------------------------------------
 
+    @_locked
     def enroll(self, identity: str, embeddings: np.ndarray) -> None:
         """Add one or more embeddings ([D] or [N, D]) of ``identity``; they are L2-normalised."""
         if not isinstance(identity, str) or not identity:
@@ -248,6 +264,7 @@ class Gallery:
             raise InputError("no embeddings to enroll", expected="at least one vector")
         self._pending.append((identity, vectors))
 
+    @_locked
     def remove(self, identity: str) -> int:
         """Forget ``identity``; returns how many vectors were removed (0 if it was unknown)."""
         store = self._consolidated()
@@ -257,6 +274,7 @@ class Gallery:
             self._set_store(_Store.build(store.vectors[keep], store.labels[keep]))
         return removed
 
+    @_locked
     def purge(self) -> None:
         """Forget every identity."""
         self._pending = []
@@ -264,6 +282,7 @@ class Gallery:
 
     # --- search ----------------------------------------------------------------------------------
 
+    @_locked
     def search(self, queries: np.ndarray, k: int = 5) -> tuple[list[list[str]], np.ndarray]:
         """Identity-level top-``k`` for each query ([D] or [Q, D]).
 
@@ -361,6 +380,7 @@ class Gallery:
 
     # --- persistence -----------------------------------------------------------------------------
 
+    @_locked
     def save(self, path: str | Path) -> Path:
         """Write the gallery atomically to ``path`` (one .npz with the card and a checksum)."""
         store = self._consolidated()

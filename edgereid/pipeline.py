@@ -46,7 +46,7 @@ class PipelineConfig:
     """Models (ONNX files with cards), galleries, batching and queue policy, cameras."""
 
     reid_model: str | None = None
-    reid_ir_model: str | None = None
+    reid_ir_model: str | None = None  # requires reid_model; used for cameras declared ir
     keypoint_model: str | None = None
     face_model: str | None = None
     reid_gallery: str | None = None
@@ -106,8 +106,10 @@ class Pipeline:
         self._results: queue.Queue[FrameResult] = queue.Queue()
         self._sequence = 0
         self._completed = 0
+        self._abandoned = 0  # sequence numbers whose put() timed out
         self._error: BaseException | None = None
         self._lock = threading.Lock()
+        self._run_lock = threading.Lock()  # the models' batch buffers serve one batch at a time
         self._worker: threading.Thread | None = None
 
     def _check_roles(self) -> None:
@@ -117,6 +119,15 @@ class Pipeline:
             if model.task != expected[role]:
                 raise ConfigError(f"{role} is a '{model.task}' model", expected=f"a '{expected[role]}' model",
                                   got=str(getattr(self.config, role)))
+        if "reid_ir_model" in self.models:
+            rgb, ir = self.models["reid_model"].card, self.models["reid_ir_model"].card
+            if rgb.embedding_dim != ir.embedding_dim:
+                raise ConfigError("reid_ir_model must embed into the same space as reid_model",
+                                  expected=f"{rgb.embedding_dim}-d", got=f"{ir.embedding_dim}-d")
+        ir_cameras = sorted(c for c, cam in self.config.cameras.items() if cam.modality == "ir")
+        if ir_cameras and "reid_model" in self.models and "reid_ir_model" not in self.models:
+            raise ConfigError(f"cameras {ir_cameras} are IR but no reid_ir_model is configured",
+                              fix="set reid_ir_model, or declare those cameras rgb to run the RGB model on them")
 
     def _open_gallery(self, path: str | None, role: str) -> Gallery | None:
         if path is None:
@@ -156,14 +167,19 @@ class Pipeline:
         if self._error is not None:
             raise RuntimeError("the pipeline worker failed") from self._error
         item = self._validate(frame, boxes, camera_id, timestamp, faces)
+        item.frame = item.frame.copy()  # decoders reuse their buffers; the queued frame must not change
         self._ensure_worker()
-        with self._lock:
-            sequence = self._sequence
-            self._sequence += 1
-        work = WorkItem(sequence, len(item.boxes) + len(item.faces), time.monotonic(), item)
+        work = WorkItem(self._next_sequence(), len(item.boxes) + len(item.faces), time.monotonic(), item)
         if not self.batcher.put(work, timeout):
+            with self._lock:
+                self._abandoned += 1
             raise TimeoutError(f"the pipeline queue stayed full for {timeout} s")
-        return sequence
+        return work.sequence
+
+    def _next_sequence(self) -> int:
+        with self._lock:
+            self._sequence += 1
+            return self._sequence - 1
 
     def results(self, wait: bool = False, timeout: float | None = None) -> Iterator[FrameResult]:
         """Yield finished frames. ``wait=True`` flushes and yields until every submitted frame is done."""
@@ -177,7 +193,12 @@ class Pipeline:
                 continue
             except queue.Empty:
                 pass
-            if not wait or self._pending() == 0:
+            if not wait:
+                return
+            if self._pending() == 0:
+                # the worker queues results before counting them: take what it queued meanwhile
+                while not self._results.empty():
+                    yield self._results.get_nowait()
                 return
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
@@ -189,7 +210,7 @@ class Pipeline:
 
     def _pending(self) -> int:
         with self._lock:
-            return self._sequence - self._completed - self.batcher.stats.dropped
+            return self._sequence - self._completed - self._abandoned - self.batcher.stats.dropped
 
     def process(self, frames: Sequence[np.ndarray], boxes: Sequence[Any], camera_ids: Sequence[str] | str,
                 timestamps: Sequence[float] | None = None,
@@ -205,7 +226,7 @@ class Pipeline:
         items = []
         for i in range(count):
             item = self._validate(frames[i], boxes[i], cams[i], stamps[i], face_list[i])
-            items.append(WorkItem(i, len(item.boxes) + len(item.faces), time.monotonic(), item))
+            items.append(WorkItem(self._next_sequence(), len(item.boxes) + len(item.faces), time.monotonic(), item))
         results: list[FrameResult] = []
         batch: list[WorkItem] = []
         for item in items:
@@ -215,14 +236,17 @@ class Pipeline:
             batch.append(item)
         if batch:
             results += self._run_batch(batch)
+        with self._lock:  # process() shares the numbering, so it counts as completed work too
+            self._completed += len(items)
         return results
 
     # -- the batch path ---------------------------------------------------------------------------
 
     def _ensure_worker(self) -> None:
-        if self._worker is None:
-            self._worker = threading.Thread(target=self._work, name="edgereid-pipeline", daemon=True)
-            self._worker.start()
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="edgereid-pipeline", daemon=True)
+                self._worker.start()
 
     def _work(self) -> None:
         try:
@@ -239,6 +263,10 @@ class Pipeline:
             raise RuntimeError("the pipeline worker failed") from self._error
 
     def _run_batch(self, batch: list[WorkItem]) -> list[FrameResult]:
+        with self._run_lock:
+            return self._run_batch_locked(batch)
+
+    def _run_batch_locked(self, batch: list[WorkItem]) -> list[FrameResult]:
         frames_in: list[_Frame] = [w.payload for w in batch]
         frames = [f.frame for f in frames_in]
         person_index = np.concatenate([np.full(len(f.boxes), i) for i, f in enumerate(frames_in)]).astype(int)
@@ -305,7 +333,7 @@ class Pipeline:
 
     @property
     def stats(self) -> dict[str, int]:
-        """Frames submitted, completed and dropped, and batches run by the worker."""
+        """Frames submitted (queued), completed (by the worker or process()), dropped, and worker batches."""
         s = self.batcher.stats
         return {"submitted": s.submitted, "completed": self._completed, "dropped": s.dropped,
                 "batches": s.batches}

@@ -33,7 +33,11 @@ class FaceBoxes:
     landmarks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "boxes", np.asarray(self.boxes, dtype=np.float32).reshape(-1, 4))
+        boxes = np.asarray(self.boxes, dtype=np.float32)
+        if boxes.size == 0:
+            boxes = boxes.reshape(0, 4)
+        _rows("face boxes", boxes, len(boxes), (4,))
+        object.__setattr__(self, "boxes", boxes)
         if self.landmarks is not None:
             object.__setattr__(self, "landmarks", np.asarray(self.landmarks, dtype=np.float32))
         _rows("landmarks", self.landmarks, len(self.boxes), (5, 2))

@@ -52,7 +52,7 @@ class HogPeopleDetector:
             return np.zeros((0, 4), np.float32)
         boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in rects], np.float32)
         keep = cv2.dnn.NMSBoxes([list(map(int, r)) for r in rects], np.ravel(weights).tolist(), 0.3, 0.4)
-        boxes = boxes[np.ravel(keep)] if len(keep) else boxes
+        boxes = boxes[np.ravel(keep).astype(int)]
         return boxes[(boxes[:, 3] - boxes[:, 1]) >= self.min_height]
 
 
@@ -80,7 +80,7 @@ def iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return inter / (area(a)[:, None] + area(b)[None, :] - inter + 1e-9)
 
 
-@dataclass
+@dataclass(eq=False)
 class Track:
     """One followed person: last box, running mean embedding, identity bookkeeping."""
 
@@ -200,7 +200,7 @@ def _report(result: FrameResult, tracks: list[Track], args: argparse.Namespace, 
         if not debounced_event(track, identity, args.min_hits):
             continue
         event = {"camera": args.camera, "time": round(result.timestamp, 2), "track": track.track_id,
-                 "box": [round(float(v), 1) for v in persons.boxes[i]], "identity": identity,
+                 "box": [round(float(v), 1) for v in persons.boxes[i]], "identity": identity or "unknown",
                  "score": round(score, 3)}
         if persons.keypoints is not None:
             event["keypoints"] = np.round(persons.keypoints[i], 1).tolist()

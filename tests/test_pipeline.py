@@ -45,10 +45,11 @@ def test_a_batch_gives_the_same_results_as_items_one_by_one(config, frames):
 def test_submit_and_results_match_process_and_count(config, frames):
     with Pipeline(config) as pipeline:
         expected = pipeline.process(frames, PERSON_BOXES, "cam", [0.0, 1.0, 2.0], FACES)
-        for i, frame in enumerate(frames):
-            assert pipeline.submit(frame, PERSON_BOXES[i], "cam", float(i), faces=FACES[i]) == i
+        sequences = [pipeline.submit(frame, PERSON_BOXES[i], "cam", float(i), faces=FACES[i])
+                     for i, frame in enumerate(frames)]
+        assert sequences == [3, 4, 5]  # one numbering for process() and submit()
         results = sorted(pipeline.results(wait=True, timeout=30), key=lambda r: r.sequence)
-        assert pipeline.stats["completed"] == 3 and pipeline.stats["dropped"] == 0
+        assert pipeline.stats["completed"] == 6 and pipeline.stats["dropped"] == 0
     assert [r.timestamp for r in results] == [0.0, 1.0, 2.0]
     for a, b in zip(results, expected):
         np.testing.assert_allclose(a.persons.embeddings, b.persons.embeddings, atol=1e-5)
@@ -102,6 +103,8 @@ def test_bad_input_fails_in_the_callers_thread(config, frames):
         with pytest.raises(InputError, match="landmarks"):
             pipeline.submit(frames[0], PERSON_BOXES[0], "cam", 0.0,
                             faces=FaceBoxes([[1, 1, 20, 20]], landmarks=np.zeros((1, 5, 2)) + np.nan))
+        with pytest.raises(InputError, match="face boxes"):
+            pipeline.submit(frames[0], PERSON_BOXES[0], "cam", 0.0, faces=np.zeros((2, 6)))
         with pytest.raises(InputError, match="one entry per frame"):
             pipeline.process(frames, PERSON_BOXES[:2], "cam")
         assert pipeline.stats["submitted"] == 0
@@ -121,10 +124,31 @@ def test_drop_oldest_under_overload(config, frames):
     assert sorted(r.timestamp for r in results) == [4.0, 5.0]
 
 
+def test_a_timed_out_submit_does_not_hang_results(config, frames):
+    config = {**config, "queue_size": 1, "max_wait_ms": 10_000.0, "max_batch": 10_000}
+    with Pipeline(config) as pipeline:
+        pipeline.batcher.put = lambda item, timeout=None: False  # a queue that never has room
+        with pytest.raises(TimeoutError):
+            pipeline.submit(frames[0], PERSON_BOXES[0], "cam", 0.0, timeout=0.01)
+        assert list(pipeline.results(wait=True, timeout=5)) == []
+
+
+def test_queued_frames_are_copied(config, frames):
+    with Pipeline({**config, "max_wait_ms": 10_000.0, "max_batch": 10_000}) as pipeline:
+        expected = pipeline.process(frames[:1], PERSON_BOXES[:1], "cam")[0]
+        reused = frames[0].copy()
+        pipeline.submit(reused, PERSON_BOXES[0], "cam", 0.0)
+        reused[:] = 0  # a decoder overwriting its buffer before the batch runs
+        result = list(pipeline.results(wait=True, timeout=30))[0]
+    np.testing.assert_allclose(result.persons.embeddings, expected.persons.embeddings, atol=1e-5)
+
+
 def test_model_roles_and_providers_are_checked(tiny_models):
     with pytest.raises(ConfigError, match="reid_model is a 'face' model"):
         Pipeline({"reid_model": str(tiny_models["test_face"]["onnx"])})
     with pytest.raises(BackendError, match="not available"):
         load_backend(tiny_models["test_reid"]["onnx"], providers=["CUDAExecutionProvider"])
+    with pytest.raises(ConfigError, match="no reid_ir_model"):
+        Pipeline({"reid_model": str(tiny_models["test_reid"]["onnx"]), "cameras": {"n": {"modality": "ir"}}})
     with pytest.raises(BackendError, match="no backend for '.engine'"):
         load_backend("model.engine")

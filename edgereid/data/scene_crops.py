@@ -3,7 +3,8 @@
 Crops come from the same scenes, boxes and camera effects the demo uses, and pass through
 :func:`edgereid.runtime.preprocess.preprocess_batch`, so a model trains on exactly the arithmetic it
 will be fed at run time. Crops are kept as uint8 ``[N, H, W, 3]`` (BGR) to stay small; keypoints
-and face landmarks are mapped into crop pixels.
+and face landmarks are mapped into crop pixels. World annotations (pixel edges) are converted to the
+runtime's pixel-centre convention with :func:`~edgereid.data.synthetic.to_pixel_centres` first.
 """
 
 from __future__ import annotations
@@ -96,7 +97,8 @@ def rendered_face_crops(data: SceneData, spec: InputSpec, per_identity: int, siz
             sample = world.render_face(identity.pid, rng)
             size = int(rng.integers(sizes[0], sizes[1] + 1))
             small = world.degrade_face(sample.image, size, rng)
-            landmarks = sample.landmarks.astype(np.float64)[None] * (size / sample.image.shape[0])
+            scaled = sample.landmarks[None] * (size / sample.image.shape[0])  # pixel edges scale exactly
+            landmarks = to_pixel_centres(scaled).astype(np.float64)
             boxes = np.array([[0, 0, size, size]], np.int32)
             plan = plan_crops(np.zeros(1, int), boxes, spec, landmarks)
             parts.append(CropSet(_to_uint8(spec, [small], plan), np.array([identity.pid]), np.array([-1])))
@@ -115,7 +117,7 @@ def _person_crops(frame, spec: InputSpec) -> CropSet:
 
 def _face_crops(frame, spec: InputSpec) -> CropSet:
     boxes = validate_boxes(np.stack([f.box for f in frame.faces]), frame.frame.shape)
-    landmarks = np.stack([f.landmarks for f in frame.faces]).astype(np.float64)
+    landmarks = to_pixel_centres(np.stack([f.landmarks for f in frame.faces])).astype(np.float64)
     plan = plan_crops(np.zeros(len(boxes), int), boxes, spec, landmarks)
     return CropSet(_to_uint8(spec, [frame.frame], plan), np.array([f.pid for f in frame.faces]),
                    np.full(len(boxes), frame.cam_id))

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 
 from edgereid.data.synthetic import World
-from edgereid.errors import InputError
+from edgereid.errors import EdgeReidError
 from edgereid.fileio import atomic_write_text
 
 FPS = 10.0
@@ -29,7 +29,7 @@ def write_scene_videos(world: World, root: str | Path, frames: int = 200, pace: 
                 height, width = frame.frame.shape[:2]
                 writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (width, height))
                 if not writer.isOpened():
-                    raise InputError(f"OpenCV cannot write {path}", fix="check the folder is writable")
+                    raise EdgeReidError(f"OpenCV cannot write {path}", fix="check the folder is writable")
             writer.write(frame.frame)
             truth.append({"frame": frame.frame_index, "persons": [
                 {"pid": p.pid, "box": [round(float(v), 1) for v in p.box]} for p in frame.persons]})

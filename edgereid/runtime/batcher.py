@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 from edgereid.errors import ConfigError
@@ -37,7 +37,6 @@ class BatcherStats:
     submitted: int = 0
     dropped: int = 0
     batches: int = 0
-    dropped_sequences: list[int] = field(default_factory=list)
 
 
 class Batcher:
@@ -75,7 +74,6 @@ class Batcher:
                     oldest = self._queue.popleft()
                     self._crops -= oldest.crops
                     self.stats.dropped += 1
-                    self.stats.dropped_sequences.append(oldest.sequence)
                 elif not self._cond.wait_for(lambda: len(self._queue) < self.capacity, timeout):
                     return False
             self._queue.append(item)

@@ -179,8 +179,8 @@ def _fill_bgr(spec: InputSpec) -> tuple[float, float, float]:
 
 
 def allocate_batch(spec: InputSpec, max_batch: int) -> np.ndarray:
-    """A float32 ``[max_batch, 3, H, W]`` buffer that :func:`preprocess_batch` fills in place."""
-    return np.zeros((max_batch, 3, spec.height, spec.width), dtype=np.float32)
+    """A ``[max_batch, 3, H, W]`` buffer of the card's input dtype that :func:`preprocess_batch` fills."""
+    return np.zeros((max_batch, 3, spec.height, spec.width), dtype=np.dtype(spec.dtype))
 
 
 def allocate_staging(spec: InputSpec, max_batch: int) -> np.ndarray:

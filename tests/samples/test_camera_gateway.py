@@ -44,4 +44,4 @@ def test_gateway_enrolls_then_reports_identity_events(tiny_models, tmp_path):
     assert run.returncode == 0, run.stderr
     events = [json.loads(line) for line in run.stdout.splitlines()]
     assert events and {"camera", "time", "track", "box", "identity", "score", "keypoints"} <= set(events[0])
-    assert all(e["identity"] is None or e["identity"].startswith("cam0-track") for e in events)
+    assert all(e["identity"] == "unknown" or e["identity"].startswith("cam0-track") for e in events)

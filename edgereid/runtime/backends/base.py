@@ -13,11 +13,13 @@ from edgereid.card import ModelCard
 class Backend(Protocol):
     """Runs a model on a ready NCHW batch.
 
-    ``card`` is read from the artifact itself; ``max_batch`` is the largest batch the backend takes
-    in one call (None: unbounded); ``infer`` returns every output by the card's output names.
+    ``card`` is read from the artifact itself; ``providers`` names where it runs (e.g. ONNX Runtime's
+    execution providers); ``max_batch`` is the largest batch the backend takes in one call (None:
+    unbounded); ``infer`` returns every output by the card's output names.
     """
 
     name: str
+    providers: tuple[str, ...]
     card: ModelCard
     max_batch: int | None
 
