@@ -158,6 +158,19 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from edgereid.eval.calibrate import calibrate, write_threshold
+
+    result = calibrate(args.model, far=args.far, seed=args.seed, identities=args.identities, frames=args.frames)
+    print(f"{args.model}: accept score > {result.threshold.score:.4f} at FAR {args.far:g} "
+          f"(TAR {result.tar:.3f}; {result.genuine_pairs} genuine / {result.impostor_pairs} impostor pairs, "
+          f"world seed {args.seed})")
+    if not args.dry_run:
+        write_threshold(args.model, result)
+        print("threshold written into the model card")
+    return 0
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edgereid.eval.bench import format_table, plot, run_bench
     from edgereid.fileio import atomic_write_text
@@ -252,6 +265,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                        help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
     train.set_defaults(func=_cmd_train)
+
+    cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
+                           "rate on held-out synthetic footage, and store it in the card")
+    cal.add_argument("--model", required=True, help="ReID or face ONNX model (rewritten in place)")
+    cal.add_argument("--far", type=float, default=1e-3, help="target false-accept rate")
+    cal.add_argument("--seed", type=int, default=600, help="held-out world seed (not a training or demo seed)")
+    cal.add_argument("--identities", type=int, default=60)
+    cal.add_argument("--frames", type=int, default=60, help="frames per camera")
+    cal.add_argument("--dry-run", action="store_true", help="print the threshold without writing it")
+    cal.set_defaults(func=_cmd_calibrate)
 
     bench = verbs.add_parser("bench", help="latency and crops/s per batch size (raw, end to end, per-crop loop)")
     bench.add_argument("--model", required=True, help="ONNX model with a card")

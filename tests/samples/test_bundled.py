@@ -23,3 +23,5 @@ def test_pipeline_config_loads_and_names_the_bundled_models():
     for path, task in ((config.reid_model, "reid"), (config.keypoint_model, "keypoints"), (config.face_model, "face")):
         card = read_card(ROOT / path)
         assert card.task == task and len(card.provenance.checkpoint_sha256) == 64
+        if task != "keypoints":
+            assert card.accept_threshold is not None and card.accept_threshold.far == 1e-3
