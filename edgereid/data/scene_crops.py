@@ -15,7 +15,7 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
-from edgereid.runtime.preprocess import plan_crops, validate_boxes
+from edgereid.runtime.preprocess import allocate_staging, crop_into, fill_bgr, plan_crops, validate_boxes
 
 
 @dataclass(frozen=True)
@@ -45,18 +45,10 @@ class CropSet:
 
 
 def _to_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.ndarray:
-    """Run the runtime preprocessing, keeping only its uint8 staging output (pre-normalisation)."""
-    from edgereid.runtime.preprocess import allocate_batch, allocate_staging, preprocess_batch
-
+    """The runtime's crops before normalisation, letterbox bars in the (rounded) mean colour."""
     staging = allocate_staging(spec, len(plan))
-    preprocess_batch(frames, plan, spec, allocate_batch(spec, len(plan)), staging)
-    if spec.resize == "letterbox" and plan.warps is None:
-        fill = np.rint(np.array(spec.mean[::-1] if spec.color_order == "RGB" else spec.mean)).astype(np.uint8)
-        for i, (px, py, pw, ph) in enumerate(plan.placement):
-            mask = np.ones(staging.shape[1:3], bool)
-            mask[py:py + ph, px:px + pw] = False
-            staging[i][mask] = fill
-    return staging
+    staging[:] = np.rint(fill_bgr(spec)).astype(np.uint8)
+    return crop_into(staging, frames, plan, spec)
 
 
 def scene_crops(data: SceneData, person_spec: InputSpec | None = None, face_spec: InputSpec | None = None,

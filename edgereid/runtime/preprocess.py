@@ -173,7 +173,8 @@ def _normalise_into(dst: np.ndarray, pixels_bgr: np.ndarray, spec: InputSpec) ->
         dst[out_channel] *= np.float32(1.0 / spec.std[out_channel])
 
 
-def _fill_bgr(spec: InputSpec) -> tuple[float, float, float]:
+def fill_bgr(spec: InputSpec) -> tuple[float, float, float]:
+    """The card's mean as a BGR pixel: what letterbox bars and warp borders are filled with."""
     mean = spec.mean
     return (mean[2], mean[1], mean[0]) if spec.color_order == "RGB" else tuple(mean)
 
@@ -203,8 +204,21 @@ def preprocess_batch(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec,
     if out.shape[0] < count or out.shape[1:] != (3, spec.height, spec.width) or staging.shape[0] < count:
         raise InputError("batch buffer too small for the crops", expected=f"[>={count}, 3, "
                          f"{spec.height}, {spec.width}]", got=str(out.shape))
-    fill = _fill_bgr(spec)
-    for i in range(count):
+    crop_into(staging, frames, plan, spec)
+    normalise_batch(staging[:count], spec, out[:count])
+    if spec.resize == "letterbox" and plan.warps is None:
+        _zero_letterbox_bars(out, plan)
+    return out[:count]
+
+
+def crop_into(staging: np.ndarray, frames: list[np.ndarray], plan: CropPlan, spec: InputSpec) -> np.ndarray:
+    """Resize (or warp) every crop of ``plan`` into uint8 ``staging[:len(plan)]``, one box at a time.
+
+    Letterbox bars are left as they were: callers fill them (with zeros after normalisation, or with
+    the mean colour for uint8 crops).
+    """
+    fill = fill_bgr(spec)
+    for i in range(len(plan)):
         frame = frames[plan.frame_index[i]]
         if plan.warps is not None:
             cv2.warpAffine(frame, plan.warps[i], (spec.width, spec.height), dst=staging[i],
@@ -214,10 +228,7 @@ def preprocess_batch(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec,
         px, py, pw, ph = plan.placement[i]
         staging[i, py:py + ph, px:px + pw] = cv2.resize(frame[y1:y2, x1:x2], (int(pw), int(ph)),
                                                         interpolation=cv2.INTER_LINEAR)
-    normalise_batch(staging[:count], spec, out[:count])
-    if spec.resize == "letterbox" and plan.warps is None:
-        _zero_letterbox_bars(out, plan)
-    return out[:count]
+    return staging[:len(plan)]
 
 
 def normalise_batch(staging: np.ndarray, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
@@ -270,7 +281,7 @@ def _sample_bilinear(image: np.ndarray, ys: np.ndarray, xs: np.ndarray,
 def preprocess_reference(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec) -> np.ndarray:
     """Pure-NumPy specification of :func:`preprocess_batch` (float64 arithmetic, float32 result)."""
     out = np.zeros((len(plan), 3, spec.height, spec.width), dtype=np.float32)
-    fill = _fill_bgr(spec)
+    fill = fill_bgr(spec)
     for i in range(len(plan)):
         frame = frames[plan.frame_index[i]]
         if plan.warps is not None:
