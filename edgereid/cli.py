@@ -148,13 +148,59 @@ def _parse_overrides(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
-    from edgereid.config import load_yaml
-    from edgereid.methods.supervised import TrainConfig, train
+# method -> (module, config class, entry function); imported lazily so the CLI starts fast.
+TRAIN_METHODS = {"supervised": ("edgereid.methods.supervised", "TrainConfig", "train"),
+                 "arcface": ("edgereid.methods.coreface", "FaceMarginConfig", "train"),
+                 "coreface": ("edgereid.methods.coreface", "FaceMarginConfig", "train")}
+DISTILL_METHODS = {"ccface": ("edgereid.methods.ccface", "CCFaceConfig", "distill")}
 
-    config = TrainConfig.load(args.config, _parse_overrides(args.set))
-    checkpoint = train(config, {**load_yaml(args.config), "overrides": args.set})
+
+def _run_method(args: argparse.Namespace, methods: dict[str, tuple[str, str, str]], verb: str) -> int:
+    import copy
+    import importlib
+
+    from edgereid.config import apply_overrides, load_yaml
+
+    overrides = _parse_overrides(args.set)
+    raw = load_yaml(args.config)
+    method = apply_overrides(copy.deepcopy(raw), overrides).get("method")
+    if method not in methods:
+        other = "distill" if verb == "train" else "train"
+        raise EdgeReidError(f"{args.config}: `edgereid {verb}` does not run method {method!r}",
+                            expected=f"method: one of {sorted(methods)}",
+                            fix=f"methods {sorted(DISTILL_METHODS if verb == 'train' else TRAIN_METHODS)} "
+                                f"are run by `edgereid {other}`")
+    module_name, config_name, entry = methods[method]
+    module = importlib.import_module(module_name)
+    config = getattr(module, config_name).load(args.config, overrides)
+    checkpoint = getattr(module, entry)(config, {**raw, "overrides": args.set})
     print(f"checkpoint: {checkpoint}")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    return _run_method(args, TRAIN_METHODS, "train")
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    return _run_method(args, DISTILL_METHODS, "distill")
+
+
+def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
+    from edgereid.eval.face_lowres import LowResProtocol, evaluate, markdown_table, write_report
+
+    models = {}
+    for pair in args.model:
+        label, sep, path = pair.rpartition("=")
+        if not sep or not label:
+            raise EdgeReidError(f"bad --model '{pair}'", expected="LABEL=PATH.onnx, e.g. ccface=runs/faces/ccface_student/model.onnx")
+        models[label] = _existing_model(path)
+    protocol = LowResProtocol(seed=args.seed, identities=args.identities,
+                              probes_per_identity=args.probes, sizes=tuple(args.sizes), far=args.far)
+    report = evaluate(models, protocol, threads=args.threads)
+    paths = write_report(report, args.out)
+    print(markdown_table(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
 
 
@@ -260,11 +306,29 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-batch", type=int, default=32)
     demo.set_defaults(func=_cmd_demo)
 
-    train = verbs.add_parser("train", help="train a model that learns from labels (config: method, model, data, ...)")
-    train.add_argument("--config", required=True, help="YAML file, e.g. samples/configs/reid_supervised.yaml")
-    train.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
-    train.set_defaults(func=_cmd_train)
+    for verb, methods, what, example, func in (
+            ("train", TRAIN_METHODS, "train a model that learns from labels", "face_coreface_teacher", _cmd_train),
+            ("distill", DISTILL_METHODS, "train a student from a teacher", "face_ccface_student", _cmd_distill)):
+        sub = verbs.add_parser(verb, help=f"{what} (config: method {'|'.join(methods)}, ...)")
+        sub.add_argument("--config", required=True, help=f"YAML file, e.g. samples/configs/{example}.yaml")
+        sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                         help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
+        sub.set_defaults(func=func)
+
+    evaluate = verbs.add_parser("evaluate", help="benchmarks on held-out synthetic data")
+    benchmarks = evaluate.add_subparsers(dest="benchmark", required=True)
+    faces = benchmarks.add_parser("faces", help="low-resolution faces: HR gallery, probes at 12-32 px, "
+                                                "TAR@FAR and top-1 per size, with the raw-pixel baseline")
+    faces.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                       help="a face ONNX model with a card (repeatable)")
+    faces.add_argument("--out", default="docs/faces", help="folder for the JSON, markdown table and plots")
+    faces.add_argument("--seed", type=int, default=700, help="held-out world seed (not a training seed)")
+    faces.add_argument("--identities", type=int, default=100)
+    faces.add_argument("--probes", type=int, default=5, help="probe pictures per identity")
+    faces.add_argument("--sizes", type=int, nargs="+", default=[12, 16, 24, 32], help="probe face sizes (px)")
+    faces.add_argument("--far", type=float, default=1e-3)
+    faces.add_argument("--threads", type=int, default=2)
+    faces.set_defaults(func=_cmd_evaluate_faces)
 
     cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
                            "rate on held-out synthetic footage, and store it in the card")

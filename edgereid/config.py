@@ -83,3 +83,25 @@ def _scalar(kind: type, value: Any, where: str) -> Any:
         raise ConfigError(f"'{where}' has the wrong type", expected=kind.__name__,
                           got=f"{type(value).__name__}: {value!r}")
     return value
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> dict[str, Any]:
+    """Set ``{"optim.epochs": 3}``-style dotted keys in a nested mapping (in place; returned)."""
+    for dotted, value in (overrides or {}).items():
+        section = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            section = section.setdefault(key, {})
+        section[leaf] = value
+    return data
+
+
+def load_method_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None,
+                       methods: tuple[str, ...], command: str) -> T:
+    """A run config from YAML plus overrides whose ``method`` is one ``command`` trains."""
+    config = build(cls, apply_overrides(load_yaml(path), overrides), str(path))
+    method = getattr(config, "method")
+    if method not in methods:
+        raise ConfigError(f"{path}: method '{method}' is not run by `edgereid {command}`",
+                          expected=f"method: one of {list(methods)}")
+    return config

@@ -148,9 +148,9 @@ def _check_integrity(arrays: dict[str, np.ndarray], path: Path) -> None:
                            got=str(int(arrays["format_version"])), fix="upgrade edgereid")
 
 
-def _incompatible(path: Path, stored: ModelCard, card: ModelCard) -> GalleryError:
+def _incompatible(where: str, stored: ModelCard, card: ModelCard) -> GalleryError:
     return GalleryError(
-        f"gallery {path} was built with model '{stored.name}' (checkpoint sha256 "
+        f"{where} was built with model '{stored.name}' (checkpoint sha256 "
         f"{stored.provenance.checkpoint_sha256 or 'unknown'}); its embeddings cannot be compared "
         f"with those of model '{card.name}' (checkpoint sha256 "
         f"{card.provenance.checkpoint_sha256 or 'unknown'})",
@@ -200,6 +200,12 @@ class Gallery:
     @property
     def card(self) -> ModelCard:
         return self._card
+
+    def check_compatible(self, card: ModelCard, where: str = "the gallery") -> None:
+        """Refuse to compare this gallery with embeddings of another model (a :class:`GalleryError`
+        that says how to re-enroll)."""
+        if card.embedding_space() != self._card.embedding_space():
+            raise _incompatible(where, self._card, card)
 
     @property
     def dim(self) -> int:
@@ -410,7 +416,7 @@ class Gallery:
         _check_integrity(arrays, path)
         stored = ModelCard.from_json(str(arrays["card"]))
         if card is not None and card.embedding_space() != stored.embedding_space():
-            raise _incompatible(path, stored, card)
+            raise _incompatible(f"gallery {path}", stored, card)
         gallery = cls(card or stored, use_faiss=use_faiss)
         vectors, labels = arrays["vectors"], arrays["labels"]
         if vectors.shape != (len(labels), gallery.dim) or labels.ndim != 1:

@@ -24,7 +24,7 @@ from edgereid.gallery import Gallery
 from edgereid.runtime.backends import load_backend
 from edgereid.runtime.batcher import DROP_POLICIES, Batcher, WorkItem
 from edgereid.runtime.model import CropModel, CropOutputs
-from edgereid.runtime.preprocess import validate_boxes, validate_frame, validate_landmarks
+from edgereid.runtime.preprocess import check_landmarks_in_boxes, validate_boxes, validate_frame, validate_landmarks
 from edgereid.types import FaceBoxes, Faces, FrameResult, Persons
 
 MODALITIES = ("rgb", "ir")
@@ -51,6 +51,7 @@ class PipelineConfig:
     face_model: str | None = None
     reid_gallery: str | None = None
     face_gallery: str | None = None
+    min_face_size: int = 8  # px (shorter box side); smaller faces are skipped and flagged too_small
     max_batch: int = 32
     max_wait_ms: float = 10.0
     queue_size: int = 64
@@ -100,8 +101,8 @@ class Pipeline:
                 backend = load_backend(path, providers=cfg.providers, threads=cfg.threads)
                 self.models[role] = CropModel(backend, cfg.max_batch)
         self._check_roles()
-        self.reid_gallery = reid_gallery or self._open_gallery(cfg.reid_gallery, "reid_model")
-        self.face_gallery = face_gallery or self._open_gallery(cfg.face_gallery, "face_model")
+        self.reid_gallery = self._gallery(reid_gallery, cfg.reid_gallery, "reid_model")
+        self.face_gallery = self._gallery(face_gallery, cfg.face_gallery, "face_model")
         self.batcher = Batcher(cfg.max_batch, cfg.max_wait_ms, cfg.queue_size, cfg.drop_policy)
         self._results: queue.Queue[FrameResult] = queue.Queue()
         self._sequence = 0
@@ -129,12 +130,17 @@ class Pipeline:
             raise ConfigError(f"cameras {ir_cameras} are IR but no reid_ir_model is configured",
                               fix="set reid_ir_model, or declare those cameras rgb to run the RGB model on them")
 
-    def _open_gallery(self, path: str | None, role: str) -> Gallery | None:
-        if path is None:
+    def _gallery(self, given: Gallery | None, path: str | None, role: str) -> Gallery | None:
+        """The gallery object given, else the one at ``path``; either must match the role's model."""
+        if given is None and path is None:
             return None
         if role not in self.models:
             raise ConfigError(f"a gallery was given for {role}, which is not configured")
-        return Gallery.load(path, card=self.models[role].card)
+        card = self.models[role].card
+        if given is None:
+            return Gallery.load(path, card=card)
+        given.check_compatible(card, f"the {role.split('_')[0]} gallery passed to Pipeline")
+        return given
 
     # -- submission -----------------------------------------------------------------------------
 
@@ -152,6 +158,7 @@ class Pipeline:
         landmarks = None
         if face_input.landmarks is not None:
             landmarks = validate_landmarks(face_input.landmarks, len(face_boxes))
+            check_landmarks_in_boxes(landmarks, face_boxes)
         if len(face_boxes) and "face_model" not in self.models:
             raise InputError("faces were given but no face_model is configured",
                              fix="set face_model in the pipeline config or submit faces=None")
@@ -310,24 +317,34 @@ class Pipeline:
         return out
 
     def _run_faces(self, frames: list[np.ndarray], items: list[_Frame]) -> dict[str, Any]:
+        """Face embeddings and matches; faces below ``min_face_size`` are skipped (zero embedding,
+        no identity, NaN score, flagged ``too_small``) rather than matched on a few pixels."""
         model = self.models.get("face_model")
         if model is None:
             return {}
         embeddings = [np.zeros((len(f.faces), model.card.embedding_dim), np.float32) for f in items]
+        usable = [np.minimum(f.faces[:, 2] - f.faces[:, 0], f.faces[:, 3] - f.faces[:, 1]) >= self.config.min_face_size
+                  for f in items]
         for aligned in (True, False):
-            chosen = [i for i, f in enumerate(items) if (f.face_landmarks is not None) == aligned and len(f.faces)]
+            chosen = [i for i, f in enumerate(items) if (f.face_landmarks is not None) == aligned and usable[i].any()]
             if not chosen:
                 continue
-            index = np.concatenate([np.full(len(items[i].faces), i) for i in chosen]).astype(int)
-            boxes = np.concatenate([items[i].faces for i in chosen])
-            landmarks = np.concatenate([items[i].face_landmarks for i in chosen]) if aligned else None
+            index = np.concatenate([np.full(int(usable[i].sum()), i) for i in chosen]).astype(int)
+            boxes = np.concatenate([items[i].faces[usable[i]] for i in chosen])
+            landmarks = np.concatenate([items[i].face_landmarks[usable[i]] for i in chosen]) if aligned else None
             result = model.run(frames, model.plan(index, boxes, landmarks)).embeddings
             for i in chosen:
-                embeddings[i] = result[index == i]
+                embeddings[i][usable[i]] = result[index == i]
         flat = np.concatenate(embeddings) if embeddings else np.zeros((0, model.card.embedding_dim), np.float32)
-        identities, scores = _match(self.face_gallery, flat)
+        keep = np.concatenate(usable) if usable else np.zeros(0, bool)
+        identities: list[str | None] = [None] * len(flat)
+        scores = np.full(len(flat), np.nan, np.float32)
+        matched, matched_scores = _match(self.face_gallery, flat[keep])
+        for row, identity, value in zip(np.flatnonzero(keep), matched, matched_scores):
+            identities[row], scores[row] = identity, value
         offsets = np.cumsum([0] + [len(e) for e in embeddings])
-        return {"embeddings": embeddings, "identities": identities, "scores": scores, "offsets": offsets}
+        return {"embeddings": embeddings, "identities": identities, "scores": scores, "offsets": offsets,
+                "too_small": [~u for u in usable]}
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -379,4 +396,4 @@ def _select_faces(out: dict[str, Any], i: int, boxes: np.ndarray) -> Faces:
         return Faces(boxes.astype(np.float32))
     start, stop = out["offsets"][i], out["offsets"][i + 1]
     return Faces(boxes.astype(np.float32), out["embeddings"][i], tuple(out["identities"][start:stop]),
-                 out["scores"][start:stop])
+                 out["scores"][start:stop], out["too_small"][i])

@@ -75,18 +75,23 @@ class Persons:
 
 @dataclass(frozen=True)
 class Faces:
-    """Per-face results of one frame, row-aligned with the submitted face boxes."""
+    """Per-face results of one frame, row-aligned with the submitted face boxes.
+
+    ``too_small`` flags faces below the pipeline's ``min_face_size``: they were not embedded (zero
+    vector) or matched (identity None, score NaN), since a few pixels cannot identify anyone."""
 
     boxes: np.ndarray
     embeddings: np.ndarray | None = None
     identities: tuple[str | None, ...] = ()
     scores: np.ndarray | None = None
+    too_small: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
         _rows("boxes", self.boxes, n, (4,))
         _rows("embeddings", self.embeddings, n, (None,))
         _rows("scores", self.scores, n, ())
+        _rows("too_small", self.too_small, n, ())
         if self.identities and len(self.identities) != n:
             raise InputError("'identities' does not match the face boxes", expected=str(n),
                              got=str(len(self.identities)))

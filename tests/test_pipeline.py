@@ -152,3 +152,30 @@ def test_model_roles_and_providers_are_checked(tiny_models):
         Pipeline({"reid_model": str(tiny_models["test_reid"]["onnx"]), "cameras": {"n": {"modality": "ir"}}})
     with pytest.raises(BackendError, match="no backend for '.engine'"):
         load_backend("model.engine")
+
+
+def test_bad_faces_are_errors_or_flagged_skips(config, frames, tiny_models, tmp_path):
+    from edgereid.card import read_card
+    from edgereid.errors import GalleryError
+
+    with Pipeline(config) as pipeline:
+        with pytest.raises(InputError, match="no area"):
+            pipeline.process(frames[:1], [np.zeros((0, 4))], "cam", faces=[FaceBoxes([[20, 20, 20, 30]])])
+        far_off = np.array([[[35, 38], [45, 38], [40, 43], [36, 47], [44, 47]]]) + 100.0
+        with pytest.raises(InputError, match=r"landmarks \[0\] lie outside their face boxes"):
+            pipeline.process(frames[:1], [np.zeros((0, 4))], "cam",
+                             faces=[FaceBoxes([[30, 30, 50, 52]], landmarks=far_off)])
+        gallery = Gallery(pipeline.models["face_model"].card)
+        gallery.enroll("alice", np.ones((1, 32), np.float32))
+        pipeline.face_gallery = gallery
+        result = pipeline.process(frames[:1], [np.zeros((0, 4))], "cam",
+                                  faces=[FaceBoxes([[20, 20, 21, 21], [20, 25, 44, 49]])])[0].faces
+    assert result.too_small.tolist() == [True, False]
+    assert result.identities[0] is None and np.isnan(result.scores[0]) and not result.embeddings[0].any()
+    assert np.isfinite(result.scores[1]) and abs(np.linalg.norm(result.embeddings[1]) - 1) < 1e-4
+    other = read_card(tiny_models["test_reid"]["onnx"]).replace(task="face")
+    with pytest.raises(GalleryError, match="re-enroll"):
+        Pipeline(config, face_gallery=Gallery(other))
+    path = Gallery(other).save(tmp_path / "other.npz")
+    with pytest.raises(GalleryError, match="cannot be compared"):
+        Pipeline({**config, "face_gallery": str(path)})

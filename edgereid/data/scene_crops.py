@@ -44,8 +44,9 @@ class CropSet:
         return len(self.pids)
 
 
-def _to_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.ndarray:
-    """The runtime's crops before normalisation, letterbox bars in the (rounded) mean colour."""
+def runtime_crops_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.ndarray:
+    """The runtime's crops (uint8, before normalisation) for a crop plan, letterbox bars in the
+    (rounded) mean colour."""
     staging = allocate_staging(spec, len(plan))
     staging[:] = np.rint(fill_bgr(spec)).astype(np.uint8)
     return crop_into(staging, frames, plan, spec)
@@ -93,7 +94,7 @@ def rendered_face_crops(data: SceneData, spec: InputSpec, per_identity: int, siz
             landmarks = to_pixel_centres(scaled).astype(np.float64)
             boxes = np.array([[0, 0, size, size]], np.int32)
             plan = plan_crops(np.zeros(1, int), boxes, spec, landmarks)
-            parts.append(CropSet(_to_uint8(spec, [small], plan), np.array([identity.pid]), np.array([-1])))
+            parts.append(CropSet(runtime_crops_uint8(spec, [small], plan), np.array([identity.pid]), np.array([-1])))
     return concat_crops(parts)
 
 
@@ -103,7 +104,7 @@ def _person_crops(frame, spec: InputSpec) -> CropSet:
     keypoints = to_pixel_centres(np.stack([p.keypoints for p in frame.persons])).astype(np.float64)
     from_frame = np.linalg.inv(np.concatenate([plan.to_frame, np.tile([[[0, 0, 1.0]]], (len(boxes), 1, 1))], 1))
     xy = np.einsum("nij,nkj->nki", from_frame[:, :2, :2], keypoints[..., :2]) + from_frame[:, None, :2, 2]
-    return CropSet(_to_uint8(spec, [frame.frame], plan), np.array([p.pid for p in frame.persons]),
+    return CropSet(runtime_crops_uint8(spec, [frame.frame], plan), np.array([p.pid for p in frame.persons]),
                    np.full(len(boxes), frame.cam_id), np.concatenate([xy, keypoints[..., 2:]], -1).astype(np.float32))
 
 
@@ -111,7 +112,7 @@ def _face_crops(frame, spec: InputSpec) -> CropSet:
     boxes = validate_boxes(np.stack([f.box for f in frame.faces]), frame.frame.shape)
     landmarks = to_pixel_centres(np.stack([f.landmarks for f in frame.faces])).astype(np.float64)
     plan = plan_crops(np.zeros(len(boxes), int), boxes, spec, landmarks)
-    return CropSet(_to_uint8(spec, [frame.frame], plan), np.array([f.pid for f in frame.faces]),
+    return CropSet(runtime_crops_uint8(spec, [frame.frame], plan), np.array([f.pid for f in frame.faces]),
                    np.full(len(boxes), frame.cam_id))
 
 

@@ -13,16 +13,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
 
-from edgereid.config import build, load_yaml
-from edgereid.data.scene_crops import CropSet, SceneData, concat_crops, rendered_face_crops, scene_crops
-from edgereid.errors import ConfigError
+from edgereid.config import load_method_config
+from edgereid.data.scene_crops import SceneData, concat_crops, rendered_face_crops, scene_crops
+from edgereid.methods.batches import flip_half, label_map, pk_batches, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
-from edgereid.methods.trainer import OptimConfig, fit, save_run
+from edgereid.methods.trainer import OptimConfig, finish_run, fit
 from edgereid.registry import create_model, get_entry
 from edgereid.runtime.preprocess import normalise_batch
 
@@ -51,25 +51,7 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
-        data = load_yaml(path)
-        for dotted, value in (overrides or {}).items():
-            section = data
-            *parents, leaf = dotted.split(".")
-            for key in parents:
-                section = section.setdefault(key, {})
-            section[leaf] = value
-        config = build(cls, data, str(path))
-        if config.method != "supervised":
-            raise ConfigError(f"{path}: method '{config.method}' is not trained by this command",
-                              expected="method: supervised")
-        return config
-
-
-def _flip_half(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Mirror a random half of the crops in place; returns which ones were mirrored."""
-    flip = rng.random(len(images)) < 0.5
-    images[flip] = images[flip][:, :, ::-1]
-    return flip
+        return load_method_config(cls, path, overrides, ("supervised",), "train")
 
 
 def _random_erase(images: np.ndarray, rng: np.random.Generator, probability: float = 0.5) -> np.ndarray:
@@ -92,27 +74,6 @@ def _photometric(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(images * gain + bias, 0, 255).astype(np.uint8)
 
 
-def _pk_batches(crops: CropSet, ids_per_batch: int, per_id: int, steps: int,
-                rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """``steps`` index batches of P distinct identities x K crops each (with replacement when an
-    identity has fewer than K crops)."""
-    by_id = [np.flatnonzero(crops.pids == pid) for pid in np.unique(crops.pids)]
-    for _ in range(steps):
-        chosen = rng.choice(len(by_id), ids_per_batch, replace=False)
-        yield np.concatenate([rng.choice(by_id[i], per_id, replace=len(by_id[i]) < per_id) for i in chosen])
-
-
-def _shuffled_batches(count: int, batch_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
-    order = rng.permutation(count)
-    for start in range(0, count - batch_size + 1, batch_size):
-        yield order[start:start + batch_size]
-
-
-def _label_map(pids: np.ndarray) -> tuple[np.ndarray, int]:
-    unique = np.unique(pids)
-    return np.searchsorted(unique, pids), len(unique)
-
-
 def train(config: TrainConfig, config_dict: dict[str, Any]) -> Path:
     """Train the configured student, save the run to ``config.out``, export ONNX; return the checkpoint."""
     task = get_entry(config.model).task
@@ -120,22 +81,15 @@ def train(config: TrainConfig, config_dict: dict[str, Any]) -> Path:
         "reid": _train_reid, "keypoints": _train_keypoints, "face": _train_face}
     torch.manual_seed(config.optim.seed)
     model, history = trainers[task](config)
-    out = Path(config.out)
-    checkpoint = save_run(model, model.card(config.model), out, config_dict, history,
-                          f"{config.model} ({task}, supervised)")
-    if config.export:
-        from edgereid.exporting.onnx_export import export_checkpoint
-
-        report = export_checkpoint(checkpoint, out / "model.onnx")
-        print(f"exported {out / 'model.onnx'}: {report.summary()}")
-    return checkpoint
+    return finish_run(model, model.card(config.model), config.out, config_dict, history,
+                      f"{config.model} ({task}, supervised)", config.export)
 
 
 def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, float]]]:
     probe = create_model(config.model, **config.model_args)
     spec = probe.card(config.model).input
     crops, _ = scene_crops(config.data, person_spec=spec)
-    labels, num_classes = _label_map(crops.pids)
+    labels, num_classes = label_map(crops.pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
     rng = np.random.default_rng(config.optim.seed)
     per_id = config.batch_size // config.ids_per_batch
@@ -143,14 +97,14 @@ def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
-        _flip_half(images, rng)
+        flip_half(images, rng)
         images = _random_erase(_photometric(images, rng), rng)
         feat, logits = model.forward_train(torch.from_numpy(normalise_batch(images, spec)))
         target = torch.from_numpy(labels[index])
         return {"id": label_smoothed_ce(logits, target),
                 "triplet": batch_hard_triplet(feat, target, config.triplet_margin)}
 
-    history = fit(model, model.parameters(), lambda _: _pk_batches(crops, config.ids_per_batch, per_id, steps, rng),
+    history = fit(model, model.parameters(), lambda _: pk_batches(crops, config.ids_per_batch, per_id, steps, rng),
                   step, config.optim, steps, f"reid {config.model}")
     return model, history
 
@@ -165,7 +119,7 @@ def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[st
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
         points = crops.keypoints[index]
-        flip = _flip_half(images, rng)
+        flip = flip_half(images, rng)
         points[flip, :, 0] = spec.width - 1 - points[flip, :, 0]
         points[flip] = points[flip][:, flip_index]
         heatmaps, coords, _ = model(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
@@ -173,7 +127,7 @@ def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[st
                              model.stride, model.input_hw)
 
     steps = len(crops) // config.batch_size
-    history = fit(model, model.parameters(), lambda _: _shuffled_batches(len(crops), config.batch_size, rng),
+    history = fit(model, model.parameters(), lambda _: shuffled_batches(len(crops), config.batch_size, rng),
                   step, config.optim, steps, f"keypoints {config.model}")
     return model, history
 
@@ -184,19 +138,19 @@ def _train_face(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     _, crops = scene_crops(config.data, face_spec=spec)
     if config.rendered_faces_per_identity:
         crops = concat_crops([crops, rendered_face_crops(config.data, spec, config.rendered_faces_per_identity)])
-    labels, num_classes = _label_map(crops.pids)
+    labels, num_classes = label_map(crops.pids)
     head = ArcMarginHead(model.embedding_dim, num_classes, config.arcface_scale, config.arcface_margin)
     rng = np.random.default_rng(config.optim.seed)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
-        _flip_half(images, rng)
+        flip_half(images, rng)
         embeddings = model.features(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
         return {"arcface": head(embeddings, torch.from_numpy(labels[index]))}
 
     steps = len(crops) // config.batch_size
     params = list(model.parameters()) + list(head.parameters())
-    history = fit(model, params, lambda _: _shuffled_batches(len(crops), config.batch_size, rng),
+    history = fit(model, params, lambda _: shuffled_batches(len(crops), config.batch_size, rng),
                   step, config.optim, steps, f"face {config.model}")
     return model, history
 

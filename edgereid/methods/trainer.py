@@ -48,12 +48,16 @@ def _lr_factor(step: int, total: int, warmup: int, final: float) -> float:
 
 def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int], Iterable],
         step: Callable[[object], dict[str, torch.Tensor]], optim: OptimConfig, steps_per_epoch: int,
-        description: str = "train") -> list[dict[str, float]]:
-    """Train; returns one record per epoch with the mean of every loss term."""
+        description: str = "train", clip_params: Iterable[nn.Parameter] | None = None) -> list[dict[str, float]]:
+    """Train; returns one record per epoch with the mean of every loss term.
+
+    Gradients are clipped to ``optim.grad_clip`` (global norm) over ``clip_params`` when given
+    (e.g. the backbone only, as CoReFace does), else over every trained parameter."""
     from tqdm import tqdm
 
     torch.set_num_threads(optim.threads)
     params = [p for p in params if p.requires_grad]
+    clipped = params if clip_params is None else [p for p in clip_params if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
     total = optim.epochs * steps_per_epoch
     warmup = optim.warmup_epochs * steps_per_epoch
@@ -70,7 +74,7 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, optim.grad_clip)
+            torch.nn.utils.clip_grad_norm_(clipped, optim.grad_clip)
             optimizer.step()
             scheduler.step()
             for name, value in terms.items():
@@ -109,3 +113,16 @@ def save_run(model: nn.Module, card: ModelCard, out_dir: Path, config: dict,
     return checkpoint
 
 
+
+
+def finish_run(model: nn.Module, card: ModelCard, out_dir: str | Path, config: dict,
+               history: list[dict[str, float]], title: str, export: bool) -> Path:
+    """:func:`save_run`, then (when ``export``) the ONNX export with its parity check; returns the checkpoint."""
+    out_dir = Path(out_dir)
+    checkpoint = save_run(model, card, out_dir, config, history, title)
+    if export:
+        from edgereid.exporting.onnx_export import export_checkpoint
+
+        report = export_checkpoint(checkpoint, out_dir / "model.onnx")
+        print(f"exported {out_dir / 'model.onnx'}: {report.summary()}")
+    return checkpoint

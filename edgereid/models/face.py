@@ -16,7 +16,11 @@ FACE_STD = (128.0, 128.0, 128.0)
 
 
 class FaceStudent(nn.Module):
-    """Aligned face crop (at most 64x64) in, L2-normalised embedding out."""
+    """Aligned face crop (at most 64x64) in, L2-normalised embedding out.
+
+    The same class at full width and 64x64 input serves as the high-resolution face teacher
+    (``face_teacher_64``); ``classifier`` holds the margin-softmax proxies of a trained teacher,
+    which CCFace distillation shares with the student."""
 
     task = "face"
 
@@ -37,8 +41,17 @@ class FaceStudent(nn.Module):
         self.bn = nn.BatchNorm1d(embedding_dim)
         self.classifier = nn.Linear(embedding_dim, num_classes, bias=False) if num_classes else None
 
+    def pre_embedding(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled trunk feature before the embedding layer (where CoReFace applies its dropout views)."""
+        return self.gdc(self.expand(self.trunk(x))).flatten(1)
+
+    def embedding_head(self, pre: torch.Tensor) -> torch.Tensor:
+        """Unnormalised embedding from a (possibly dropped-out) pre-embedding feature."""
+        return self.bn(self.embed(pre))
+
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bn(self.embed(self.gdc(self.expand(self.trunk(x))).flatten(1)))
+        """Unnormalised embedding (what margin-softmax heads take)."""
+        return self.embedding_head(self.pre_embedding(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return l2_normalize(self.features(x))
@@ -70,3 +83,16 @@ def test_face(**kwargs) -> FaceStudent:
     """Tiny random-weight face model for tests: 32x32 input, 32-d."""
     stages = ((2, 16, 1, 2), (2, 24, 1, 2), (2, 32, 1, 2))
     return FaceStudent(**{"width": 0.5, "embedding_dim": 32, "input_size": 32, "stages": stages, **kwargs})
+
+
+@register_model("face_teacher_64", task="face")
+def face_teacher_64(**kwargs) -> FaceStudent:
+    """High-resolution face teacher: full-width MobileFaceNet at 64x64 (CoReFace / ArcFace teachers)."""
+    return FaceStudent(**{"input_size": 64, **kwargs})
+
+
+@register_model("test_face_teacher", task="face")
+def test_face_teacher(**kwargs) -> FaceStudent:
+    """Tiny random-weight face teacher for tests: 48x48 input, 32-d (the test student's dimension)."""
+    stages = ((2, 16, 1, 2), (2, 24, 1, 2), (2, 32, 1, 2))
+    return FaceStudent(**{"width": 0.5, "embedding_dim": 32, "input_size": 48, "stages": stages, **kwargs})

@@ -107,6 +107,23 @@ def validate_landmarks(landmarks: object, count: int) -> np.ndarray:
     return arr
 
 
+def check_landmarks_in_boxes(landmarks: np.ndarray, boxes: np.ndarray, slack: float = 0.25) -> None:
+    """Each face's landmarks must lie in its box, widened by ``slack`` of the box size on every side
+    (detectors put profile landmarks slightly outside). Landmarks far outside mean they belong to
+    another face or are in crop rather than frame coordinates: aligning them would embed the wrong
+    pixels, so it is an error naming the face."""
+    size = (boxes[:, 2:] - boxes[:, :2]).astype(np.float64)[:, None, :]
+    low = boxes[:, None, :2] - slack * size
+    high = boxes[:, None, 2:] + slack * size
+    outside = np.flatnonzero(((landmarks < low) | (landmarks > high)).any(axis=(1, 2)))
+    if outside.size:
+        i = int(outside[0])
+        raise InputError(f"face landmarks {outside.tolist()} lie outside their face boxes",
+                         expected=f"points within the box (+/-{slack:.0%} of its size), in frame pixels (x, y)",
+                         got=f"face {i}: box {boxes[i].tolist()}, landmarks {np.round(landmarks[i], 1).tolist()}",
+                         fix="pass each box's own landmarks in frame (not crop) coordinates, or none")
+
+
 def _placement(boxes: np.ndarray, spec: InputSpec) -> np.ndarray:
     widths = (boxes[:, 2] - boxes[:, 0]).astype(np.float64)
     heights = (boxes[:, 3] - boxes[:, 1]).astype(np.float64)

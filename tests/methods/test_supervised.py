@@ -31,7 +31,7 @@ def test_train_config_is_strict(tmp_path):
     with pytest.raises(ConfigError, match="did you mean 'batch_size'"):
         TrainConfig.load(path)
     path.write_text("method: dcac\nmodel: test_reid\nout: x\n")
-    with pytest.raises(ConfigError, match="method: supervised"):
+    with pytest.raises(ConfigError, match=r"method: one of \['supervised'\]"):
         TrainConfig.load(path)
     path.write_text("method: supervised\nmodel: test_reid\nout: x\n")
     assert TrainConfig.load(path, {"optim.epochs": 3}).optim.epochs == 3

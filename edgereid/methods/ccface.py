@@ -1,0 +1,220 @@
+"""CCFace: classification-consistency distillation for low-resolution faces (Saadabadi et al., IJCB 2023).
+
+**Reconstructed from the paper's abstract** (no code or paper body was available; design doc
+``methods.md`` §4): every equation below is an assumption, and every assumption is a named parameter.
+
+A frozen high-resolution teacher ``g`` with class proxies ``P`` (its margin-softmax classifier) teaches
+a low-resolution student ``f``:
+
+- **Shared proxies:** the student is classified against the teacher's ``P``, frozen and normalised:
+  ``cos t_y = <f(x_lr)^, P_y^>``.
+- **Adaptive angular penalty:** ``s * cos(t_y + m_i)`` with a per-sample margin
+  ``m_i = margin_max * clip((s_i - score_low) / (score_high - score_low), 0, 1)``, where
+  ``s_i = <g(x_hr)^, P_y^>`` is the teacher's target score: faces the teacher itself finds hard get
+  a smaller margin (the abstract's "reduces overfitting on low-resolution samples").
+- **Asymmetric cross-resolution term:** a predictor on the LR embedding is pulled (cosine) towards a
+  stop-gradient HR embedding (``hr_branch``: the student on the clean HR picture, SimSiam-style, or
+  the teacher), and LR embeddings of different identities repel each other
+  (``log mean exp(t * cos)`` over different-identity pairs) so LR faces do not collapse into one
+  "low-quality" cluster.
+
+LR inputs come from the world's degradation (down-sampling to ``lr_sizes`` px, blur, noise, JPEG)
+and are aligned into the student's input exactly as the runtime aligns them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgereid.card import ModelCard
+from edgereid.config import load_method_config
+from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
+from edgereid.errors import CheckpointError, ConfigError
+from edgereid.methods.batches import label_map, shuffled_batches
+from edgereid.methods.trainer import OptimConfig, finish_run, fit
+from edgereid.registry import create_model
+from edgereid.runtime.preprocess import normalise_batch
+
+HR_BRANCHES = ("student", "teacher")
+
+
+@dataclass(frozen=True)
+class AdaptiveAngularPenalty:
+    """Per-sample margin, monotone non-decreasing in the teacher's target score and clipped to [0, margin_max]."""
+
+    margin_max: float = 0.4
+    score_low: float = 0.2
+    score_high: float = 0.8
+
+    def __post_init__(self) -> None:
+        if not self.score_low < self.score_high:
+            raise ConfigError("the adaptive margin needs score_low < score_high",
+                              got=f"{self.score_low} and {self.score_high}")
+
+    def __call__(self, teacher_score: torch.Tensor) -> torch.Tensor:
+        ramp = (teacher_score - self.score_low) / (self.score_high - self.score_low)
+        return self.margin_max * ramp.clamp(0.0, 1.0)
+
+
+def shared_proxy_loss(embeddings: torch.Tensor, labels: torch.Tensor, proxies: torch.Tensor,
+                      margins: torch.Tensor, scale: float) -> torch.Tensor:
+    """Cross-entropy of ``scale * cos`` against fixed proxies, the target angle widened by ``margins``
+    (per sample). Margin 0 is the normalised softmax over the proxies."""
+    cos = (F.normalize(embeddings) @ F.normalize(proxies).T).clamp(-1 + 1e-7, 1 - 1e-7)
+    target = cos.gather(1, labels[:, None])
+    widened = torch.cos((torch.acos(target) + margins[:, None]).clamp(max=torch.pi))
+    return F.cross_entropy(scale * cos.scatter(1, labels[:, None], widened), labels)
+
+
+def cross_resolution_alignment(predicted_lr: torch.Tensor, hr_target: torch.Tensor) -> torch.Tensor:
+    """``1 - cos(pred(z_lr), stopgrad(z_hr))``, averaged: only the LR side learns."""
+    return (1.0 - F.cosine_similarity(predicted_lr, hr_target.detach(), dim=1)).mean()
+
+
+def lr_repulsion(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """``log mean exp(t * cos_ij)`` over pairs of different identities: falls as they spread apart."""
+    unit = F.normalize(embeddings)
+    cos = unit @ unit.T
+    different = labels[:, None] != labels[None, :]
+    if not different.any():
+        return embeddings.sum() * 0.0
+    values = temperature * cos[different]
+    return torch.logsumexp(values, 0) - np.log(values.numel())
+
+
+class Predictor(nn.Module):
+    """The LR branch's predictor (BYOL/SimSiam-style MLP); used in training only, never exported."""
+
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x)
+
+
+@dataclass(frozen=True)
+class CCFaceConfig:
+    """``edgereid distill`` with ``method: ccface``: ``teacher`` is a face checkpoint whose
+    ``classifier`` holds its proxies (made by ``edgereid train`` with ``method: arcface|coreface``)."""
+
+    method: str
+    teacher: str
+    student: str
+    out: str
+    student_args: dict[str, Any] = field(default_factory=dict)
+    data: FaceData = field(default_factory=FaceData)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 128
+    lr_sizes: tuple[int, ...] = (8, 32)
+    scale: float = 32.0
+    penalty: AdaptiveAngularPenalty = field(default_factory=AdaptiveAngularPenalty)
+    hr_branch: str = "student"
+    align_weight: float = 1.0
+    repulsion_weight: float = 0.1
+    repulsion_temperature: float = 2.0
+    predictor_hidden: int = 64
+    export: bool = True
+
+    def __post_init__(self) -> None:
+        check_lr_sizes(self.lr_sizes)
+        if self.hr_branch not in HR_BRANCHES:
+            raise ConfigError("unknown hr_branch", expected=str(HR_BRANCHES), got=repr(self.hr_branch))
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "CCFaceConfig":
+        return load_method_config(cls, path, overrides, ("ccface",), "distill")
+
+
+def load_face_teacher(path: str | Path) -> tuple[nn.Module, ModelCard, torch.Tensor]:
+    """The frozen teacher, its card and its proxies ``[C, d]``; errors say what is missing."""
+    from edgereid.models.checkpoint import load_checkpoint
+
+    teacher, card = load_checkpoint(path)
+    if card.task != "face":
+        raise CheckpointError(f"{path} is not a face model", got=f"task {card.task}",
+                              fix="give a checkpoint made by `edgereid train` with method arcface or coreface")
+    if getattr(teacher, "classifier", None) is None:
+        raise CheckpointError(f"{path} has no classifier proxies to share",
+                              fix="train the teacher with `edgereid train` (method arcface or coreface)")
+    teacher.eval().requires_grad_(False)
+    return teacher, card, teacher.classifier.weight.detach()
+
+
+def check_student_fits(student: nn.Module, teacher_dim: int, student_name: str) -> None:
+    """The shared proxies only make sense in one embedding space: dimensions must agree."""
+    if student.embedding_dim != teacher_dim:
+        raise ConfigError(f"student '{student_name}' embeds in {student.embedding_dim} dimensions, the teacher in "
+                          f"{teacher_dim}", fix=f"set student_args: {{embedding_dim: {teacher_dim}}}")
+
+
+class CCFaceObjective:
+    """The loss terms of one distillation step."""
+
+    def __init__(self, student: nn.Module, predictor: Predictor, proxies: torch.Tensor,
+                 config: CCFaceConfig) -> None:
+        self.student, self.predictor, self.proxies, self.config = student, predictor, proxies, config
+
+    def __call__(self, lr_images: torch.Tensor, hr_target: torch.Tensor, teacher_score: torch.Tensor,
+                 labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        c = self.config
+        lr = self.student.features(lr_images)
+        terms = {"proxy": shared_proxy_loss(lr, labels, self.proxies, c.penalty(teacher_score), c.scale)}
+        if c.align_weight:
+            terms["align"] = c.align_weight * cross_resolution_alignment(self.predictor(lr), hr_target)
+        if c.repulsion_weight:
+            terms["repulsion"] = c.repulsion_weight * lr_repulsion(lr, labels, c.repulsion_temperature)
+        return terms
+
+
+def _embed(model: nn.Module, inputs: np.ndarray, spec, batch: int = 256) -> torch.Tensor:
+    with torch.no_grad():
+        return torch.cat([model.features(torch.from_numpy(normalise_batch(inputs[i:i + batch], spec)))
+                          for i in range(0, len(inputs), batch)])
+
+
+def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
+    """Distil the teacher into the LR student, save the run, export ONNX; returns the checkpoint."""
+    torch.manual_seed(config.optim.seed)
+    teacher, teacher_card, proxies = load_face_teacher(config.teacher)
+    student = create_model(config.student, **config.student_args)
+    check_student_fits(student, proxies.shape[1], config.student)
+    renders = render_faces(config.data.seed, config.data.identities, config.data.per_identity)
+    labels, num_classes = label_map(renders.pids)
+    if num_classes != len(proxies):
+        raise ConfigError(f"the teacher has {len(proxies)} proxies but the data has {num_classes} identities",
+                          fix="use the teacher's training data section (seed and identities) in the distill config")
+    teacher_spec = teacher_card.input
+    teacher_hr = F.normalize(_embed(teacher, align_faces(renders.images, renders.landmarks, teacher_spec),
+                                    teacher_spec))
+    target = torch.from_numpy(labels)
+    teacher_score = (teacher_hr * F.normalize(proxies)[target]).sum(1)
+    spec = student.card(config.student).input
+    student_hr_inputs = align_faces(renders.images, renders.landmarks, spec)
+    predictor = Predictor(student.embedding_dim, config.predictor_hidden)
+    objective = CCFaceObjective(student, predictor, proxies, config)
+    rng = np.random.default_rng(config.optim.seed)
+
+    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+        small, landmarks = degrade_faces(renders, index, tuple(config.lr_sizes), rng)
+        lr_images = torch.from_numpy(normalise_batch(align_faces(small, landmarks, spec), spec))
+        if config.hr_branch == "teacher":
+            hr_target = teacher_hr[index]
+        else:
+            with torch.no_grad():
+                hr_target = student.features(torch.from_numpy(normalise_batch(student_hr_inputs[index], spec)))
+        return objective(lr_images, hr_target, teacher_score[index], target[index])
+
+    steps = len(renders) // config.batch_size
+    history = fit(student, list(student.parameters()) + list(predictor.parameters()),
+                  lambda _: shuffled_batches(len(renders), config.batch_size, rng),
+                  step, config.optim, steps, f"ccface {config.student}")
+    return finish_run(student, student.card(config.student), config.out, config_dict, history,
+                      f"{config.student} (CCFace from {teacher_card.name})", config.export)

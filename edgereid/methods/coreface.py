@@ -1,0 +1,183 @@
+"""CoReFace: sample-guided contrastive regularisation for face recognition (Song & Wang, arXiv 2304.11668).
+
+Ported from the official code (``IsidoreSong/CoreFace``; see ``docs/methods.md`` §5 of the design):
+
+- **Embedding augmentation:** one trunk forward, two independent dropout masks on the pre-embedding
+  feature, the shared embedding layer + BN on both, giving views ``x1, x2`` of each face (no image
+  augmentation beyond a horizontal flip).
+- **Contrastive regularisation:** ``S_ij = clamp(<x1_i^, x2_j^>, -1, 1)``; view 1 is paired only with
+  view 2 (no view1-view1 or view2-view2 negatives); same-identity off-diagonal entries are *set to 0*
+  (not removed); an adaptive margin ``m = ema_new * mean_i(S_ii - max_j!=i S~_ij) + (1 - ema_new) * m``
+  (``ema_new = 0.99`` as in the official code, where the *new* batch value dominates), and
+  ``L_con = CE(s * (S - m I), i)`` with ``s = 64``.
+- **Total:** ``0.5 ArcFace(x1) + 0.5 ArcFace(x2) + 0.05 L_con``; two stages (single view with
+  dropout 0.4, then two views with dropout 0.6 from ``stage2_epoch``); gradients clipped on the
+  backbone only.
+
+Differences from the official set-up, for CPU scale: the trunk is a MobileFaceNet (``face_teacher_64``)
+on 64x64 synthetic faces instead of IResNet-100 on 112x112 MS1MV2, dropout acts on the pooled
+pre-embedding feature (after the global depthwise conv) instead of the flattened 7x7 map, and the
+optimiser is the SDK's AdamW + cosine schedule instead of SGD with step decay.
+
+``method: arcface`` runs the same trainer with the contrastive term off: the official
+"ArcFace + dropout" baseline, i.e. CoReFace's own ablation. With ``lr_sizes`` set, the inputs are
+degraded low-resolution copies, which gives the "student trained directly on LR" baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from edgereid.config import load_method_config
+from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
+from edgereid.methods.batches import flip_half, label_map, shuffled_batches
+from edgereid.methods.losses import ArcMarginHead
+from edgereid.methods.trainer import OptimConfig, finish_run, fit
+from edgereid.registry import create_model
+from edgereid.runtime.preprocess import normalise_batch
+
+METHODS = ("arcface", "coreface")
+
+
+@dataclass(frozen=True)
+class DropoutSchedule:
+    """CoReFace's two stages: ``(views, dropout)`` = (1, ``stage1``) before ``stage2_epoch``, then (2, ``stage2``)."""
+
+    stage2_epoch: int = 7
+    stage1: float = 0.4
+    stage2: float = 0.6
+
+    def stage(self, epoch: int) -> tuple[int, float]:
+        return (1, self.stage1) if epoch < self.stage2_epoch else (2, self.stage2)
+
+
+class AdaptiveMargin:
+    """The contrastive margin, updated per batch as ``ema_new * batch + (1 - ema_new) * previous`` from 0."""
+
+    def __init__(self, ema_new: float = 0.99) -> None:
+        self.ema_new = ema_new
+        self.value = 0.0
+
+    def update(self, batch_margin: float) -> float:
+        self.value = self.ema_new * batch_margin + (1.0 - self.ema_new) * self.value
+        return self.value
+
+
+def pair_similarity(view1: torch.Tensor, view2: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """``S`` (B x B): cosine of view 1 of face i with view 2 of face j, same-identity off-diagonal set to 0."""
+    sim = (F.normalize(view1) @ F.normalize(view2).T).clamp(-1.0, 1.0)
+    same = labels[:, None] == labels[None, :]
+    off_diagonal_same = same & ~torch.eye(len(labels), dtype=torch.bool, device=sim.device)
+    return sim.masked_fill(off_diagonal_same, 0.0)
+
+
+def batch_margin(similarity: torch.Tensor) -> float:
+    """``mean_i(S_ii - max_{j != i} S~_ij)`` with the diagonal of ``S~`` zeroed (so the max is >= 0)."""
+    with torch.no_grad():
+        off = similarity.clone()
+        off.fill_diagonal_(0.0)
+        return float((similarity.diagonal() - off.amax(dim=1)).mean())
+
+
+def contrastive_loss(similarity: torch.Tensor, margin: float, scale: float = 64.0) -> torch.Tensor:
+    """``CE(scale * (S - margin * I), target = i)``: each face's view 1 must pick its own view 2."""
+    eye = torch.eye(len(similarity), dtype=similarity.dtype, device=similarity.device)
+    targets = torch.arange(len(similarity), device=similarity.device)
+    return F.cross_entropy(scale * (similarity - margin * eye), targets)
+
+
+@dataclass(frozen=True)
+class FaceMarginConfig:
+    """An ArcFace or CoReFace run on rendered faces (``edgereid train``, ``method: arcface|coreface``).
+
+    ``lr_sizes`` (e.g. ``[8, 32]``) trains on low-resolution copies degraded to a random size in that
+    range instead of the high-resolution renders."""
+
+    method: str
+    model: str
+    out: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    data: FaceData = field(default_factory=FaceData)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 128
+    arcface_scale: float = 64.0
+    arcface_margin: float = 0.5
+    contrastive_weight: float = 0.05
+    contrastive_scale: float = 64.0
+    ema_new: float = 0.99
+    dropout: DropoutSchedule = field(default_factory=DropoutSchedule)
+    lr_sizes: tuple[int, ...] = ()
+    export: bool = True
+
+    def __post_init__(self) -> None:
+        check_lr_sizes(self.lr_sizes, allow_empty=True)
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "FaceMarginConfig":
+        return load_method_config(cls, path, overrides, METHODS, "train")
+
+
+class CoReFaceObjective:
+    """The per-batch loss terms of one training step, given the epoch (which picks the stage)."""
+
+    def __init__(self, model: torch.nn.Module, head: ArcMarginHead, config: FaceMarginConfig) -> None:
+        self.model, self.head, self.config = model, head, config
+        self.margin = AdaptiveMargin(config.ema_new)
+        self.contrastive = config.method == "coreface" and config.contrastive_weight > 0
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> dict[str, torch.Tensor]:
+        views, dropout = self.config.dropout.stage(epoch)
+        pre = self.model.pre_embedding(images)
+        if views == 1:
+            return {"arcface": self.head(self.model.embedding_head(F.dropout(pre, dropout, training=True)), labels)}
+        both = self.model.embedding_head(torch.cat([F.dropout(pre, dropout, training=True),
+                                                    F.dropout(pre, dropout, training=True)]))
+        view1, view2 = both.chunk(2)
+        terms = {"arcface": 0.5 * self.head(view1, labels) + 0.5 * self.head(view2, labels)}
+        if self.contrastive:
+            similarity = pair_similarity(view1, view2, labels)
+            margin = self.margin.update(batch_margin(similarity))
+            terms["contrastive"] = self.config.contrastive_weight * contrastive_loss(
+                similarity, margin, self.config.contrastive_scale)
+        return terms
+
+
+def train(config: FaceMarginConfig, config_dict: dict[str, Any]) -> Path:
+    """Train the configured face model, save the run (proxies in ``classifier``), export ONNX."""
+    torch.manual_seed(config.optim.seed)
+    renders = render_faces(config.data.seed, config.data.identities, config.data.per_identity)
+    labels, num_classes = label_map(renders.pids)
+    model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    spec = model.card(config.model).input
+    hr_inputs = None if config.lr_sizes else align_faces(renders.images, renders.landmarks, spec)
+    head = ArcMarginHead(model.embedding_dim, num_classes, config.arcface_scale, config.arcface_margin)
+    objective = CoReFaceObjective(model, head, config)
+    rng = np.random.default_rng(config.optim.seed)
+
+    def inputs(index: np.ndarray) -> np.ndarray:
+        if hr_inputs is not None:
+            return hr_inputs[index]
+        small, landmarks = degrade_faces(renders, index, tuple(config.lr_sizes), rng)
+        return align_faces(small, landmarks, spec)
+
+    def step(batch: tuple[int, np.ndarray]) -> dict[str, torch.Tensor]:
+        epoch, index = batch
+        images = inputs(index)
+        flip_half(images, rng)
+        return objective(torch.from_numpy(normalise_batch(images, spec)), torch.from_numpy(labels[index]), epoch)
+
+    steps = len(renders) // config.batch_size
+    backbone = [p for name, p in model.named_parameters() if not name.startswith("classifier.")]
+    history = fit(model, backbone + list(head.parameters()),
+                  lambda epoch: ((epoch, index) for index in shuffled_batches(len(renders), config.batch_size, rng)),
+                  step, config.optim, steps, f"{config.method} {config.model}", clip_params=backbone)
+    with torch.no_grad():
+        model.classifier.weight.copy_(head.weight)
+    return finish_run(model, model.card(config.model), config.out, config_dict, history,
+                      f"{config.model} ({config.method})", config.export)

@@ -1,0 +1,123 @@
+"""CCFace (design doc methods.md §4.4, reconstructed from the abstract): gradients, margin, reductions, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.nn import functional as F  # noqa: E402
+
+from edgereid.errors import CheckpointError, ConfigError  # noqa: E402
+from edgereid.methods.ccface import (  # noqa: E402
+    AdaptiveAngularPenalty, CCFaceConfig, CCFaceObjective, Predictor, check_student_fits,
+    cross_resolution_alignment, load_face_teacher, lr_repulsion, shared_proxy_loss)
+from edgereid.models.checkpoint import save_checkpoint  # noqa: E402
+from edgereid.registry import create_model  # noqa: E402
+
+
+@pytest.fixture
+def teacher_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    teacher = create_model("test_face_teacher", num_classes=5)
+    return save_checkpoint(teacher, tmp_path / "teacher.safetensors")
+
+
+def test_teacher_and_proxies_get_no_gradient_the_student_does(teacher_checkpoint):
+    teacher, card, proxies = load_face_teacher(teacher_checkpoint)
+    assert card.input.height == 48
+    torch.manual_seed(1)
+    student = create_model("test_face")
+    config = CCFaceConfig(method="ccface", teacher="t", student="test_face", out="x", hr_branch="teacher")
+    objective = CCFaceObjective(student, Predictor(32, 16), proxies, config)
+    labels = torch.tensor([0, 1, 2, 3, 4, 0])
+    hr = F.normalize(teacher.features(torch.randn(6, 3, 48, 48)))
+    score = (hr * F.normalize(proxies)[labels]).sum(1)
+    terms = objective(torch.randn(6, 3, 32, 32), hr, score, labels)
+    assert set(terms) == {"proxy", "align", "repulsion"}
+    sum(terms.values()).backward()
+    assert all(p.grad is None for p in teacher.parameters())
+    assert not proxies.requires_grad
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters() if p.requires_grad)
+
+
+def test_margin_is_monotone_in_the_teacher_score_and_clipped():
+    penalty = AdaptiveAngularPenalty(margin_max=0.4, score_low=0.2, score_high=0.8)
+    scores = torch.linspace(-1, 1, 201)
+    margins = penalty(scores)
+    assert (margins.diff() >= 0).all()
+    assert float(margins.min()) == 0.0 and float(margins.max()) == pytest.approx(0.4)
+    assert (margins[scores <= 0.2] == 0).all() and (margins[scores >= 0.8] == pytest.approx(0.4))
+    with pytest.raises(ConfigError, match="score_low < score_high"):
+        AdaptiveAngularPenalty(score_low=0.5, score_high=0.5)
+
+
+def test_zero_margin_is_normalised_softmax_over_the_shared_proxies():
+    torch.manual_seed(2)
+    embeddings, proxies = torch.randn(7, 16), torch.randn(5, 16)
+    labels = torch.tensor([0, 1, 2, 3, 4, 1, 2])
+    expected = F.cross_entropy(30.0 * F.normalize(embeddings) @ F.normalize(proxies).T, labels)
+    loss = shared_proxy_loss(embeddings, labels, proxies, torch.zeros(7), scale=30.0)
+    torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-5)
+    with_margin = shared_proxy_loss(embeddings, labels, proxies, torch.full((7,), 0.3), scale=30.0)
+    assert with_margin > loss
+
+
+def test_repulsion_falls_as_lr_embeddings_of_different_identities_spread():
+    torch.manual_seed(3)
+    labels = torch.tensor([0, 1, 2, 3])
+    centre, spread = torch.randn(1, 8), torch.randn(4, 8)
+    values = [float(lr_repulsion(centre + t * spread, labels)) for t in (0.01, 0.3, 1.0, 3.0, 10.0)]
+    assert all(a > b for a, b in zip(values, values[1:]))
+    same = torch.tensor([1, 1, 1, 1])
+    assert float(lr_repulsion(centre + spread, same)) == 0.0  # no different-identity pair to push
+
+
+def test_the_stop_gradient_branch_gets_no_gradient():
+    torch.manual_seed(4)
+    hr_branch, lr_branch = torch.nn.Linear(8, 8), torch.nn.Linear(8, 8)
+    x = torch.randn(5, 8)
+    cross_resolution_alignment(lr_branch(x), hr_branch(x)).backward()
+    assert hr_branch.weight.grad is None and lr_branch.weight.grad.abs().sum() > 0
+
+
+def test_bad_teachers_and_students_are_named(tmp_path, teacher_checkpoint):
+    with pytest.raises(CheckpointError, match="checkpoint not found"):
+        load_face_teacher(tmp_path / "missing.safetensors")
+    no_proxies = save_checkpoint(create_model("test_face_teacher"), tmp_path / "plain.safetensors")
+    with pytest.raises(CheckpointError, match="no classifier proxies"):
+        load_face_teacher(no_proxies)
+    reid = save_checkpoint(create_model("test_reid", num_classes=3), tmp_path / "reid.safetensors")
+    with pytest.raises(CheckpointError, match="not a face model"):
+        load_face_teacher(reid)
+    with pytest.raises(ConfigError, match=r"embeds in 64 dimensions, the teacher in 32"):
+        check_student_fits(create_model("test_face", embedding_dim=64), 32, "test_face")
+    with pytest.raises(ConfigError, match="hr_branch"):
+        CCFaceConfig(method="ccface", teacher="t", student="s", out="x", hr_branch="ema")
+
+
+def test_distill_end_to_end_through_the_cli(tmp_path, teacher_checkpoint, capsys):
+    import yaml
+
+    from edgereid.card import read_card
+    from edgereid.cli import main
+
+    base = {"data": {"seed": 3, "identities": 5, "per_identity": 3}, "batch_size": 5,
+            "optim": {"epochs": 1, "threads": 1}}
+    path = tmp_path / "ccface.yaml"
+    path.write_text(yaml.safe_dump({"method": "ccface", "teacher": str(teacher_checkpoint), "student": "test_face",
+                                    "out": str(tmp_path / "student"), **base}))
+    assert main(["distill", "--config", str(path)]) == 0
+    card = read_card(tmp_path / "student" / "model.onnx")
+    assert card.task == "face" and card.embedding_dim == 32
+    history = (tmp_path / "student" / "history.json").read_text()
+    assert "proxy" in history and "repulsion" in history
+    assert main(["distill", "--config", str(path), "--set", "method=coreface"]) != 0
+    assert "are run by `edgereid train`" in capsys.readouterr().err
+    wrong_data = tmp_path / "wrong.yaml"
+    wrong_data.write_text(yaml.safe_dump({"method": "ccface", "teacher": str(teacher_checkpoint),
+                                          "student": "test_face", "out": str(tmp_path / "s2"),
+                                          **{**base, "data": {"seed": 3, "identities": 4, "per_identity": 3}}}))
+    assert main(["distill", "--config", str(wrong_data)]) != 0
+    assert "5 proxies but the data has 4 identities" in capsys.readouterr().err
+    assert np.isfinite(yaml.safe_load(history)["history"][0]["proxy"])
