@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 # The bundled defaults: trained on the synthetic world only (see README), committed under samples/models.
 MODELS := samples/models
 
-.PHONY: demo test setup clean defaults
+.PHONY: demo test setup clean defaults faces
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,20 @@ defaults: setup
 	$(BIN)/edgereid train --config samples/configs/face_supervised.yaml
 	$(BIN)/edgereid calibrate --model $(MODELS)/reid/model.onnx --far 1e-3 --seed 600
 	$(BIN)/edgereid calibrate --model $(MODELS)/face/model.onnx --far 1e-3 --seed 600
+
+# The low-resolution face benchmark (README "Low-resolution faces"): CoReFace teacher, CCFace student
+# distilled from it, the LR-direct student and the ArcFace-only teacher, then the table and plots.
+FACE_RUNS := runs/faces
+faces: setup
+	$(BIN)/edgereid train --config samples/configs/coreface_teacher.yaml
+	$(BIN)/edgereid distill --config samples/configs/ccface_student.yaml
+	$(BIN)/edgereid train --config samples/configs/lr_direct_face_student.yaml
+	$(BIN)/edgereid train --config samples/configs/arcface_teacher.yaml
+	$(BIN)/edgereid evaluate faces --out docs/faces \
+		--model "ArcFace teacher (HR, 64 px)=$(FACE_RUNS)/arcface_teacher/model.onnx" \
+		--model "CoReFace teacher (HR, 64 px)=$(FACE_RUNS)/coreface_teacher/model.onnx" \
+		--model "student trained on LR (32 px)=$(FACE_RUNS)/lr_direct_student/model.onnx" \
+		--model "CCFace student (32 px)=$(FACE_RUNS)/ccface_student/model.onnx"
 
 clean:
 	rm -rf $(VENV) edgereid-demo .pytest_cache

@@ -148,42 +148,22 @@ def _parse_overrides(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-# method -> (module, config class, entry function); imported lazily so the CLI starts fast.
-TRAIN_METHODS = {"supervised": ("edgereid.methods.supervised", "TrainConfig", "train"),
-                 "arcface": ("edgereid.methods.coreface", "FaceMarginConfig", "train"),
-                 "coreface": ("edgereid.methods.coreface", "FaceMarginConfig", "train")}
-DISTILL_METHODS = {"ccface": ("edgereid.methods.ccface", "CCFaceConfig", "distill")}
+def _run_method(args: argparse.Namespace, verb: str) -> int:
+    from edgereid.config import load_yaml
+    from edgereid.methods.runs import load_run_config, run
 
-
-def _run_method(args: argparse.Namespace, methods: dict[str, tuple[str, str, str]], verb: str) -> int:
-    import copy
-    import importlib
-
-    from edgereid.config import apply_overrides, load_yaml
-
-    overrides = _parse_overrides(args.set)
-    raw = load_yaml(args.config)
-    method = apply_overrides(copy.deepcopy(raw), overrides).get("method")
-    if method not in methods:
-        other = "distill" if verb == "train" else "train"
-        raise EdgeReidError(f"{args.config}: `edgereid {verb}` does not run method {method!r}",
-                            expected=f"method: one of {sorted(methods)}",
-                            fix=f"methods {sorted(DISTILL_METHODS if verb == 'train' else TRAIN_METHODS)} "
-                                f"are run by `edgereid {other}`")
-    module_name, config_name, entry = methods[method]
-    module = importlib.import_module(module_name)
-    config = getattr(module, config_name).load(args.config, overrides)
-    checkpoint = getattr(module, entry)(config, {**raw, "overrides": args.set})
+    config = load_run_config(args.config, _parse_overrides(args.set), verb)
+    checkpoint = run(config, {**load_yaml(args.config), "overrides": args.set}, verb)
     print(f"checkpoint: {checkpoint}")
     return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    return _run_method(args, TRAIN_METHODS, "train")
+    return _run_method(args, "train")
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
-    return _run_method(args, DISTILL_METHODS, "distill")
+    return _run_method(args, "distill")
 
 
 def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
@@ -306,10 +286,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--max-batch", type=int, default=32)
     demo.set_defaults(func=_cmd_demo)
 
-    for verb, methods, what, example, func in (
-            ("train", TRAIN_METHODS, "train a model that learns from labels", "face_coreface_teacher", _cmd_train),
-            ("distill", DISTILL_METHODS, "train a student from a teacher", "face_ccface_student", _cmd_distill)):
-        sub = verbs.add_parser(verb, help=f"{what} (config: method {'|'.join(methods)}, ...)")
+    from edgereid.methods.runs import METHODS
+
+    for verb, what, example, func in (
+            ("train", "train a model that learns from labels", "coreface_teacher", _cmd_train),
+            ("distill", "train a student from a teacher", "ccface_student", _cmd_distill)):
+        sub = verbs.add_parser(verb, help=f"{what} (config: method {'|'.join(METHODS[verb])}, ...)")
         sub.add_argument("--config", required=True, help=f"YAML file, e.g. samples/configs/{example}.yaml")
         sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config key, e.g. --set optim.epochs=3 (repeatable)")

@@ -113,7 +113,7 @@ def test_distill_end_to_end_through_the_cli(tmp_path, teacher_checkpoint, capsys
     history = (tmp_path / "student" / "history.json").read_text()
     assert "proxy" in history and "repulsion" in history
     assert main(["distill", "--config", str(path), "--set", "method=coreface"]) != 0
-    assert "are run by `edgereid train`" in capsys.readouterr().err
+    assert "run it with `edgereid train`" in capsys.readouterr().err
     wrong_data = tmp_path / "wrong.yaml"
     wrong_data.write_text(yaml.safe_dump({"method": "ccface", "teacher": str(teacher_checkpoint),
                                           "student": "test_face", "out": str(tmp_path / "s2"),

@@ -5,17 +5,21 @@ from pathlib import Path
 import pytest
 
 from edgereid.card import read_card
-from edgereid.methods.supervised import TrainConfig
+from edgereid.methods.runs import load_run_config, verb_of
 from edgereid.pipeline import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[2]
-TRAIN_CONFIGS = sorted((ROOT / "samples" / "configs").glob("*_supervised.yaml"))
+RUN_CONFIGS = sorted(p for p in (ROOT / "samples" / "configs").glob("*.yaml") if p.name != "pipeline.yaml")
+HELD_OUT_SEEDS = (600, 700, 1000, 1001, 1002, 1003)  # calibration, face benchmark, demo
 
 
-@pytest.mark.parametrize("path", TRAIN_CONFIGS, ids=lambda p: p.stem)
-def test_training_configs_load(path):
-    config = TrainConfig.load(path)
-    assert config.data.seed not in (1000, 1001, 1002, 1003), "training seeds must not overlap the demo's"
+@pytest.mark.parametrize("path", RUN_CONFIGS, ids=lambda p: p.stem)
+def test_run_configs_load(path):
+    import yaml
+
+    verb = verb_of(yaml.safe_load(path.read_text())["method"])
+    config = load_run_config(path, None, verb)
+    assert config.data.seed not in HELD_OUT_SEEDS, "training seeds must not overlap the held-out ones"
 
 
 def test_pipeline_config_loads_and_names_the_bundled_models():
