@@ -29,6 +29,40 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from edgereid.card import read_card
+    from edgereid.data.crop_folder import load_crops
+    from edgereid.exporting.precision import convert, save_converted
+
+    crops = load_crops(args.calib, read_card(args.model).input, limit=args.limit) if args.calib else None
+    converted = convert(args.model, args.precision, crops, args.calibration_method, enforce_gate=not args.no_gate)
+    if converted.report:
+        print(converted.report.summary())
+    if converted.notes:
+        print(converted.notes)
+    if converted.report and not converted.report.passed:
+        print("gate failed; --no-gate given, writing anyway", file=sys.stderr)
+    print(f"wrote {save_converted(converted, args.out)}")
+    return 0
+
+
+def _cmd_engine(args: argparse.Namespace) -> int:
+    from edgereid.exporting.engine import BatchProfile, build_engine
+
+    result = build_engine(args.onnx, args.out, precision=args.precision, calib=args.calib,
+                          batch=BatchProfile.parse(args.batch), workspace_mb=args.workspace,
+                          timing_cache=args.timing_cache, cache_dir=args.cache_dir,
+                          compute_capability=args.compute_capability, flavour=args.flavour,
+                          plugins=tuple(args.plugin))
+    if result.gate:
+        print(f"accuracy gate passed: {json.dumps({k: v for k, v in result.gate.items() if v is not None})}")
+    key = result.key
+    print(f"{'reused cached' if result.cached else 'built'} {result.engine} ({result.engine.stat().st_size} bytes; "
+          f"{key.flavour} {key.trt_version}, compute capability {key.compute_capability}, {key.precision}, "
+          f"batch {key.profile}); sidecar {result.sidecar}")
+    return 0
+
+
 def _parse_output(text: str) -> "OutputSpec":
     from edgereid.card import OutputSpec
 
@@ -296,6 +330,31 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                          help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
         sub.set_defaults(func=func)
+
+    conv = verbs.add_parser("convert", help="FP16 or INT8 (Q/DQ) ONNX with the accuracy gate, for strongly "
+                                             "typed TensorRT builds")
+    conv.add_argument("--model", required=True, help="FP32 ONNX with a card")
+    conv.add_argument("--precision", required=True, choices=["fp16", "int8"])
+    conv.add_argument("--calib", help="folder of crop images: half calibrate, half are held out for the gate")
+    conv.add_argument("--out", required=True)
+    conv.add_argument("--limit", type=int, default=512, help="most crops read from --calib")
+    conv.add_argument("--calibration-method", default="minmax", choices=["minmax", "percentile", "entropy"])
+    conv.add_argument("--no-gate", action="store_true", help="write the model even if the gate fails (for study)")
+    conv.set_defaults(func=_cmd_convert)
+
+    engine = verbs.add_parser("engine", help="build a TensorRT / TensorRT-RTX engine (= export/build_engine.py)")
+    engine.add_argument("--onnx", required=True, help="FP32 ONNX with a card")
+    engine.add_argument("--out", required=True, help="engine file; a sidecar <out>.json is written beside it")
+    engine.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
+    engine.add_argument("--calib", help="folder of crop images (needed for fp16 and int8)")
+    engine.add_argument("--batch", default="1:8:32", help="optimisation profile MIN:OPT:MAX (default 1:8:32)")
+    engine.add_argument("--workspace", type=int, default=1024, help="builder workspace in MB")
+    engine.add_argument("--timing-cache", help="timing cache file (default: <out>.timing)")
+    engine.add_argument("--cache-dir", help="engine cache folder, keyed by ONNX hash, TensorRT, GPU, precision, profile")
+    engine.add_argument("--compute-capability", help="target GPU, e.g. 8.6 (TensorRT-RTX ahead-of-time builds)")
+    engine.add_argument("--flavour", choices=["tensorrt", "tensorrt_rtx"], help="default: the first importable")
+    engine.add_argument("--plugin", action="append", default=[], help="plugin library to load (repeatable)")
+    engine.set_defaults(func=_cmd_engine)
 
     evaluate = verbs.add_parser("evaluate", help="benchmarks on held-out synthetic data")
     benchmarks = evaluate.add_subparsers(dest="benchmark", required=True)

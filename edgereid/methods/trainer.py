@@ -92,8 +92,10 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str) 
     """Loss curves, one line per term, as a PNG."""
     from edgereid.viz import line_plot
 
-    epochs = [h["epoch"] for h in history]
-    series = {name: (epochs, [h[name] for h in history]) for name in history[0] if name != "epoch"}
+    names = dict.fromkeys(name for record in history for name in record if name != "epoch")
+    # a term may start later (e.g. CoReFace's contrastive stage): plot it over the epochs it has
+    series = {name: ([h["epoch"] for h in history if name in h], [h[name] for h in history if name in h])
+              for name in names}
     return line_plot(series, path, title, "epoch", "loss")
 
 

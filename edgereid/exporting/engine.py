@@ -1,0 +1,350 @@
+"""TensorRT engines from ONNX: one code path for TensorRT 10.x / 11.x and TensorRT-RTX.
+
+The flavour is found by feature detection (``tensorrt`` first, then ``tensorrt_rtx``). Every network is
+strongly typed: precision comes from the ONNX file (:mod:`edgereid.exporting.precision` converts and
+gates it first), which is the one form both TensorRT 10.3 on JetPack 6 and TensorRT 11 accept.
+
+A build writes, atomically and only after everything succeeded:
+
+- the engine (``--out``), also stored in an engine cache keyed by ONNX hash + TensorRT flavour and
+  version + GPU compute capability + precision + batch profile, so an identical request is a copy;
+- a timing cache (beside the engine unless given), reused by the next build;
+- a sidecar ``<engine>.json`` with the card, the key, the engine's SHA-256 and size, the plugins it
+  needs and the command that rebuilds it. :func:`check_engine` refuses an engine that is truncated,
+  altered, or built for another TensorRT or GPU, saying "rebuild with: <command>".
+
+A failed build or gate leaves any previous engine in place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgereid.card import ModelCard, read_card
+from edgereid.errors import BackendError, ExportError, MissingDependencyError
+from edgereid.fileio import atomic_write_bytes, atomic_write_text
+
+FLAVOURS = ("tensorrt", "tensorrt_rtx")
+SIDECAR_VERSION = 1
+
+
+def import_tensorrt(prefer: str | None = None):
+    """``(module, flavour)`` of the first importable TensorRT flavour (or ``prefer``)."""
+    import importlib
+
+    for flavour in ([prefer] if prefer else FLAVOURS):
+        if flavour not in FLAVOURS:
+            raise ExportError(f"unknown TensorRT flavour '{flavour}'", expected=str(FLAVOURS))
+        try:
+            return importlib.import_module(flavour), flavour
+        except ImportError:
+            continue
+    raise MissingDependencyError(
+        "no TensorRT Python module can be imported", expected="tensorrt (10.x/11.x) or tensorrt_rtx",
+        fix="pip install 'edgereid[trt]' on a machine with NVIDIA's index (or JetPack's python3-libnvinfer); "
+            "tensorrt-rtx-cu12 installs from PyPI and builds ahead of time without a GPU")
+
+
+@dataclass(frozen=True)
+class BatchProfile:
+    """The optimisation profile's batch sizes: engines accept ``min <= batch <= max`` and are tuned for ``opt``."""
+
+    min: int = 1
+    opt: int = 8
+    max: int = 32
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min <= self.opt <= self.max:
+            raise ExportError("bad batch profile", expected="1 <= MIN <= OPT <= MAX", got=f"{self}")
+
+    @classmethod
+    def parse(cls, text: str) -> "BatchProfile":
+        try:
+            low, opt, high = (int(v) for v in text.split(":"))
+        except ValueError as exc:
+            raise ExportError(f"bad --batch '{text}'", expected="MIN:OPT:MAX, e.g. 1:8:32") from exc
+        return cls(low, opt, high)
+
+    def text(self) -> str:
+        return f"{self.min}:{self.opt}:{self.max}"
+
+
+@dataclass(frozen=True)
+class EngineKey:
+    """Everything an engine is specific to; two builds with equal keys give interchangeable engines."""
+
+    onnx_sha256: str
+    flavour: str
+    trt_version: str
+    compute_capability: str
+    precision: str
+    profile: str
+
+    def digest(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
+
+
+@dataclass
+class BuildResult:
+    """What a build produced (or reused from the cache)."""
+
+    engine: Path
+    sidecar: Path
+    key: EngineKey
+    cached: bool
+    gate: dict[str, Any] | None = None
+    notes: str = ""
+    log: list[str] = field(default_factory=list)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def gpu_compute_capability() -> str | None:
+    """``"8.7"``-style compute capability of GPU 0 through cuda-python, or None without a usable GPU."""
+    try:
+        from cuda.bindings import runtime
+    except ImportError:
+        return None
+    error, count = runtime.cudaGetDeviceCount()
+    if int(error) != 0 or not count:
+        return None
+    error, props = runtime.cudaGetDeviceProperties(0)
+    return f"{props.major}.{props.minor}" if int(error) == 0 else None
+
+
+def _rtx_target(trt, requested: str | None) -> tuple[Any, str]:
+    """TensorRT-RTX builds ahead of time for a named SM; without a GPU one must be named."""
+    if requested:
+        name = "SM" + requested.replace(".", "")
+        if not hasattr(trt.ComputeCapability, name):
+            choices = [c for c in dir(trt.ComputeCapability) if c.startswith("SM")]
+            raise ExportError(f"TensorRT-RTX cannot target compute capability {requested}", expected=str(choices))
+        return getattr(trt.ComputeCapability, name), requested
+    current = gpu_compute_capability()
+    if current:
+        return trt.ComputeCapability.CURRENT, current
+    return trt.ComputeCapability.SM86, "8.6"  # no GPU: an Ampere default, stated in the sidecar
+
+
+def engine_key(onnx_bytes: bytes, trt, flavour: str, compute_capability: str, precision: str,
+               profile: BatchProfile) -> EngineKey:
+    return EngineKey(hashlib.sha256(onnx_bytes).hexdigest(), flavour, trt.__version__, compute_capability,
+                     precision, profile.text())
+
+
+class _Logger:
+    """A TensorRT logger that keeps warnings and errors for the error message."""
+
+    def __new__(cls, trt):
+        class Logger(trt.ILogger):
+            def __init__(self) -> None:
+                trt.ILogger.__init__(self)
+                self.messages: list[str] = []
+
+            def log(self, severity, msg) -> None:
+                if severity <= trt.ILogger.Severity.WARNING:
+                    self.messages.append(f"{severity.name}: {msg}")
+
+        return Logger()
+
+
+def _progress_monitor(trt):
+    """A tqdm bar per build phase, where this TensorRT has ``IProgressMonitor``."""
+    if not hasattr(trt, "IProgressMonitor"):
+        return None
+    from tqdm import tqdm
+
+    class Monitor(trt.IProgressMonitor):
+        def __init__(self) -> None:
+            trt.IProgressMonitor.__init__(self)
+            self.bars: dict[str, Any] = {}
+
+        def phase_start(self, phase_name, parent_phase, num_steps) -> None:
+            self.bars[phase_name] = tqdm(total=num_steps, desc=f"TensorRT {phase_name}", leave=False)
+
+        def step_complete(self, phase_name, step) -> bool:
+            bar = self.bars.get(phase_name)
+            if bar is not None:
+                bar.n = step + 1
+                bar.refresh()
+            return True
+
+        def phase_finish(self, phase_name) -> None:
+            bar = self.bars.pop(phase_name, None)
+            if bar is not None:
+                bar.close()
+
+    return Monitor()
+
+
+def parse_onnx(trt, builder, logger, onnx_bytes: bytes, source: str):
+    """A strongly typed network from ONNX bytes; errors name the node and op that failed."""
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_bytes):
+        problems = []
+        for i in range(parser.num_errors):
+            error = parser.get_error(i)
+            node = error.node_name() if hasattr(error, "node_name") else ""
+            op = error.node_operator() if hasattr(error, "node_operator") else ""
+            problems.append(f"node '{node or error.node()}' (op {op or '?'}): {error.desc()}")
+        raise ExportError(f"TensorRT cannot parse {source}", got="; ".join(problems) or "no parser message",
+                          fix="export with the supported opset (17), or register the plugin the op needs")
+    return network, parser
+
+
+def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp32", calib: str | Path | None = None,
+                 batch: BatchProfile = BatchProfile(), workspace_mb: int = 1024,
+                 timing_cache: str | Path | None = None, cache_dir: str | Path | None = None,
+                 compute_capability: str | None = None, flavour: str | None = None,
+                 plugins: tuple[str, ...] = (), command: str | None = None) -> BuildResult:
+    """Convert (and gate) ``onnx_path`` to ``precision``, build the engine, write engine + sidecar."""
+    from edgereid.exporting.precision import convert
+
+    onnx_path, out = Path(onnx_path), Path(out)
+    if not onnx_path.is_file():
+        raise ExportError(f"ONNX file not found: {onnx_path}", fix="check the path")
+    card = read_card(onnx_path)
+    trt, flavour = import_tensorrt(flavour)
+    for library in plugins:
+        trt.get_plugin_registry().load_library(str(library))
+    crops = None
+    if precision != "fp32":
+        from edgereid.data.crop_folder import load_crops
+
+        if calib is None:
+            raise ExportError(f"--precision {precision} needs --calib DIR (crops for calibration and the accuracy gate)")
+        crops = load_crops(calib, card.input, limit=512)
+    converted = convert(onnx_path, precision, crops)
+    onnx_bytes = converted.model.SerializeToString()
+    if flavour == "tensorrt_rtx":
+        target, capability = _rtx_target(trt, compute_capability)
+    else:
+        target, capability = None, compute_capability or gpu_compute_capability()
+        if capability is None:
+            raise ExportError("TensorRT builds for the GPU it runs on, and none is usable here",
+                              fix="build on the target device (or use tensorrt_rtx to build ahead of time)")
+    key = engine_key(onnx_bytes, trt, flavour, capability, precision, batch)
+    command = command or _rebuild_command(onnx_path, out, precision, calib, batch, workspace_mb, capability, flavour,
+                                          plugins)
+    gate = converted.report.to_dict() if converted.report else None
+    cache = Path(cache_dir) if cache_dir else None
+    cached_engine = cache / f"{key.digest()}.engine" if cache else None
+    if cached_engine is not None and cached_engine.is_file():
+        plan = cached_engine.read_bytes()
+        return _write(out, plan, card, key, gate, converted.notes, plugins, command, cached=True)
+    logger = _Logger(trt)
+    builder = trt.Builder(logger)
+    network, _parser = parse_onnx(trt, builder, logger, onnx_bytes, str(onnx_path))
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    if target is not None:
+        config.num_compute_capabilities = 1
+        config.set_compute_capability(target, 0)
+    _add_profile(builder, network, config, batch)
+    timing_path = Path(timing_cache) if timing_cache else out.with_suffix(out.suffix + ".timing")
+    timing = None
+    if hasattr(config, "create_timing_cache"):
+        timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
+        config.set_timing_cache(timing, ignore_mismatch=False)
+    monitor = _progress_monitor(trt)
+    if monitor is not None:
+        config.progress_monitor = monitor
+    if plugins and hasattr(config, "plugins_to_serialize"):
+        config.plugins_to_serialize = [str(p) for p in plugins]
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise ExportError(f"TensorRT failed to build {onnx_path}; no engine was written",
+                          got="\n".join(logger.messages[-10:]) or "no log message")
+    plan = bytes(plan)
+    if timing is not None:
+        atomic_write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
+    if cached_engine is not None:
+        atomic_write_bytes(cached_engine, plan)
+    result = _write(out, plan, card, key, gate, converted.notes, plugins, command, cached=False)
+    result.log = logger.messages
+    return result
+
+
+def _add_profile(builder, network, config, batch: BatchProfile) -> None:
+    profile = builder.create_optimization_profile()
+    for i in range(network.num_inputs):
+        tensor = network.get_input(i)
+        dims = tuple(tensor.shape)
+        if any(d < 0 for d in dims[1:]):
+            raise ExportError(f"input '{tensor.name}' has dynamic dimensions other than the batch",
+                              got=str(dims), fix="export with a fixed crop size (the card's input)")
+        profile.set_shape(tensor.name, (batch.min, *dims[1:]), (batch.opt, *dims[1:]), (batch.max, *dims[1:]))
+    config.add_optimization_profile(profile)
+
+
+def _rebuild_command(onnx_path: Path, out: Path, precision: str, calib, batch: BatchProfile, workspace_mb: int,
+                     capability: str, flavour: str, plugins: tuple[str, ...]) -> str:
+    parts = ["python", "export/build_engine.py", "--onnx", str(onnx_path), "--out", str(out), "--precision", precision,
+             "--batch", batch.text(), "--workspace", str(workspace_mb)]
+    if calib:
+        parts += ["--calib", str(calib)]
+    if flavour == "tensorrt_rtx":
+        parts += ["--flavour", flavour, "--compute-capability", capability]
+    for library in plugins:
+        parts += ["--plugin", str(library)]
+    return shlex.join(parts)
+
+
+def _write(out: Path, plan: bytes, card: ModelCard, key: EngineKey, gate, notes: str, plugins: tuple[str, ...],
+           command: str, cached: bool) -> BuildResult:
+    sidecar_path = out.with_suffix(out.suffix + ".json")
+    sidecar = {"sidecar_version": SIDECAR_VERSION, "card": card.to_dict(), "key": asdict(key),
+               "engine_sha256": hashlib.sha256(plan).hexdigest(), "engine_bytes": len(plan),
+               "plugins": [Path(p).name for p in plugins], "gate": gate, "precision_notes": notes,
+               "rebuild": command}
+    atomic_write_bytes(out, plan)
+    atomic_write_text(sidecar_path, json.dumps(sidecar, indent=1))
+    return BuildResult(out, sidecar_path, key, cached, gate, notes)
+
+
+def read_sidecar(engine: str | Path) -> dict[str, Any]:
+    """The sidecar of ``engine``; an error if it is missing or unreadable."""
+    path = Path(str(engine) + ".json")
+    if not path.is_file():
+        raise BackendError(f"engine {engine} has no sidecar {path.name}",
+                           fix="build engines with export/build_engine.py, which writes it")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise BackendError(f"sidecar {path} is not valid JSON", got=str(exc)) from exc
+
+
+def check_engine(engine: str | Path, trt_version: str, flavour: str, compute_capability: str | None) -> dict[str, Any]:
+    """Refuse an engine that is truncated or altered, or was built for another TensorRT or GPU."""
+    engine = Path(engine)
+    if not engine.is_file():
+        raise BackendError(f"engine not found: {engine}", fix="check the path or build it")
+    sidecar = read_sidecar(engine)
+    rebuild = f"rebuild with: {sidecar.get('rebuild', 'python export/build_engine.py --onnx M.onnx --out ' + str(engine))}"
+    size = engine.stat().st_size
+    if size != sidecar["engine_bytes"] or file_sha256(engine) != sidecar["engine_sha256"]:
+        raise BackendError(f"engine {engine} is truncated or was altered after its build",
+                           expected=f"{sidecar['engine_bytes']} bytes with the recorded SHA-256", got=f"{size} bytes",
+                           fix=rebuild)
+    key = sidecar["key"]
+    built = (key["flavour"], key["trt_version"], key["compute_capability"])
+    here = (flavour, trt_version, compute_capability)
+    if built[:2] != here[:2] or (compute_capability is not None and built[2] != compute_capability):
+        raise BackendError(f"engine {engine} was built for another TensorRT or GPU",
+                           expected=f"{built[0]} {built[1]} on compute capability {built[2]}",
+                           got=f"{here[0]} {here[1]} on compute capability {here[2] or 'none (no GPU)'}", fix=rebuild)
+    return sidecar
