@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgereid.card import ModelCard, read_card
+from edgereid.card import ModelCard
 from edgereid.errors import BackendError, ExportError, MissingDependencyError
 from edgereid.fileio import atomic_write_bytes, atomic_write_text
 
@@ -205,6 +205,17 @@ def parse_onnx(trt, builder, logger, onnx_bytes: bytes, source: str):
     return network, parser
 
 
+def onnx_card(path: Path) -> ModelCard:
+    """The card in an ONNX file's metadata, read with ``onnx`` (ONNX Runtime would refuse graphs with
+    ops it lacks, which TensorRT may still take through a plugin)."""
+    import onnx
+
+    from edgereid.card import card_from_metadata
+
+    model = onnx.load(str(path), load_external_data=False)
+    return card_from_metadata({p.key: p.value for p in model.metadata_props}, str(path))
+
+
 def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp32", calib: str | Path | None = None,
                  batch: BatchProfile = BatchProfile(), workspace_mb: int = 1024,
                  timing_cache: str | Path | None = None, cache_dir: str | Path | None = None,
@@ -216,7 +227,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     onnx_path, out = Path(onnx_path), Path(out)
     if not onnx_path.is_file():
         raise ExportError(f"ONNX file not found: {onnx_path}", fix="check the path")
-    card = read_card(onnx_path)
+    card = onnx_card(onnx_path)
     trt, flavour = import_tensorrt(flavour)
     for library in plugins:
         trt.get_plugin_registry().load_library(str(library))
@@ -254,7 +265,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     if target is not None:
         config.num_compute_capabilities = 1
         config.set_compute_capability(target, 0)
-    _add_profile(builder, network, config, batch)
+    add_profile(builder, network, config, batch)
     timing_path = Path(timing_cache) if timing_cache else out.with_suffix(out.suffix + ".timing")
     timing = None
     if hasattr(config, "create_timing_cache"):
@@ -279,7 +290,8 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     return result
 
 
-def _add_profile(builder, network, config, batch: BatchProfile) -> None:
+def add_profile(builder, network, config, batch: BatchProfile):
+    """One optimisation profile: every input's batch dimension spans ``batch``; returns the profile."""
     profile = builder.create_optimization_profile()
     for i in range(network.num_inputs):
         tensor = network.get_input(i)
@@ -289,6 +301,7 @@ def _add_profile(builder, network, config, batch: BatchProfile) -> None:
                               got=str(dims), fix="export with a fixed crop size (the card's input)")
         profile.set_shape(tensor.name, (batch.min, *dims[1:]), (batch.opt, *dims[1:]), (batch.max, *dims[1:]))
     config.add_optimization_profile(profile)
+    return profile
 
 
 def _rebuild_command(onnx_path: Path, out: Path, precision: str, calib, batch: BatchProfile, workspace_mb: int,

@@ -84,11 +84,11 @@ def _node_name(node, index: int) -> str:
 
 def plan_fp16(model, overflowing: set[str] = frozenset()) -> Fp16Plan:
     """Decide the FP16 region (see the module text); ``overflowing`` names tensors out of FP16 range."""
+    from onnx import numpy_helper
+
     graph = model.graph
-    consumers: dict[str, list[int]] = {}
-    for i, node in enumerate(graph.node):
-        for name in node.input:
-            consumers.setdefault(name, []).append(i)
+    huge_weights = {i.name for i in graph.initializer if i.data_type == FLOAT and i.dims
+                    and float(np.abs(numpy_helper.to_array(i)).max(initial=0.0)) > FP16_MAX}
     kept: dict[int, str] = {}
     for i, node in enumerate(graph.node):
         if node.op_type in FP32_TAIL_OPS:
@@ -99,6 +99,8 @@ def plan_fp16(model, overflowing: set[str] = frozenset()) -> Fp16Plan:
             kept[i] = "output beyond FP16 range"
         elif any(name in overflowing for name in node.input):
             kept[i] = "input beyond FP16 range"
+        elif any(name in huge_weights for name in node.input):
+            kept[i] = "weights beyond FP16 range"
     # everything downstream of a final reduction stays FP32 too (graph nodes are topologically sorted)
     tainted = {name for i, node in enumerate(graph.node) if node.op_type in FP32_TAIL_OPS for name in node.output}
     for i, node in enumerate(graph.node):

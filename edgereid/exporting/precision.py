@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgereid.card import read_card
+from edgereid.card import card_from_metadata
 from edgereid.errors import ExportError
 from edgereid.exporting.gate import GateReport, measure
 
@@ -50,7 +50,7 @@ def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = No
         raise ExportError(f"{precision} needs calibration crops for its range check and accuracy gate",
                           expected="a folder with at least 4 crop images", got="none" if crops is None else str(len(crops)),
                           fix="pass --calib DIR with crops like the ones the cameras produce")
-    card = read_card(onnx_path)
+    card = card_from_metadata({p.key: p.value for p in model.metadata_props}, str(onnx_path))
     calibration, held_out = crops[0::2], crops[1::2]
     if precision == "fp16":
         peaks = tensor_ranges(model, _batches(calibration))
