@@ -1,0 +1,141 @@
+"""TensorRT backend (10.x / 11.x, or TensorRT-RTX): an engine built by ``export/build_engine.py``.
+
+Written for the GPU path and not run on the CI machine (no GPU, no TensorRT there; see BENCHMARKS.md
+for what has run where). Before anything is deserialised, the sidecar is checked: an engine that is
+truncated, altered, or built for another TensorRT or GPU is refused with the command that rebuilds
+it. Named I/O tensors, ``set_input_shape`` checked against the engine's profile, ``set_tensor_address``,
+``execute_async_v3`` on one stream per execution context, pinned host buffers, and a CUDA graph per
+batch bucket once a shape has been seen (static shapes replay without Python-side launch overhead).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from edgereid.card import ModelCard
+from edgereid.errors import BackendError, InputError
+from edgereid.runtime import cuda
+
+
+def check_batch(profile: str, batch: int) -> None:
+    """A batch must lie inside the engine's optimisation profile ``MIN:OPT:MAX``."""
+    low, _, high = (int(v) for v in profile.split(":"))
+    if not low <= batch <= high:
+        raise InputError(f"batch of {batch} crops is outside the engine's profile {profile}",
+                         expected=f"{low} <= batch <= {high}",
+                         fix=f"split the batch (max_batch: {high}), or rebuild with --batch {low}:{profile.split(':')[1]}:{batch}")
+
+
+class TensorRtBackend:
+    """One engine, one execution context, one stream; device I/O buffers sized for the profile's max batch."""
+
+    name = "tensorrt"
+
+    def __init__(self, engine_path: str | Path, use_cuda_graphs: bool = True) -> None:
+        from edgereid.exporting.engine import check_engine, gpu_compute_capability, import_tensorrt
+
+        self.path = Path(engine_path)
+        sidecar_flavour = _sidecar_flavour(self.path)
+        trt, flavour = import_tensorrt(sidecar_flavour)
+        ok, why = cuda.gpu_available()
+        if not ok:
+            raise BackendError("the TensorRT backend needs a CUDA GPU", got=why,
+                               fix="run on the GPU machine, or use the .onnx model with ONNX Runtime on the CPU")
+        sidecar = check_engine(self.path, trt.__version__, flavour, gpu_compute_capability())
+        self.card = ModelCard.from_dict(sidecar["card"])
+        self.profile: str = sidecar["key"]["profile"]
+        self.max_batch = int(self.profile.split(":")[2])
+        self.precision = sidecar["key"]["precision"]
+        self.providers = (f"{flavour} {trt.__version__}",)
+        registry = trt.get_plugin_registry()
+        for library in sidecar.get("plugins", []):
+            registry.load_library(str(self.path.parent / library))
+        self._logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self._logger)
+        self.engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
+        if self.engine is None:
+            raise BackendError(f"TensorRT could not deserialise {self.path}",
+                               fix=f"rebuild with: {sidecar['rebuild']}")
+        self.context = self.engine.create_execution_context()
+        self.stream = cuda.Stream()
+        self._trt = trt
+        self._inputs, self._outputs = self._io_tensors()
+        self._device: dict[str, cuda.DeviceBuffer] = {}
+        self._host: dict[str, cuda.PinnedArray] = {}
+        for name, shape, dtype in self._inputs + self._outputs:
+            full = (self.max_batch, *shape[1:])
+            self._device[name] = cuda.DeviceBuffer(int(np.prod(full)) * np.dtype(dtype).itemsize)
+            self._host[name] = cuda.PinnedArray(full, dtype)
+            self.context.set_tensor_address(name, self._device[name].ptr)
+        self._graphs: dict[int, object] = {}
+        self._use_graphs = use_cuda_graphs
+
+    def _io_tensors(self):
+        trt = self._trt
+        inputs, outputs = [], []
+        for i in range(self.engine.num_io_tensors):
+            name = self.engine.get_tensor_name(i)
+            entry = (name, tuple(self.engine.get_tensor_shape(name)), trt.nptype(self.engine.get_tensor_dtype(name)))
+            (inputs if self.engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT else outputs).append(entry)
+        if len(inputs) != 1:
+            raise BackendError("edgereid engines take one image batch", got=f"{len(inputs)} inputs")
+        return inputs, outputs
+
+    @property
+    def input_pointer(self) -> int:
+        """Device address of the input buffer (the GPU preprocessor writes here)."""
+        return self._device[self._inputs[0][0]].ptr
+
+    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        """Host batch in, host outputs by name out."""
+        name, _, dtype = self._inputs[0]
+        n = len(batch)
+        check_batch(self.profile, n)
+        staging = self._host[name].array[:n]
+        staging[...] = batch.astype(dtype, copy=False)
+        self._device[name].upload(staging, self.stream)
+        self.execute(n)
+        return self.download(n)
+
+    def execute(self, n: int) -> None:
+        """Run on whatever the input buffer holds for ``n`` crops (replaying a CUDA graph when possible)."""
+        check_batch(self.profile, n)
+        name, shape, _ = self._inputs[0]
+        if not self.context.set_input_shape(name, (n, *shape[1:])):
+            raise InputError(f"TensorRT refused input shape {(n, *shape[1:])}", expected=f"batch in {self.profile}")
+        graph = self._graphs.get(n)
+        if graph is not None:
+            cuda.check(cuda._runtime().cudaGraphLaunch(graph, self.stream.handle), "cudaGraphLaunch")
+            return
+        if not self.context.execute_async_v3(self.stream.handle):
+            raise BackendError("TensorRT execute_async_v3 failed", got="see the TensorRT log above")
+        if self._use_graphs:
+            self._graphs[n] = self._capture(n)
+
+    def _capture(self, n: int):
+        """A CUDA graph of one execution at batch ``n`` (after the warm-up run above)."""
+        runtime = cuda._runtime()
+        self.stream.synchronize()
+        cuda.check(runtime.cudaStreamBeginCapture(self.stream.handle,
+                                                  runtime.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
+                   "cudaStreamBeginCapture")
+        self.context.execute_async_v3(self.stream.handle)
+        graph = cuda.check(runtime.cudaStreamEndCapture(self.stream.handle), "cudaStreamEndCapture")
+        return cuda.check(runtime.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
+
+    def download(self, n: int) -> dict[str, np.ndarray]:
+        out = {}
+        for name, _, _ in self._outputs:
+            host = self._host[name].array[:n]
+            self._device[name].download(host, self.stream)
+            out[name] = host
+        self.stream.synchronize()
+        return {name: np.array(value, dtype=np.float32) for name, value in out.items()}
+
+
+def _sidecar_flavour(path: Path) -> str | None:
+    from edgereid.exporting.engine import read_sidecar
+
+    return read_sidecar(path)["key"]["flavour"]

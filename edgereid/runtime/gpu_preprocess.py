@@ -1,0 +1,81 @@
+"""Batched preprocessing on the GPU: every box of every frame cropped, resized, colour-converted and
+normalised by one kernel launch, written straight into a device buffer (an engine's input).
+
+Frames may be host arrays (uploaded once per frame, not per box) or device arrays exposing
+``__cuda_array_interface__``/DLPack (zero-copy), BGR ``uint8 [H, W, 3]`` or NV12 ``uint8 [H*3/2, W]``.
+The arithmetic is the one of :func:`edgereid.runtime.preprocess.preprocess_reference`
+(``kernels/crop_resize.cu``; the tests hold the host build of that source to the reference).
+"""
+
+from __future__ import annotations
+
+import ctypes
+
+import numpy as np
+
+from edgereid.card import InputSpec
+from edgereid.errors import InputError
+from edgereid.runtime import cuda, cuda_kernels
+from edgereid.runtime.preprocess import CropPlan
+
+
+def frame_layout(shape: tuple[int, ...], dtype: np.dtype, fmt: int, where: str) -> tuple[int, int]:
+    """``(height, width)`` of a frame of ``fmt``, after checking its dtype and shape."""
+    if np.dtype(dtype) != np.uint8:
+        raise InputError(f"{where} has the wrong dtype", expected="uint8", got=str(np.dtype(dtype)),
+                         fix="frames are 8-bit BGR or NV12; convert on the device before submitting")
+    if fmt == cuda_kernels.FORMAT_BGR:
+        if len(shape) != 3 or shape[2] != 3:
+            raise InputError(f"{where} has the wrong shape", expected="[H, W, 3] BGR", got=str(shape))
+        return shape[0], shape[1]
+    if len(shape) != 2 or shape[0] % 3 or shape[1] % 2:
+        raise InputError(f"{where} is not an NV12 frame", expected="[H*3/2, W] with even H and W", got=str(shape))
+    return shape[0] * 2 // 3, shape[1]
+
+
+class GpuPreprocessor:
+    """Compiles the kernels once for this GPU (NVRTC, cached) and fills engine inputs batch by batch."""
+
+    def __init__(self, spec: InputSpec, max_batch: int, half: bool = False, arch: str | None = None) -> None:
+        from edgereid.exporting.engine import gpu_compute_capability
+
+        capability = arch or f"compute_{(gpu_compute_capability() or '8.7').replace('.', '')}"
+        self.spec, self.max_batch, self.half = spec, max_batch, half
+        self.module = cuda.KernelModule(cuda_kernels.compile_ptx(capability, half=half))
+        self.norm = cuda_kernels.pack_normalise(spec)
+        self._jobs = cuda.DeviceBuffer(max_batch * cuda_kernels.JOB_DTYPE.itemsize)
+        self._frames_table = cuda.DeviceBuffer(max_batch * cuda_kernels.FRAME_DTYPE.itemsize)
+        self._uploads: list[cuda.DeviceBuffer] = []
+
+    def run(self, frames: list, plan: CropPlan, out_ptr: int, stream: cuda.Stream,
+            formats: list[int] | None = None) -> None:
+        """Write ``len(plan)`` crops into the device buffer at ``out_ptr`` (NCHW, FP32 or FP16)."""
+        if len(plan) > self.max_batch:
+            raise InputError("more crops than the preprocessor's batch", expected=f"<= {self.max_batch}", got=str(len(plan)))
+        formats = formats or [cuda_kernels.FORMAT_BGR] * len(frames)
+        table = np.zeros(len(frames), cuda_kernels.FRAME_DTYPE)
+        for buffer in self._uploads:
+            buffer.free()
+        self._uploads = []
+        for i, (frame, fmt) in enumerate(zip(frames, formats)):
+            table[i] = self._frame_entry(frame, fmt, f"frame {i}", stream)
+        jobs = cuda_kernels.pack_jobs(plan)
+        self._frames_table.upload(table, stream)
+        self._jobs.upload(jobs, stream)
+        kernel = "edge_warp_affine" if plan.warps is not None else "edge_crop_resize"
+        args = [ctypes.c_void_p(self._frames_table.ptr), ctypes.c_void_p(self._jobs.ptr), ctypes.c_void_p(out_ptr),
+                ctypes.c_int(self.spec.height), ctypes.c_int(self.spec.width),
+                (ctypes.c_char * self.norm.nbytes).from_buffer_copy(self.norm.tobytes())]
+        self.module.launch(kernel, cuda_kernels.grid_for(self.spec, len(plan)), cuda_kernels.BLOCK, args, stream)
+
+    def _frame_entry(self, frame, fmt: int, where: str, stream: cuda.Stream) -> np.void:
+        if isinstance(frame, np.ndarray):
+            frame = np.ascontiguousarray(frame)
+            height, width = frame_layout(frame.shape, frame.dtype, fmt, where)
+            buffer = cuda.DeviceBuffer(frame.nbytes)
+            buffer.upload(frame, stream)
+            self._uploads.append(buffer)
+            return cuda_kernels.frame_entry(buffer.ptr, height, width, frame.strides[0], fmt)
+        view = cuda.device_array(frame)
+        height, width = frame_layout(view.shape, view.dtype, fmt, where)
+        return cuda_kernels.frame_entry(view.ptr, height, width, view.pitch, fmt)

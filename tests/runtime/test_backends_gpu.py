@@ -1,0 +1,92 @@
+"""The torch backend (runs here), and the GPU backends' input checks; GPU-only paths skip with the reason."""
+
+import numpy as np
+import pytest
+
+from edgereid.errors import BackendError, InputError
+from edgereid.runtime import cuda
+from edgereid.runtime.backends import load_backend
+from edgereid.runtime.backends.tensorrt import check_batch
+from edgereid.runtime.gpu_preprocess import frame_layout
+
+GPU, WHY_NO_GPU = cuda.gpu_available()
+
+
+@pytest.mark.parametrize("name", ["test_reid", "test_keypoints", "test_face"])
+def test_torch_backend_matches_onnx_runtime(tiny_models, name):
+    pytest.importorskip("torch")
+    torch_backend = load_backend(tiny_models[name]["checkpoint"])
+    onnx_backend = load_backend(tiny_models[name]["onnx"])
+    assert torch_backend.card.outputs == onnx_backend.card.outputs and torch_backend.name == "torch"
+    spec = onnx_backend.card.input
+    batch = np.random.default_rng(0).normal(size=(3, 3, spec.height, spec.width)).astype(np.float32)
+    ours, theirs = torch_backend.infer(batch), onnx_backend.infer(batch)
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=1e-4, atol=1e-4)
+    with pytest.raises(InputError, match="wrong shape"):
+        torch_backend.infer(batch[:, :, :4])
+
+
+def test_torch_backend_refuses_a_missing_gpu(tiny_models):
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    from edgereid.runtime.backends.torch import TorchBackend
+
+    with pytest.raises(BackendError, match="cannot use device 'cuda'"):
+        TorchBackend(tiny_models["test_face"]["checkpoint"], device="cuda")
+
+
+def test_batches_outside_the_profile_are_refused():
+    check_batch("1:8:32", 32)
+    with pytest.raises(InputError, match="outside the engine's profile 1:8:32"):
+        check_batch("1:8:32", 33)
+    with pytest.raises(InputError, match="outside"):
+        check_batch("4:8:32", 1)
+
+
+def test_device_frames_of_the_wrong_dtype_or_layout_are_refused():
+    class FakeDeviceFrame:  # the interface a CuPy/Numba/torch CUDA array exposes; no GPU needed to read it
+        def __init__(self, shape, typestr):
+            self.__cuda_array_interface__ = {"shape": shape, "typestr": typestr, "data": (1 << 20, False),
+                                             "version": 3, "strides": None}
+
+    view = cuda.device_array(FakeDeviceFrame((120, 160, 3), "|u1"))
+    assert frame_layout(view.shape, view.dtype, 0, "frame 0") == (120, 160) and view.pitch == 480
+    with pytest.raises(InputError, match="frame 0 has the wrong dtype"):
+        bad = cuda.device_array(FakeDeviceFrame((120, 160, 3), "<f4"))
+        frame_layout(bad.shape, bad.dtype, 0, "frame 0")
+    with pytest.raises(InputError, match="not an NV12 frame"):
+        frame_layout((121, 160), np.uint8, 1, "frame 1")
+    with pytest.raises(InputError, match="not a device array"):
+        cuda.device_array([1, 2, 3])
+
+
+def test_engine_files_without_a_gpu_fail_cleanly(tiny_models, tmp_path):
+    pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx-cu12 is not installed")
+    if GPU:
+        pytest.skip("a GPU is present: the GPU test below covers loading")
+    from edgereid.exporting.engine import build_engine
+
+    engine = tmp_path / "face.engine"
+    build_engine(tiny_models["test_face"]["onnx"], engine, flavour="tensorrt_rtx", compute_capability="8.6")
+    with pytest.raises(BackendError, match="needs a CUDA GPU"):
+        load_backend(engine)
+
+
+@pytest.mark.skipif(not GPU, reason=f"needs a CUDA GPU ({WHY_NO_GPU}); scripts/gpu_check.py runs this on one")
+def test_gpu_preprocessor_matches_the_reference(frames):
+    from edgereid.card import InputSpec
+    from edgereid.runtime.gpu_preprocess import GpuPreprocessor
+    from edgereid.runtime.preprocess import plan_crops, preprocess_reference, validate_boxes
+
+    spec = InputSpec(height=64, width=48, resize="letterbox")
+    boxes = validate_boxes([[0, 0, 320, 240], [-10, -5, 40, 60], [60, 20, 140, 220]], frames[0].shape)
+    plan = plan_crops(np.array([0, 1, 2]), boxes, spec)
+    stream = cuda.Stream()
+    out = cuda.DeviceBuffer(3 * 3 * 64 * 48 * 4)
+    GpuPreprocessor(spec, 8).run(frames, plan, out.ptr, stream)
+    host = np.zeros((3, 3, 64, 48), np.float32)
+    out.download(host, stream)
+    stream.synchronize()
+    assert np.abs(host - preprocess_reference(frames, plan, spec)).max() * 58.4 < 0.01
