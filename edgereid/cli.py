@@ -232,20 +232,24 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from edgereid.eval.bench import format_table, plot, run_bench
+    from edgereid.eval.bench import environment, format_table, plot, run_bench
     from edgereid.fileio import atomic_write_text
     from edgereid.runtime.backends import load_backend
 
-    if args.backend != "ort":
-        raise EdgeReidError(f"backend '{args.backend}' is not available in this version", expected="ort")
+    suffixes = {"ort": ".onnx", "trt": ".engine", "torch": ".safetensors"}
+    if not args.model.endswith(suffixes[args.backend]):
+        raise EdgeReidError(f"--backend {args.backend} runs {suffixes[args.backend]} files", got=args.model,
+                            fix="build an engine with export/build_engine.py for trt; pass the checkpoint for torch")
     batches = [int(b) for b in args.batch.split(",")]
-    backend = load_backend(args.model, threads=args.threads)
+    backend = load_backend(args.model, threads=args.threads, providers=(args.device,) if args.backend == "torch" else None)
     rows = run_bench(backend, batches, e2e=args.e2e, min_seconds=args.seconds,
                      progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr))
     print(f"{args.model} on {backend.name} ({', '.join(backend.providers)})")
     print(format_table(rows))
     if args.json:
-        atomic_write_text(args.json, json.dumps([r.to_dict() for r in rows], indent=2))
+        atomic_write_text(args.json, json.dumps({"model": args.model, "backend": backend.name,
+                                                 "providers": list(backend.providers), "environment": environment(),
+                                                 "rows": [r.to_dict() for r in rows]}, indent=2))
     if args.plot:
         print(f"plot: {plot(rows, args.plot, f'{backend.card.name} on {backend.providers[0]}')}")
     return 0
@@ -382,9 +386,11 @@ def build_parser() -> argparse.ArgumentParser:
     cal.set_defaults(func=_cmd_calibrate)
 
     bench = verbs.add_parser("bench", help="latency and crops/s per batch size (raw, end to end, per-crop loop)")
-    bench.add_argument("--model", required=True, help="ONNX model with a card")
+    bench.add_argument("--model", required=True, help="ONNX model (ort), engine with sidecar (trt) or checkpoint (torch)")
     bench.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
-    bench.add_argument("--backend", default="ort", choices=["ort"], help="ort: ONNX Runtime")
+    bench.add_argument("--backend", default="ort", choices=["ort", "trt", "torch"],
+                       help="ort: ONNX Runtime; trt: TensorRT engine (GPU); torch: the checkpoint")
+    bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     bench.add_argument("--e2e", action="store_true", help="also time frames+boxes in, outputs out, and the "
                        "per-crop loop")
     bench.add_argument("--seconds", type=float, default=2.0, help="minimum timing per measurement")

@@ -38,7 +38,8 @@ def test_bench_rows_have_the_contract_keys(tiny_models, tmp_path, capsys):
     assert main(["bench", "--model", str(tiny_models["test_reid"]["onnx"]), "--batch", "2", "--seconds", "0",
                  "--json", str(out), "--plot", str(tmp_path / "bench.png")]) == 0
     saved = json.loads(out.read_text())
-    assert saved[0]["batch"] == 2 and "raw_crops_per_s" not in saved[0]
+    assert saved["rows"][0]["batch"] == 2 and "raw_crops_per_s" not in saved["rows"][0]
+    assert saved["backend"] == "onnxruntime" and saved["environment"]["versions"]["onnxruntime"]
     assert (tmp_path / "bench.png").stat().st_size > 0
 
 

@@ -136,3 +136,33 @@ def plot(rows: list[BenchRow], path: str | Path, title: str) -> Path:
                   "raw model": (batches, [r.raw_crops_per_s for r in rows]),
                   "per-crop loop": (batches, [r.per_crop_loop_crops_per_s for r in rows])}
     return line_plot(series, path, title, "batch (crops)", "crops / s", log2_x=True)
+
+
+def environment() -> dict[str, object]:
+    """Where a benchmark ran: CPU, GPU (name, clocks, driver via nvidia-smi when present), versions."""
+    import os
+    import platform
+    import shutil
+    import subprocess
+    from importlib import metadata
+
+    from edgereid.runtime.cuda import gpu_available
+
+    info: dict[str, object] = {"platform": platform.platform(), "python": platform.python_version(),
+                               "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
+    versions = {}
+    for package in ("edgereid", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt", "tensorrt-rtx-cu12",
+                    "cuda-python", "opencv-python-headless", "numpy"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    info["versions"] = versions
+    ok, gpu = gpu_available()
+    info["gpu"] = gpu if ok else None
+    if ok and shutil.which("nvidia-smi"):
+        query = "name,driver_version,clocks.sm,clocks.max.sm,clocks.mem,power.limit"
+        result = subprocess.run(["nvidia-smi", f"--query-gpu={query}", "--format=csv,noheader"],
+                                capture_output=True, text=True, timeout=10)
+        info["nvidia_smi"] = dict(zip(query.split(","), [v.strip() for v in result.stdout.split(",")]))
+    return info
