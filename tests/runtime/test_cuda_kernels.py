@@ -114,3 +114,39 @@ def test_nvrtc_compiles_the_same_source_to_ptx(tmp_path):
 
 def test_struct_layouts_match_the_c_structs():
     assert ck.FRAME_DTYPE.itemsize == 24 and ck.JOB_DTYPE.itemsize == 60 and ck.NORMALISE_DTYPE.itemsize == 40
+
+
+@pytest.mark.parametrize("resize", ["stretch", "letterbox"])
+def test_device_box_planning_matches_plan_crops(host, frames, resize):
+    rng = np.random.default_rng(7)
+    spec = InputSpec(height=64, width=48, resize=resize)
+    raw = np.concatenate([rng.uniform(-30, 340, (40, 2)), rng.uniform(5, 200, (40, 2))], 1)
+    raw[:, 2:] += raw[:, :2]
+    frame_index = rng.integers(0, 3, 40)
+    keep = [i for i in range(40) if _has_area(raw[i], frames[frame_index[i]].shape)]
+    boxes = np.concatenate([raw[keep], frame_index[keep, None]], 1).astype(np.float32)
+    table = ck.host_frame_table(frames)
+    jobs = np.zeros(len(boxes), ck.JOB_DTYPE)
+    host.edge_host_plan(boxes.ctypes.data_as(ctypes.c_void_p), table.ctypes.data_as(ctypes.c_void_p),
+                        jobs.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(len(boxes)), ctypes.c_int(spec.height),
+                        ctypes.c_int(spec.width), ctypes.c_int(int(resize == "letterbox")))
+    for i, (row, f) in enumerate(zip(boxes, frame_index[keep])):
+        valid = validate_boxes(row[None, :4].astype(np.float64), frames[f].shape)
+        plan = plan_crops(np.array([f]), valid, spec)
+        assert jobs["frame"][i] == f
+        np.testing.assert_array_equal(jobs["box"][i], plan.boxes[0])
+        np.testing.assert_array_equal(jobs["place"][i], plan.placement[0])
+
+
+def _has_area(box, shape) -> bool:
+    x1, y1, x2, y2 = np.rint(np.clip(box, 0, [shape[1], shape[0], shape[1], shape[0]]))
+    return x2 > x1 and y2 > y1
+
+
+def test_nvcc_compiles_the_kernel_source(tmp_path):
+    nvcc = shutil.which("nvcc")
+    if nvcc is None:
+        pytest.skip("nvcc is not on the PATH")
+    result = subprocess.run([nvcc, "-arch=sm_87", "-c", str(ck.KERNEL_SOURCE), "-o", str(tmp_path / "k.o")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

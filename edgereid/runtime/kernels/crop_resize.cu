@@ -131,3 +131,40 @@ extern "C" __global__ void edge_warp_affine(const EdgeFrame* frames, const EdgeC
     }
     edge_store(out, crop, height, width, y, x, bgr, norm);
 }
+
+// Box planning on the device, for callers whose boxes already live on the GPU (the TensorRT plugin):
+// boxes [N, 5] = (x1, y1, x2, y2, frame) in frame pixels become jobs exactly as plan_crops +
+// validate_boxes make them on the host: clipped to the frame, rounded half to even to whole pixels,
+// at least one pixel wide and high, placed by stretch (letterbox = 0) or letterbox (letterbox = 1).
+extern "C" __global__ void edge_plan_boxes(const float* boxes, const EdgeFrame* frames, EdgeCropJob* jobs, int count,
+                                           int height, int width, int letterbox) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    const float* b = boxes + 5 * i;
+    EdgeCropJob job;
+    job.frame = (int)b[4];
+    const EdgeFrame f = frames[job.frame];
+    const float limits[4] = {(float)f.width, (float)f.height, (float)f.width, (float)f.height};
+    for (int k = 0; k < 4; ++k) job.box[k] = (int)rintf(edge_clampf(b[k], 0.0f, limits[k]));
+    // an engine has no error channel: a box with no area becomes one pixel (the host path raises instead)
+    if (job.box[2] <= job.box[0]) {
+        job.box[2] = job.box[0] + 1 < f.width ? job.box[0] + 1 : f.width;
+        job.box[0] = job.box[2] - 1;
+    }
+    if (job.box[3] <= job.box[1]) {
+        job.box[3] = job.box[1] + 1 < f.height ? job.box[1] + 1 : f.height;
+        job.box[1] = job.box[3] - 1;
+    }
+    const float box_w = (float)(job.box[2] - job.box[0]), box_h = (float)(job.box[3] - job.box[1]);
+    if (letterbox) {
+        const float scale = fminf(width / box_w, height / box_h);
+        const int new_w = (int)edge_clampf(rintf(box_w * scale), 1.0f, (float)width);
+        const int new_h = (int)edge_clampf(rintf(box_h * scale), 1.0f, (float)height);
+        job.place[0] = (width - new_w) / 2; job.place[1] = (height - new_h) / 2;
+        job.place[2] = new_w; job.place[3] = new_h;
+    } else {
+        job.place[0] = 0; job.place[1] = 0; job.place[2] = width; job.place[3] = height;
+    }
+    for (int k = 0; k < 6; ++k) job.to_frame[k] = 0.0f;
+    jobs[i] = job;
+}

@@ -14,3 +14,10 @@ extern "C" void edge_host_preprocess(const EdgeFrame* frames, const EdgeCropJob*
     if (warp) edge_host_launch(grid, block, edge_warp_affine, frames, jobs, out, height, width, *norm);
     else edge_host_launch(grid, block, edge_crop_resize, frames, jobs, out, height, width, *norm);
 }
+
+extern "C" void edge_host_plan(const float* boxes, const EdgeFrame* frames, EdgeCropJob* jobs, int count,
+                               int height, int width, int letterbox) {
+    const EdgeDim3 block = {64, 1, 1};
+    const EdgeDim3 grid = {(unsigned)(count + 63) / 64, 1, 1};
+    edge_host_launch(grid, block, edge_plan_boxes, boxes, frames, jobs, count, height, width, letterbox);
+}
