@@ -18,6 +18,10 @@ a low-resolution student ``f``:
   (``log mean exp(t * cos)`` over different-identity pairs) so LR faces do not collapse into one
   "low-quality" cluster.
 
+``feature_kd_weight`` (default 0) adds what the design recommends for edge students on top of CCFace
+(``methods.md`` §5.6, ours, not the paper's): the LR embedding pulled straight onto the teacher's HR
+embedding, so the student lives in the teacher's space.
+
 LR inputs come from the world's degradation (down-sampling to ``lr_sizes`` px, blur, noise, JPEG)
 and are aligned into the student's input exactly as the runtime aligns them.
 """
@@ -121,6 +125,7 @@ class CCFaceConfig:
     repulsion_weight: float = 0.1
     repulsion_temperature: float = 2.0
     predictor_hidden: int = 64
+    feature_kd_weight: float = 0.0  # ours (design methods.md §5.6), not CCFace: 1 - cos(f(x_lr), g(x_hr))
     export: bool = True
 
     def __post_init__(self) -> None:
@@ -163,10 +168,12 @@ class CCFaceObjective:
         self.student, self.predictor, self.proxies, self.config = student, predictor, proxies, config
 
     def __call__(self, lr_images: torch.Tensor, hr_target: torch.Tensor, teacher_score: torch.Tensor,
-                 labels: torch.Tensor) -> dict[str, torch.Tensor]:
+                 labels: torch.Tensor, teacher_hr: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.config
         lr = self.student.features(lr_images)
         terms = {"proxy": shared_proxy_loss(lr, labels, self.proxies, c.penalty(teacher_score), c.scale)}
+        if c.feature_kd_weight and teacher_hr is not None:
+            terms["feature_kd"] = c.feature_kd_weight * cross_resolution_alignment(lr, teacher_hr)
         if c.align_weight:
             terms["align"] = c.align_weight * cross_resolution_alignment(self.predictor(lr), hr_target)
         if c.repulsion_weight:
@@ -210,7 +217,7 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
         else:
             with torch.no_grad():
                 hr_target = student.features(torch.from_numpy(normalise_batch(student_hr_inputs[index], spec)))
-        return objective(lr_images, hr_target, teacher_score[index], target[index])
+        return objective(lr_images, hr_target, teacher_score[index], target[index], teacher_hr[index])
 
     steps = len(renders) // config.batch_size
     history = fit(student, list(student.parameters()) + list(predictor.parameters()),
