@@ -150,7 +150,9 @@ def test_model_roles_and_providers_are_checked(tiny_models):
         load_backend(tiny_models["test_reid"]["onnx"], providers=["CUDAExecutionProvider"])
     with pytest.raises(ConfigError, match="no reid_ir_model"):
         Pipeline({"reid_model": str(tiny_models["test_reid"]["onnx"]), "cameras": {"n": {"modality": "ir"}}})
-    with pytest.raises(BackendError, match="no backend for '.engine'"):
+    with pytest.raises(BackendError, match="no backend for '.plan'"):
+        load_backend("model.plan")
+    with pytest.raises(BackendError, match="engine not found"):
         load_backend("model.engine")
 
 

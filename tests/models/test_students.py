@@ -10,8 +10,9 @@ from edgereid.registry import create_model, list_models, register_model
 
 def test_registry_lists_and_filters():
     assert {"reid_mobilenet_w050", "kp_mobilenet_w050", "face_mobilefacenet"} <= set(list_models())
-    assert list_models("test_*") == ["test_face", "test_keypoints", "test_reid"]
-    assert list_models(task="face") == ["face_mobilefacenet", "face_mobilefacenet_32", "test_face"]
+    assert list_models("test_*") == ["test_face", "test_face_teacher", "test_keypoints", "test_reid"]
+    assert list_models(task="face") == ["face_mobilefacenet", "face_mobilefacenet_32", "face_teacher_64",
+                                         "test_face", "test_face_teacher"]
 
 
 def test_duplicate_and_unknown_names_are_errors():

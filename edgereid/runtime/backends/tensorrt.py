@@ -37,6 +37,8 @@ class TensorRtBackend:
         from edgereid.exporting.engine import check_engine, gpu_compute_capability, import_tensorrt
 
         self.path = Path(engine_path)
+        if not self.path.is_file():
+            raise BackendError(f"engine not found: {self.path}", fix="check the path, or build it with export/build_engine.py")
         sidecar_flavour = _sidecar_flavour(self.path)
         trt, flavour = import_tensorrt(sidecar_flavour)
         ok, why = cuda.gpu_available()
