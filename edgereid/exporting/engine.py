@@ -256,9 +256,22 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     if cached_engine is not None and cached_engine.is_file():
         plan = cached_engine.read_bytes()
         return _write(out, plan, card, key, gate, converted.notes, plugins, command, cached=True)
+    timing_path = Path(timing_cache) if timing_cache else out.with_suffix(out.suffix + ".timing")
+    plan, log = build_plan(trt, onnx_bytes, str(onnx_path), batch, workspace_mb, target, timing_path, plugins)
+    if cached_engine is not None:
+        atomic_write_bytes(cached_engine, plan)
+    result = _write(out, plan, card, key, gate, converted.notes, plugins, command, cached=False)
+    result.log = log
+    return result
+
+
+def build_plan(trt, onnx_bytes: bytes, source: str, batch: BatchProfile = BatchProfile(), workspace_mb: int = 1024,
+               target=None, timing_path: Path | None = None, plugins: tuple[str, ...] = ()) -> tuple[bytes, list[str]]:
+    """Parse (strongly typed) and build a serialised engine; returns it with the builder's warnings.
+    The timing cache at ``timing_path`` is read first and written back after a successful build."""
     logger = _Logger(trt)
     builder = trt.Builder(logger)
-    network, _parser = parse_onnx(trt, builder, logger, onnx_bytes, str(onnx_path))
+    network, _parser = parse_onnx(trt, builder, logger, onnx_bytes, source)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mb << 20)
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
@@ -266,9 +279,8 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
         config.num_compute_capabilities = 1
         config.set_compute_capability(target, 0)
     add_profile(builder, network, config, batch)
-    timing_path = Path(timing_cache) if timing_cache else out.with_suffix(out.suffix + ".timing")
     timing = None
-    if hasattr(config, "create_timing_cache"):
+    if timing_path is not None and hasattr(config, "create_timing_cache"):
         timing = config.create_timing_cache(timing_path.read_bytes() if timing_path.is_file() else b"")
         config.set_timing_cache(timing, ignore_mismatch=False)
     monitor = _progress_monitor(trt)
@@ -278,16 +290,11 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
         config.plugins_to_serialize = [str(p) for p in plugins]
     plan = builder.build_serialized_network(network, config)
     if plan is None:
-        raise ExportError(f"TensorRT failed to build {onnx_path}; no engine was written",
+        raise ExportError(f"TensorRT failed to build {source}; no engine was written",
                           got="\n".join(logger.messages[-10:]) or "no log message")
-    plan = bytes(plan)
     if timing is not None:
         atomic_write_bytes(timing_path, bytes(config.get_timing_cache().serialize()))
-    if cached_engine is not None:
-        atomic_write_bytes(cached_engine, plan)
-    result = _write(out, plan, card, key, gate, converted.notes, plugins, command, cached=False)
-    result.log = logger.messages
-    return result
+    return bytes(plan), logger.messages
 
 
 def add_profile(builder, network, config, batch: BatchProfile):

@@ -38,25 +38,47 @@ def crop_folders(tmp_path_factory):
     return root
 
 
-@pytest.mark.parametrize("model", sorted(BUNDLED))
-@pytest.mark.parametrize("precision", ["fp16", "int8"])
-def test_bundled_students_pass_the_gate(model, precision, crop_folders):
-    path = ROOT / "samples" / "models" / model / "model.onnx"
-    crops = load_crops(crop_folders / BUNDLED[model], read_card(path).input)
-    converted = convert(path, precision, crops)
-    report = converted.report
+@pytest.fixture(scope="module")
+def converted(crop_folders):
+    """Every bundled student converted to FP16 and INT8 once (the gate enforced), for the tests below."""
+    out = {}
+    for model in BUNDLED:
+        path = ROOT / "samples" / "models" / model / "model.onnx"
+        crops = load_crops(crop_folders / BUNDLED[model], read_card(path).input)
+        for precision in ("fp16", "int8"):
+            out[model, precision] = convert(path, precision, crops)
+    return out
+
+
+CASES = [(m, p) for m in sorted(BUNDLED) for p in ("fp16", "int8")]
+
+
+@pytest.mark.parametrize("model, precision", CASES)
+def test_bundled_students_pass_the_gate(model, precision, converted):
+    result = converted[model, precision]
+    report = result.report
     assert report.passed, report.summary()
     if model == "keypoints":
         assert report.mean_keypoint_px is not None and report.mean_cosine is None
     else:
         assert report.mean_cosine > 0.98 and report.rank1_agreement >= 0.85
-    types = {i.data_type for i in converted.model.graph.initializer}
+    types = {i.data_type for i in result.model.graph.initializer}
     if precision == "fp16":
         assert FLOAT16 in types
-        assert {o.type.tensor_type.elem_type for o in converted.model.graph.output} == {TensorProto.FLOAT}
+        assert {o.type.tensor_type.elem_type for o in result.model.graph.output} == {TensorProto.FLOAT}
     else:
-        assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in converted.model.graph.node}
-    assert read_card(path) == _card_of(converted.model)
+        assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in result.model.graph.node}
+    assert read_card(ROOT / "samples" / "models" / model / "model.onnx") == _card_of(result.model)
+
+
+@pytest.mark.parametrize("model, precision", CASES)
+def test_bundled_students_parse_and_build_with_tensorrt_rtx(model, precision, converted):
+    trt = pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx-cu12 (the dev extra) is not installed")
+    from edgereid.exporting.engine import build_plan
+
+    plan, _ = build_plan(trt, converted[model, precision].model.SerializeToString(), f"{model} {precision}",
+                         target=trt.ComputeCapability.SM86)
+    assert len(plan) > 10_000
 
 
 def _card_of(model):
