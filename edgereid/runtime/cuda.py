@@ -15,12 +15,18 @@ import numpy as np
 from edgereid.errors import BackendError, InputError, MissingDependencyError
 
 
-def _runtime():
+def bindings(name: str):
+    """A ``cuda.bindings`` module (``runtime``, ``driver``, ``nvrtc``), or a clear error without cuda-python."""
+    import importlib
+
     try:
-        from cuda.bindings import runtime
+        return importlib.import_module(f"cuda.bindings.{name}")
     except ImportError as exc:
         raise MissingDependencyError("cuda-python is not installed", fix="pip install 'edgereid[gpu]'") from exc
-    return runtime
+
+
+def _runtime():
+    return bindings("runtime")
 
 
 def check(result, what: str):

@@ -17,6 +17,7 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.errors import BackendError, InputError, MissingDependencyError
+from edgereid.runtime.cuda import bindings, check
 from edgereid.runtime.preprocess import CropPlan, _invert_affine, fill_bgr
 
 KERNEL_DIR = Path(__file__).parent / "kernels"
@@ -81,21 +82,6 @@ def grid_for(spec: InputSpec, crops: int) -> tuple[int, int, int]:
 
 # --- NVRTC ------------------------------------------------------------------------------------------
 
-def _nvrtc():
-    try:
-        from cuda.bindings import nvrtc
-    except ImportError as exc:
-        raise MissingDependencyError("cuda-python is not installed", fix="pip install 'edgereid[gpu]'") from exc
-    return nvrtc
-
-
-def _check(result, what: str):
-    error, *rest = result if isinstance(result, tuple) else (result,)
-    if int(error) != 0:
-        raise BackendError(f"{what} failed", got=str(error))
-    return rest[0] if len(rest) == 1 else rest
-
-
 def compile_ptx(arch: str = "compute_87", half: bool = False, cache_dir: str | Path | None = None) -> str:
     """PTX of the kernels for ``arch`` (e.g. ``compute_87`` for Orin, ``compute_90`` for H100), cached
     on disk by source hash, architecture and output type."""
@@ -107,9 +93,9 @@ def compile_ptx(arch: str = "compute_87", half: bool = False, cache_dir: str | P
     cached = cache / f"crop_resize-{key}.ptx"
     if cached.is_file():
         return cached.read_text()
-    nvrtc = _nvrtc()
+    nvrtc = bindings("nvrtc")
     try:
-        program = _check(nvrtc.nvrtcCreateProgram((prelude + source).encode(), b"crop_resize.cu", 0, [], []),
+        program = check(nvrtc.nvrtcCreateProgram((prelude + source).encode(), b"crop_resize.cu", 0, [], []),
                          "nvrtcCreateProgram")
     except RuntimeError as exc:  # cuda-python raises when libnvrtc cannot be found
         raise MissingDependencyError("NVRTC cannot be loaded", got=str(exc),
@@ -120,13 +106,13 @@ def compile_ptx(arch: str = "compute_87", half: bool = False, cache_dir: str | P
         options.append(f"--include-path={include}".encode())
     result = nvrtc.nvrtcCompileProgram(program, len(options), options)
     if int(result[0]) != 0:
-        size = _check(nvrtc.nvrtcGetProgramLogSize(program), "nvrtcGetProgramLogSize")
+        size = check(nvrtc.nvrtcGetProgramLogSize(program), "nvrtcGetProgramLogSize")
         log = b" " * size
         nvrtc.nvrtcGetProgramLog(program, log)
         raise BackendError("NVRTC could not compile crop_resize.cu", got=log.decode(errors="replace"))
-    size = _check(nvrtc.nvrtcGetPTXSize(program), "nvrtcGetPTXSize")
+    size = check(nvrtc.nvrtcGetPTXSize(program), "nvrtcGetPTXSize")
     ptx = b" " * size
-    _check(nvrtc.nvrtcGetPTX(program, ptx), "nvrtcGetPTX")
+    check(nvrtc.nvrtcGetPTX(program, ptx), "nvrtcGetPTX")
     text = ptx.decode().rstrip("\x00")
     from edgereid.fileio import atomic_write_text
 

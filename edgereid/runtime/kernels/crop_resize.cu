@@ -57,6 +57,16 @@ __device__ inline void edge_load_bgr(const EdgeFrame& f, int y, int x, float* bg
     bgr[2] = edge_clampf(rintf(1.164383f * luma + 1.596027f * v), 0.0f, 255.0f);
 }
 
+// Bilinear blend of four BGR taps (top-left, top-right, bottom-left, bottom-right).
+__device__ inline void edge_blend(const float* p00, const float* p01, const float* p10, const float* p11, float fx,
+                                  float fy, float* bgr) {
+    for (int c = 0; c < 3; ++c) {
+        const float top = p00[c] * (1.0f - fx) + p01[c] * fx;
+        const float bottom = p10[c] * (1.0f - fx) + p11[c] * fx;
+        bgr[c] = top * (1.0f - fy) + bottom * fy;
+    }
+}
+
 __device__ inline void edge_store(EDGE_OUT_T* out, int crop, int height, int width, int y, int x,
                                   const float* bgr, const EdgeNormalise& n) {
     const long plane = (long)height * width;
@@ -90,11 +100,7 @@ extern "C" __global__ void edge_crop_resize(const EdgeFrame* frames, const EdgeC
         edge_load_bgr(f, job.box[1] + y0, job.box[0] + x1, p01);
         edge_load_bgr(f, job.box[1] + y1, job.box[0] + x0, p10);
         edge_load_bgr(f, job.box[1] + y1, job.box[0] + x1, p11);
-        for (int c = 0; c < 3; ++c) {
-            const float top = p00[c] * (1.0f - fx) + p01[c] * fx;
-            const float bottom = p10[c] * (1.0f - fx) + p11[c] * fx;
-            bgr[c] = top * (1.0f - fy) + bottom * fy;
-        }
+        edge_blend(p00, p01, p10, p11, fx, fy, bgr);
     }
     edge_store(out, crop, height, width, y, x, bgr, norm);
 }
@@ -124,11 +130,7 @@ extern "C" __global__ void edge_warp_affine(const EdgeFrame* frames, const EdgeC
         }
     }
     float bgr[3];
-    for (int c = 0; c < 3; ++c) {
-        const float top = taps[0][c] * (1.0f - fx) + taps[1][c] * fx;
-        const float bottom = taps[2][c] * (1.0f - fx) + taps[3][c] * fx;
-        bgr[c] = top * (1.0f - fy) + bottom * fy;
-    }
+    edge_blend(taps[0], taps[1], taps[2], taps[3], fx, fy, bgr);
     edge_store(out, crop, height, width, y, x, bgr, norm);
 }
 
