@@ -2,7 +2,8 @@
 
 For each batch size: the raw backend on a ready batch; with ``e2e``, frames + boxes in and
 embeddings (or keypoints) out through the runtime's batch path (box validation, one preprocessing
-pass into the reused batch buffer, inference, postprocessing); and, in the same run, the per-crop
+pass into the reused batch buffer, inference, postprocessing; for TensorRT engines the preprocessing
+is the GPU kernel writing into the engine input); and, in the same run, the per-crop
 loop that BoxMOT, torchreid and insightface use (crop and resize one box at a time, batch-1
 inference each). All three are measured in one process so their ratios are comparable.
 """
@@ -94,7 +95,7 @@ def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup
             rows.append(BenchRow(batch, *_percentiles(raw), round(raw_rate, 1)))
             continue
         frames, frame_index, boxes = bench_scene(batch)
-        model = CropModel(backend, max_batch=max(batch, 1))
+        model = _crop_model(backend, batch)
 
         def end_to_end() -> None:
             valid = [validate_boxes(boxes[frame_index == i], f.shape) for i, f in enumerate(frames)]
@@ -109,6 +110,16 @@ def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup
         rows.append(BenchRow(batch, *_percentiles(full), round(batch / (full.mean() / 1000.0), 1),
                              round(raw_rate, 1), round(batch / (loop.mean() / 1000.0), 1)))
     return rows
+
+
+def _crop_model(backend: Backend, batch: int) -> CropModel:
+    """The end-to-end path for ``backend``: GPU preprocessing straight into the engine for TensorRT,
+    the CPU (OpenCV) batch path otherwise."""
+    if backend.name == "tensorrt":
+        from edgereid.runtime.gpu_model import GpuCropModel
+
+        return GpuCropModel(backend)
+    return CropModel(backend, max_batch=max(batch, 1))
 
 
 def _percentiles(ms: np.ndarray) -> tuple[float, float, float]:
