@@ -16,7 +16,8 @@ COMPONENTS = (
     (("safetensors",), "safetensors", "checkpoints", "train"),
     (("cuda-python", "cuda-bindings"), "cuda.bindings", "GPU buffers, streams and NVRTC kernels", "gpu"),
     (("tensorrt", "tensorrt-cu12", "tensorrt-cu13"), "tensorrt", "TensorRT engines", "trt"),
-    (("tensorrt-rtx-cu12", "tensorrt-rtx"), "tensorrt_rtx", "TensorRT-RTX parse/build checks", "trt"),
+    (("tensorrt-rtx-cu12", "tensorrt-rtx"), "tensorrt_rtx", "TensorRT-RTX parse/build checks", "trt-rtx"),
+    (("nvidia-cuda-nvrtc", "nvidia-cuda-nvrtc-cu12"), "nvidia", "NVRTC: compiling the preprocessing kernels", "gpu"),
     (("faiss-cpu", "faiss-gpu"), "faiss", "very large galleries", "faiss"),
 )
 

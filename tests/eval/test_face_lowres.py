@@ -55,3 +55,14 @@ def test_evaluate_reports_every_model_and_the_baseline(tiny_models, tmp_path):
 def test_too_few_pairs_for_the_far_is_an_error():
     with pytest.raises(InputError, match="cannot measure FAR"):
         LowResProtocol(identities=5, probes_per_identity=1, far=1e-3)
+
+
+def test_evaluate_faces_command(tiny_models, tmp_path, capsys):
+    from edgereid.cli import main
+
+    model = tiny_models["test_face"]["onnx"]
+    assert main(["evaluate", "faces", "--model", f"tiny={model}", "--identities", "4", "--probes", "2",
+                 "--sizes", "12", "--far", "0.05", "--out", str(tmp_path)]) == 0
+    assert "| tiny |" in capsys.readouterr().out and (tmp_path / "faces_lowres_tar.png").is_file()
+    assert main(["evaluate", "faces", "--model", str(model), "--out", str(tmp_path)]) == 2
+    assert "LABEL=PATH.onnx" in capsys.readouterr().err
