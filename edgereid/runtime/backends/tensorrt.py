@@ -90,8 +90,11 @@ class TensorRtBackend:
         """Device address of the input buffer (the GPU preprocessor writes here)."""
         return self._device[self._inputs[0][0]].ptr
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        """Host batch in, host outputs by name out."""
+    def infer(self, batch) -> dict[str, np.ndarray]:
+        """Batch in (host NumPy, or a device array read in place: ``__cuda_array_interface__``/DLPack),
+        host outputs by name out."""
+        if not isinstance(batch, np.ndarray):
+            return self._infer_device(batch)
         name, _, dtype = self._inputs[0]
         n = len(batch)
         check_batch(self.profile, n)
@@ -100,6 +103,24 @@ class TensorRtBackend:
         self._device[name].upload(staging, self.stream)
         self.execute(n)
         return self.download(n)
+
+    def _infer_device(self, batch) -> dict[str, np.ndarray]:
+        """Zero-copy: the engine reads the caller's device buffer (no CUDA graph: its address is not ours)."""
+        name, shape, dtype = self._inputs[0]
+        view = cuda.device_array(batch)
+        if view.dtype != np.dtype(dtype) or tuple(view.shape[1:]) != tuple(shape[1:]):
+            raise InputError("device batch does not match the engine input",
+                             expected=f"{np.dtype(dtype)} [N, {', '.join(map(str, shape[1:]))}]",
+                             got=f"{view.dtype} {list(view.shape)}")
+        check_batch(self.profile, view.shape[0])
+        self.context.set_tensor_address(name, view.ptr)
+        try:
+            if not self.context.set_input_shape(name, tuple(view.shape)) or \
+                    not self.context.execute_async_v3(self.stream.handle):
+                raise BackendError("TensorRT could not run on the device batch", got=f"shape {view.shape}")
+            return self.download(view.shape[0])
+        finally:
+            self.context.set_tensor_address(name, self._device[name].ptr)
 
     def execute(self, n: int) -> None:
         """Run on whatever the input buffer holds for ``n`` crops (replaying a CUDA graph when possible)."""
