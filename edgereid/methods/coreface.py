@@ -134,7 +134,7 @@ class CoReFaceObjective:
     def __call__(self, images: torch.Tensor, labels: torch.Tensor, epoch: int) -> dict[str, torch.Tensor]:
         views, dropout = self.config.dropout.stage(epoch)
         pre = self.model.pre_embedding(images)
-        if views == 1:
+        if views == 1 or not self.contrastive:  # the ArcFace + dropout baseline: one view, the stage's dropout
             return {"arcface": self.head(self.model.embedding_head(F.dropout(pre, dropout, training=True)), labels)}
         both = self.model.embedding_head(torch.cat([F.dropout(pre, dropout, training=True),
                                                     F.dropout(pre, dropout, training=True)]))
