@@ -183,11 +183,14 @@ def _parse_overrides(pairs: list[str]) -> dict[str, object]:
 
 
 def _run_method(args: argparse.Namespace, verb: str) -> int:
-    from edgereid.config import load_yaml
+    import dataclasses
+
     from edgereid.methods.runs import load_run_config, run
 
     config = load_run_config(args.config, _parse_overrides(args.set), verb)
-    checkpoint = run(config, {**load_yaml(args.config), "overrides": args.set}, verb)
+    # the effective config (file + overrides) is what the run records in its checkpoint and history
+    checkpoint = run(config, {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set},
+                     verb)
     print(f"checkpoint: {checkpoint}")
     return 0
 

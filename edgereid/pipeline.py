@@ -101,8 +101,8 @@ class Pipeline:
                 backend = load_backend(path, providers=cfg.providers, threads=cfg.threads)
                 self.models[role] = CropModel(backend, cfg.max_batch)
         self._check_roles()
-        self.reid_gallery = self._gallery(reid_gallery, cfg.reid_gallery, "reid_model")
-        self.face_gallery = self._gallery(face_gallery, cfg.face_gallery, "face_model")
+        self._reid_gallery = self._gallery(reid_gallery, cfg.reid_gallery, "reid_model")
+        self._face_gallery = self._gallery(face_gallery, cfg.face_gallery, "face_model")
         self.batcher = Batcher(cfg.max_batch, cfg.max_wait_ms, cfg.queue_size, cfg.drop_policy)
         self._results: queue.Queue[FrameResult] = queue.Queue()
         self._sequence = 0
@@ -129,6 +129,24 @@ class Pipeline:
         if ir_cameras and "reid_model" in self.models and "reid_ir_model" not in self.models:
             raise ConfigError(f"cameras {ir_cameras} are IR but no reid_ir_model is configured",
                               fix="set reid_ir_model, or declare those cameras rgb to run the RGB model on them")
+
+    @property
+    def reid_gallery(self) -> Gallery | None:
+        """The ReID gallery persons are matched against (assigning one checks its embedding space)."""
+        return self._reid_gallery
+
+    @reid_gallery.setter
+    def reid_gallery(self, gallery: Gallery | None) -> None:
+        self._reid_gallery = self._gallery(gallery, None, "reid_model")
+
+    @property
+    def face_gallery(self) -> Gallery | None:
+        """The face gallery faces are matched against (assigning one checks its embedding space)."""
+        return self._face_gallery
+
+    @face_gallery.setter
+    def face_gallery(self, gallery: Gallery | None) -> None:
+        self._face_gallery = self._gallery(gallery, None, "face_model")
 
     def _gallery(self, given: Gallery | None, path: str | None, role: str) -> Gallery | None:
         """The gallery object given, else the one at ``path``; either must match the role's model."""

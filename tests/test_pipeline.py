@@ -178,6 +178,8 @@ def test_bad_faces_are_errors_or_flagged_skips(config, frames, tiny_models, tmp_
     other = read_card(tiny_models["test_reid"]["onnx"]).replace(task="face")
     with pytest.raises(GalleryError, match="re-enroll"):
         Pipeline(config, face_gallery=Gallery(other))
+    with Pipeline(config) as pipeline, pytest.raises(GalleryError, match="re-enroll"):
+        pipeline.face_gallery = Gallery(other)  # assigning later is checked too
     path = Gallery(other).save(tmp_path / "other.npz")
     with pytest.raises(GalleryError, match="cannot be compared"):
         Pipeline({**config, "face_gallery": str(path)})

@@ -47,9 +47,14 @@ def _embeddings(model: str, task: str, world: World, frames: int) -> tuple[np.nd
                     boxes = np.zeros((0, 4))
                 result = pipeline.process([frame.frame], [boxes], str(camera.cam_id), [frame.timestamp],
                                           [faces] if faces is not None else None)[0]
-                embeddings.append(result.persons.embeddings if task == "reid" else result.faces.embeddings)
-                pids += [o.pid for o in objects]
-                cams += [camera.cam_id] * len(objects)
+                if task == "reid":
+                    kept, vectors = objects, result.persons.embeddings
+                else:  # faces the pipeline skipped as too small have no embedding to score
+                    usable = ~result.faces.too_small
+                    kept, vectors = [o for o, ok in zip(objects, usable) if ok], result.faces.embeddings[usable]
+                embeddings.append(vectors)
+                pids += [o.pid for o in kept]
+                cams += [camera.cam_id] * len(kept)
     return np.concatenate(embeddings), np.array(pids), np.array(cams)
 
 

@@ -18,6 +18,10 @@ a low-resolution student ``f``:
   (``log mean exp(t * cos)`` over different-identity pairs) so LR faces do not collapse into one
   "low-quality" cluster.
 
+With ``hr_branch: student`` the HR target is the student itself on the clean HR face, run without
+gradient but in training mode: its BatchNorm uses the HR batch's statistics and its running statistics
+see both HR and LR batches (as in SimSiam-style training; the deployed model serves both).
+
 ``feature_kd_weight`` (default 0) adds what the design recommends for edge students on top of CCFace
 (``methods.md`` §5.6, ours, not the paper's): the LR embedding pulled straight onto the teacher's HR
 embedding, so the student lives in the teacher's space.
@@ -28,6 +32,7 @@ and are aligned into the student's input exactly as the runtime aligns them.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,16 +56,32 @@ HR_BRANCHES = ("student", "teacher")
 
 @dataclass(frozen=True)
 class AdaptiveAngularPenalty:
-    """Per-sample margin, monotone non-decreasing in the teacher's target score and clipped to [0, margin_max]."""
+    """Per-sample margin, monotone non-decreasing in the teacher's target score and clipped to [0, margin_max].
+
+    The ramp runs from ``score_low`` to ``score_high``. With ``quantiles`` set, :meth:`fitted` places
+    them at those quantiles of the teacher's scores on the training faces: a teacher scores its own
+    training faces high (0.91-0.97 for the CoReFace teacher here), so fixed bounds such as 0.2-0.8 would
+    give every sample the maximum margin and the penalty would not adapt at all."""
 
     margin_max: float = 0.4
     score_low: float = 0.2
     score_high: float = 0.8
+    quantiles: tuple[float, ...] = (0.05, 0.95)
 
     def __post_init__(self) -> None:
         if not self.score_low < self.score_high:
             raise ConfigError("the adaptive margin needs score_low < score_high",
                               got=f"{self.score_low} and {self.score_high}")
+        if self.quantiles and (len(self.quantiles) != 2 or not 0 <= self.quantiles[0] < self.quantiles[1] <= 1):
+            raise ConfigError("penalty.quantiles must be two increasing fractions", expected="e.g. [0.05, 0.95] or []",
+                              got=repr(list(self.quantiles)))
+
+    def fitted(self, teacher_scores: torch.Tensor) -> "AdaptiveAngularPenalty":
+        """This penalty with its ramp placed on ``teacher_scores`` (unchanged when ``quantiles`` is empty)."""
+        if not self.quantiles:
+            return self
+        low, high = (float(torch.quantile(teacher_scores.float(), q)) for q in self.quantiles)
+        return dataclasses.replace(self, score_low=low, score_high=max(high, low + 1e-6), quantiles=())
 
     def __call__(self, teacher_score: torch.Tensor) -> torch.Tensor:
         ramp = (teacher_score - self.score_low) / (self.score_high - self.score_low)
@@ -153,6 +174,23 @@ def load_face_teacher(path: str | Path) -> tuple[nn.Module, ModelCard, torch.Ten
     return teacher, card, teacher.classifier.weight.detach()
 
 
+def check_teacher_data(teacher_path: str | Path, data: FaceData) -> None:
+    """The shared proxies belong to the teacher's training identities: the distillation must render the
+    same world (seed) and identities, or every label points at another person's proxy."""
+    import json
+
+    from edgereid.models.checkpoint import read_checkpoint_header
+
+    recorded = json.loads(read_checkpoint_header(teacher_path).get("edgereid.config", "{}")).get("data") or {}
+    mismatched = {key: (recorded[key], getattr(data, key)) for key in ("seed", "identities")
+                  if key in recorded and recorded[key] != getattr(data, key)}
+    if mismatched:
+        wanted = ", ".join(f"{key}: {theirs}" for key, (theirs, _) in mismatched.items())
+        raise ConfigError(f"the teacher {teacher_path} was trained on other identities than this distillation renders",
+                          expected=wanted, got=", ".join(f"{key}: {ours}" for key, (_, ours) in mismatched.items()),
+                          fix=f"set data: {{{wanted}}} in the distill config (the proxies are those identities')")
+
+
 def check_student_fits(student: nn.Module, teacher_dim: int, student_name: str) -> None:
     """The shared proxies only make sense in one embedding space: dimensions must agree."""
     if student.embedding_dim != teacher_dim:
@@ -191,6 +229,7 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
     """Distil the teacher into the LR student, save the run, export ONNX; returns the checkpoint."""
     torch.manual_seed(config.optim.seed)
     teacher, teacher_card, proxies = load_face_teacher(config.teacher)
+    check_teacher_data(config.teacher, config.data)
     student = create_model(config.student, **config.student_args)
     check_student_fits(student, proxies.shape[1], config.student)
     renders = render_faces(config.data.seed, config.data.identities, config.data.per_identity)
@@ -203,6 +242,13 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
                                     teacher_spec))
     target = torch.from_numpy(labels)
     teacher_score = (teacher_hr * F.normalize(proxies)[target]).sum(1)
+    penalty = config.penalty.fitted(teacher_score)
+    config = dataclasses.replace(config, penalty=penalty)
+    config_dict = {**config_dict, "penalty_fitted": dataclasses.asdict(penalty)}
+    margins = penalty(teacher_score)
+    print(f"adaptive margin: ramp {penalty.score_low:.4f}..{penalty.score_high:.4f} of the teacher's score; over the "
+          f"training faces mean {float(margins.mean()):.3f}, {float((margins == 0).float().mean()):.1%} at 0, "
+          f"{float((margins >= penalty.margin_max).float().mean()):.1%} at {penalty.margin_max}")
     spec = student.card(config.student).input
     student_hr_inputs = align_faces(renders.images, renders.landmarks, spec)
     predictor = Predictor(student.embedding_dim, config.predictor_hidden)

@@ -17,7 +17,10 @@ Ported from the official code (``IsidoreSong/CoreFace``; see ``docs/methods.md``
 Differences from the official set-up, for CPU scale: the trunk is a MobileFaceNet (``face_teacher_64``)
 on 64x64 synthetic faces instead of IResNet-100 on 112x112 MS1MV2, dropout acts on the pooled
 pre-embedding feature (after the global depthwise conv) instead of the flattened 7x7 map, and the
-optimiser is the SDK's AdamW + cosine schedule instead of SGD with step decay.
+optimiser is the SDK's AdamW + cosine schedule instead of SGD with step decay, the embedding BN's
+weight is trained (the official code fixes it at 1), both views pass the embedding BN in one call (batch
+statistics over 2B rather than B per view), and the ArcFace head falls back to
+``cos(theta) - m sin(m)`` past ``theta = pi - m`` (insightface's variant, not the plain one).
 
 ``method: arcface`` runs the same trainer with the contrastive term off: the official
 "ArcFace + dropout" baseline, i.e. CoReFace's own ablation. With ``lr_sizes`` set, the inputs are

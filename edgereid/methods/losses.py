@@ -43,7 +43,7 @@ class ArcMarginHead(nn.Module):
         cos = self.cosine(embeddings).clamp(-1 + 1e-7, 1 - 1e-7)
         target = cos.gather(1, labels[:, None])
         theta = torch.acos(target)
-        # keep the margin monotonic past pi - m (the usual "easy margin" fallback)
+        # past theta = pi - m, cos(theta + m) would rise again: use insightface's fallback cos(theta) - m sin(m)
         with_margin = torch.where(theta + self.margin < math.pi, torch.cos(theta + self.margin),
                                   target - self.margin * math.sin(self.margin))
         logits = cos.scatter(1, labels[:, None], with_margin) * self.scale

@@ -50,6 +50,16 @@ def test_margin_is_monotone_in_the_teacher_score_and_clipped():
     assert (margins[scores <= 0.2] == 0).all() and (margins[scores >= 0.8] == pytest.approx(0.4))
     with pytest.raises(ConfigError, match="score_low < score_high"):
         AdaptiveAngularPenalty(score_low=0.5, score_high=0.5)
+    # fitted to the teacher's scores: the ramp spans their 5%-95% range, so the margin really adapts
+    scores = torch.linspace(0.90, 0.98, 1001)
+    fitted = AdaptiveAngularPenalty(margin_max=0.4, quantiles=(0.05, 0.95)).fitted(scores)
+    assert fitted.score_low == pytest.approx(0.904, abs=1e-4) and fitted.score_high == pytest.approx(0.976, abs=1e-4)
+    margins = fitted(scores)
+    assert float((margins == 0).float().mean()) == pytest.approx(0.05, abs=0.01)
+    assert float((margins == 0.4).float().mean()) == pytest.approx(0.05, abs=0.01)
+    assert float(AdaptiveAngularPenalty(quantiles=()).fitted(scores)(scores).mean()) == pytest.approx(0.4)
+    with pytest.raises(ConfigError, match="two increasing fractions"):
+        AdaptiveAngularPenalty(quantiles=(0.9, 0.1))
 
 
 def test_zero_margin_is_normalised_softmax_over_the_shared_proxies():
@@ -79,6 +89,16 @@ def test_the_stop_gradient_branch_gets_no_gradient():
     x = torch.randn(5, 8)
     cross_resolution_alignment(lr_branch(x), hr_branch(x)).backward()
     assert hr_branch.weight.grad is None and lr_branch.weight.grad.abs().sum() > 0
+    # through the objective: an HR target that still carries its graph must not pass gradient back
+    student = create_model("test_face")
+    config = CCFaceConfig(method="ccface", teacher="t", student="test_face", out="x", repulsion_weight=0.0)
+    objective = CCFaceObjective(student, Predictor(32, 16), torch.randn(5, 32), config)
+    hr_side = torch.nn.Linear(32, 32)
+    hr_target = hr_side(torch.randn(6, 32))
+    labels = torch.tensor([0, 1, 2, 3, 4, 0])
+    sum(objective(torch.randn(6, 3, 32, 32), hr_target, torch.full((6,), 0.5), labels).values()).backward()
+    assert hr_side.weight.grad is None
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
 
 
 def test_bad_teachers_and_students_are_named(tmp_path, teacher_checkpoint):
@@ -94,6 +114,16 @@ def test_bad_teachers_and_students_are_named(tmp_path, teacher_checkpoint):
         check_student_fits(create_model("test_face", embedding_dim=64), 32, "test_face")
     with pytest.raises(ConfigError, match="hr_branch"):
         CCFaceConfig(method="ccface", teacher="t", student="s", out="x", hr_branch="ema")
+    import json
+
+    from edgereid.data.face_sets import FaceData
+    from edgereid.methods.ccface import check_teacher_data
+
+    recorded = save_checkpoint(create_model("test_face_teacher", num_classes=5), tmp_path / "recorded.safetensors",
+                               extra={"edgereid.config": json.dumps({"data": {"seed": 3, "identities": 5}})})
+    check_teacher_data(recorded, FaceData(seed=3, identities=5, per_identity=2))
+    with pytest.raises(ConfigError, match="(?s)other identities.*seed: 3"):
+        check_teacher_data(recorded, FaceData(seed=4, identities=5))
 
 
 def test_distill_end_to_end_through_the_cli(tmp_path, teacher_checkpoint, capsys):

@@ -37,6 +37,19 @@ def test_without_dropout_the_views_agree_and_the_margin_is_one_minus_the_hardest
     assert batch_margin(similarity) == pytest.approx(1.0 - float(off.amax(1).mean()), abs=1e-6)
 
 
+def test_margin_by_hand_with_a_repeated_identity():
+    # unit 2-d views: faces 0 and 1 share an identity, face 2 is someone else
+    angle = torch.tensor([0.0, 0.3, 1.2])
+    view = torch.stack([angle.cos(), angle.sin()], 1)
+    labels = torch.tensor([7, 7, 9])
+    s = pair_similarity(view, view, labels)
+    cos = lambda a, b: math.cos(a - b)  # noqa: E731
+    assert float(s[0, 1]) == 0.0 and float(s[1, 0]) == 0.0  # same identity, masked to 0
+    # hardest negatives after masking and zeroing the diagonal: row 0 -> max(0, cos(0-1.2)), etc.
+    hardest = [max(0.0, cos(0.0, 1.2)), max(0.0, cos(0.3, 1.2)), max(cos(1.2, 0.0), cos(1.2, 0.3))]
+    assert batch_margin(s) == pytest.approx(1.0 - sum(hardest) / 3, abs=1e-6)
+
+
 def test_same_identity_pairs_pass_no_gradient_and_others_do():
     labels = torch.tensor([0, 0, 1, 2])
     view1, view2 = (v.detach().requires_grad_(True) for v in _views(0.5, labels))
@@ -73,15 +86,23 @@ def test_stage_switch_at_the_configured_epoch():
     assert [schedule.stage(e) for e in (0, 6, 7, 20)] == [(1, 0.4), (1, 0.4), (2, 0.6), (2, 0.6)]
     torch.manual_seed(0)
     model = create_model("test_face", num_classes=4)
-    config = FaceMarginConfig(method="coreface", model="test_face", out="x", dropout=schedule)
-    objective = CoReFaceObjective(model, ArcMarginHead(32, 4), config)
     images, labels = torch.randn(8, 3, 32, 32), torch.tensor([0, 1, 2, 3] * 2)
-    assert set(objective(images, labels, epoch=6)) == {"arcface"}
-    assert set(objective(images, labels, epoch=7)) == {"arcface", "contrastive"}
-    assert objective.margin.value != 0.0
-    ablation = CoReFaceObjective(model, ArcMarginHead(32, 4), FaceMarginConfig(
-        method="arcface", model="test_face", out="x", dropout=schedule))
-    assert set(ablation(images, labels, epoch=7)) == {"arcface"}
+    real_dropout = F.dropout
+    for method, epoch, expected_p, expected_terms in (("coreface", 6, [0.4], {"arcface"}),
+                                                      ("coreface", 7, [0.6, 0.6], {"arcface", "contrastive"}),
+                                                      ("arcface", 7, [0.6], {"arcface"})):
+        seen = []
+
+        def spy(x, p=0.5, training=True, inplace=False):
+            seen.append(p)
+            return real_dropout(x, p, training, inplace)
+
+        objective = CoReFaceObjective(model, ArcMarginHead(32, 4), FaceMarginConfig(
+            method=method, model="test_face", out="x", dropout=schedule))
+        with mock.patch("edgereid.methods.coreface.F.dropout", spy):
+            terms = objective(images, labels, epoch=epoch)
+        assert set(terms) == expected_terms and seen == expected_p, (method, epoch)
+        assert (objective.margin.value != 0.0) == ("contrastive" in terms)
 
 
 def test_training_clips_the_backbone_only_and_stores_the_proxies(tmp_path):
