@@ -49,7 +49,9 @@ class Events:
 
 def gpu_preprocess(frames, plan, spec, stream, half=False, formats=None) -> np.ndarray:
     out = cuda.DeviceBuffer(len(plan) * 3 * spec.height * spec.width * (2 if half else 4))
-    GpuPreprocessor(spec, max(len(plan), 1), half=half).run(frames, plan, out.ptr, stream, formats)
+    pre = GpuPreprocessor(spec, max(len(plan), 1), half=half)
+    pre.upload(frames, stream, formats)
+    pre.run(plan, out.ptr, stream)
     host = np.zeros((len(plan), 3, spec.height, spec.width), np.float16 if half else np.float32)
     out.download(host, stream)
     stream.synchronize()
@@ -107,7 +109,8 @@ def bandwidth(stream, events) -> dict[str, float]:
     views = [View(b, f) for b, f in device_frames]
     out = cuda.DeviceBuffer(len(plan) * 3 * spec.height * spec.width * 4)
     pre = GpuPreprocessor(spec, len(plan))
-    kernel_ms = events.time_ms(lambda: pre.run(views, plan, out.ptr, stream), 50)
+    pre.upload(views, stream)
+    kernel_ms = events.time_ms(lambda: pre.run(plan, out.ptr, stream), 50)
     box_area = (valid[:, 2] - valid[:, 0]) * (valid[:, 3] - valid[:, 1])
     read = float(np.minimum(box_area, 4 * spec.height * spec.width).sum() * 3)
     written = float(len(plan) * 3 * spec.height * spec.width * 4)
@@ -152,7 +155,8 @@ def end_to_end(stream, seconds: float) -> dict[str, float]:
     torch_stream = torch.cuda.ExternalStream(int(stream.handle))
 
     def gpu_step() -> None:
-        pre.run(frames, plan, batch.data_ptr(), stream)  # host frames: uploaded once per frame
+        pre.upload(frames, stream)  # host frames: one copy per frame, not per box
+        pre.run(plan, batch.data_ptr(), stream)
         with torch.cuda.stream(torch_stream):
             out = gpu_model.infer_device(batch)["embedding"]
         out.cpu()

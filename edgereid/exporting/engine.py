@@ -243,10 +243,13 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     if flavour == "tensorrt_rtx":
         target, capability = _rtx_target(trt, compute_capability)
     else:
-        target, capability = None, compute_capability or gpu_compute_capability()
+        target, capability = None, gpu_compute_capability()
         if capability is None:
             raise ExportError("TensorRT builds for the GPU it runs on, and none is usable here",
                               fix="build on the target device (or use tensorrt_rtx to build ahead of time)")
+        if compute_capability and compute_capability != capability:
+            raise ExportError(f"TensorRT builds for this machine's GPU (compute capability {capability}), "
+                              f"not {compute_capability}", fix="build on the target device, or drop --compute-capability")
     key = engine_key(onnx_bytes, trt, flavour, capability, precision, batch)
     command = command or _rebuild_command(onnx_path, out, precision, calib, batch, workspace_mb, capability, flavour,
                                           plugins)
@@ -326,6 +329,11 @@ def _rebuild_command(onnx_path: Path, out: Path, precision: str, calib, batch: B
 
 def _write(out: Path, plan: bytes, card: ModelCard, key: EngineKey, gate, notes: str, plugins: tuple[str, ...],
            command: str, cached: bool) -> BuildResult:
+    """Engine, its plugin libraries (copied beside it: the backend loads them from there before
+    deserialising) and the sidecar, each written atomically."""
+    for library in plugins:
+        if Path(library).resolve().parent != out.resolve().parent:
+            atomic_write_bytes(out.parent / Path(library).name, Path(library).read_bytes())
     sidecar_path = out.with_suffix(out.suffix + ".json")
     sidecar = {"sidecar_version": SIDECAR_VERSION, "card": card.to_dict(), "key": asdict(key),
                "engine_sha256": hashlib.sha256(plan).hexdigest(), "engine_bytes": len(plan),

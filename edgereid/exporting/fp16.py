@@ -27,6 +27,7 @@ import numpy as np
 
 FP16_MAX = 65504.0
 FP16_SAFE_MAX = 0.5 * FP16_MAX  # headroom: calibration data does not show the worst case
+FP16_TINY = 2.0 ** -24  # smallest FP16 subnormal: weights below it would become 0
 
 FP16_OPS = frozenset({
     "Conv", "ConvTranspose", "Gemm", "MatMul", "Relu", "LeakyRelu", "PRelu", "Clip", "Sigmoid", "HardSigmoid",
@@ -60,6 +61,17 @@ class Fp16Plan:
         return f"{len(self.fp16_nodes)} nodes in FP16; kept in FP32: {kept}"
 
 
+def _fits_fp16(array: np.ndarray) -> bool:
+    """No value overflows FP16, and a scalar constant (an epsilon, a scale) does not flush to zero in it.
+    Tiny entries of weight tensors may flush: they contribute nothing measurable."""
+    magnitude = np.abs(array.astype(np.float64))
+    if magnitude.size == 0:
+        return True
+    if magnitude.max() > FP16_MAX:
+        return False
+    return not (magnitude.size == 1 and 0 < magnitude.item() < FP16_TINY)
+
+
 def _float_tensors(model) -> set[str]:
     """Names of every FLOAT tensor in the graph (inputs, initializers, intermediate values, outputs)."""
     import onnx
@@ -87,8 +99,12 @@ def plan_fp16(model, overflowing: set[str] = frozenset()) -> Fp16Plan:
     from onnx import numpy_helper
 
     graph = model.graph
-    huge_weights = {i.name for i in graph.initializer if i.data_type == FLOAT and i.dims
-                    and float(np.abs(numpy_helper.to_array(i)).max(initial=0.0)) > FP16_MAX}
+    constants = {i.name: numpy_helper.to_array(i) for i in graph.initializer if i.data_type == FLOAT}
+    for node in graph.node:
+        value = next((a.t for a in node.attribute if a.name == "value"), None) if node.op_type == "Constant" else None
+        if value is not None and value.data_type == FLOAT:
+            constants[node.output[0]] = numpy_helper.to_array(value)
+    huge_weights = {name for name, array in constants.items() if not _fits_fp16(array)}
     kept: dict[int, str] = {}
     for i, node in enumerate(graph.node):
         if node.op_type in FP32_TAIL_OPS:
@@ -100,12 +116,12 @@ def plan_fp16(model, overflowing: set[str] = frozenset()) -> Fp16Plan:
         elif any(name in overflowing for name in node.input):
             kept[i] = "input beyond FP16 range"
         elif any(name in huge_weights for name in node.input):
-            kept[i] = "weights beyond FP16 range"
+            kept[i] = "weights or constants beyond FP16 range"
     # everything downstream of a final reduction stays FP32 too (graph nodes are topologically sorted)
     tainted = {name for i, node in enumerate(graph.node) if node.op_type in FP32_TAIL_OPS for name in node.output}
     for i, node in enumerate(graph.node):
-        if i not in kept and any(name in tainted for name in node.input):
-            kept[i] = "downstream of a final reduction"
+        if any(name in tainted for name in node.input):
+            kept.setdefault(i, "downstream of a final reduction")
             tainted.update(node.output)
     fp16 = frozenset(i for i, node in enumerate(graph.node) if i not in kept and node.op_type in FP16_OPS)
     reasons = {_node_name(graph.node[i], i): reason for i, reason in kept.items()}

@@ -3,10 +3,12 @@
 TensorRT 11 accepts INT8 only as explicit Q/DQ (the implicit calibrator API is gone), and strongly
 typed builds on 10.x read it the same way. The graph is quantized with ONNX Runtime's static
 quantizer in the form TensorRT expects: symmetric INT8 activations (zero point 0), symmetric
-per-output-channel INT8 weights, Q/DQ around the weighted layers (Conv, MatMul, Gemm) only, except the first and the last of
-them. The graph's tail (L2 normalisation, softmax and what follows) and normalisation layers stay in float, as
-in the FP16 plan. Unlike FP16, ONNX Runtime executes such a Q/DQ graph with real INT8 kernels on the
-CPU, so its accuracy gate measures the real thing.
+per-output-channel INT8 weights, float biases, Q/DQ on the *inputs* of the weighted layers (Conv,
+MatMul, Gemm) only, except the first and the last of them. The graph's tail (L2 normalisation, softmax
+and what follows) and normalisation layers stay in float, as in the FP16 plan. ONNX Runtime runs such
+a graph with its quantize/dequantize rounding exactly and computes each layer on the dequantized
+values, which equals INT8 arithmetic up to the order of accumulation, so the gate sees the real
+quantization error.
 """
 
 from __future__ import annotations
@@ -70,7 +72,9 @@ def quantize_int8(model, batches: list[np.ndarray], method: str = "minmax", keep
                         nodes_to_exclude=excluded, per_channel=True, activation_type=QuantType.QInt8,
                         weight_type=QuantType.QInt8, calibrate_method=methods[method],
                         extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                       "QuantizeBias": False})  # TensorRT takes float biases, not INT32 DQ
+                                       "QuantizeBias": False,  # TensorRT takes float biases, not INT32 DQ
+                                       # Q/DQ on the inputs of weighted layers only, as TensorRT recommends
+                                       "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS)})
         quantized = onnx.load(str(target))
     for prop in model.metadata_props:  # keep the card and other metadata
         quantized.metadata_props.add(key=prop.key, value=prop.value)

@@ -33,8 +33,11 @@ def check(result, what: str):
     """Unpack a cuda-python ``(error, *values)`` result, raising on an error code."""
     error, *values = result if isinstance(result, tuple) else (result,)
     if int(error) != 0:
-        raise BackendError(f"CUDA call {what} failed", got=str(error),
-                           fix="check the NVIDIA driver (nvidia-smi) and that the GPU is not out of memory")
+        fix = "check the NVIDIA driver (nvidia-smi) and that the GPU is not out of memory"
+        if int(error) in (222, 35):  # unsupported PTX version / driver older than the runtime
+            fix = ("the driver is older than this CUDA runtime/NVRTC: install the wheels of the driver's CUDA major "
+                   "(on JetPack 6: pip install 'cuda-python<13' nvidia-cuda-nvrtc-cu12)")
+        raise BackendError(f"CUDA call {what} failed", got=str(error), fix=fix)
     if not values:
         return None
     return values[0] if len(values) == 1 else tuple(values)
@@ -125,7 +128,8 @@ class DeviceArray:
 
 def device_array(obj) -> DeviceArray:
     """Zero-copy view of a device array exposing ``__cuda_array_interface__`` (CuPy, Numba, torch) or
-    DLPack (through CuPy or torch, whichever is installed)."""
+    DLPack (through CuPy or torch, whichever is installed). The work that fills it must be finished (or
+    synchronised with the stream that reads it): the interface's producer stream is not waited on."""
     interface = getattr(obj, "__cuda_array_interface__", None)
     if interface is None and hasattr(obj, "__dlpack__"):
         obj = _from_dlpack(obj)
@@ -167,6 +171,7 @@ class KernelModule:
 
         self._driver = driver
         check(driver.cuInit(0), "cuInit")
+        check(_runtime().cudaFree(0), "cudaFree(0)")  # makes the primary context current for the driver API
         self.module = check(driver.cuModuleLoadData(ptx.encode()), "cuModuleLoadData")
         self._functions: dict[str, object] = {}
 

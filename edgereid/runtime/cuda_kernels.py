@@ -88,7 +88,7 @@ def compile_ptx(arch: str = "compute_87", half: bool = False, cache_dir: str | P
     source = kernel_source()
     defines = ["-DEDGE_OUT_T=__half", "-DEDGE_TO_OUT(v)=__float2half(v)"] if half else []
     prelude = "#include <cuda_fp16.h>\n" if half else ""
-    key = hashlib.sha256((prelude + source + arch + " ".join(defines)).encode()).hexdigest()[:20]
+    key = hashlib.sha256((prelude + source + arch + " ".join(defines) + "fmad=false").encode()).hexdigest()[:20]
     cache = Path(cache_dir or os.environ.get("EDGEREID_KERNEL_CACHE", Path.home() / ".cache" / "edgereid" / "kernels"))
     cached = cache / f"crop_resize-{key}.ptx"
     if cached.is_file():
@@ -100,7 +100,8 @@ def compile_ptx(arch: str = "compute_87", half: bool = False, cache_dir: str | P
     except RuntimeError as exc:  # cuda-python raises when libnvrtc cannot be found
         raise MissingDependencyError("NVRTC cannot be loaded", got=str(exc),
                                      fix="pip install nvidia-cuda-nvrtc (or install the CUDA toolkit)") from exc
-    options = [f"--gpu-architecture={arch}".encode(), b"--std=c++14", *[d.encode() for d in defines]]
+    # no fused multiply-add: NV12 conversion must round exactly as the reference (fma changes 1 in ~1e6)
+    options = [f"--gpu-architecture={arch}".encode(), b"--std=c++14", b"--fmad=false", *[d.encode() for d in defines]]
     include = _cuda_include_dir() if half else None
     if include:
         options.append(f"--include-path={include}".encode())
@@ -121,15 +122,10 @@ def compile_ptx(arch: str = "compute_87", half: bool = False, cache_dir: str | P
 
 
 def _cuda_include_dir() -> str | None:
-    """Where ``cuda_fp16.h`` lives (the CUDA toolkit or the nvidia-cuda-runtime wheel), if anywhere."""
-    candidates = [os.environ.get("CUDA_HOME", ""), "/usr/local/cuda"]
-    try:
-        import nvidia.cuda_runtime  # type: ignore[import-not-found]
+    """Where ``cuda_fp16.h`` lives (CUDA_HOME, /usr/local/cuda, or any nvidia-* wheel), if anywhere."""
+    import site
 
-        candidates.insert(0, str(Path(nvidia.cuda_runtime.__path__[0])))
-    except ImportError:
-        pass
-    for root in candidates:
-        if root and (Path(root) / "include" / "cuda_fp16.h").is_file():
-            return str(Path(root) / "include")
-    return None
+    candidates = [Path(os.environ.get("CUDA_HOME", "/nonexistent")) / "include", Path("/usr/local/cuda/include")]
+    for root in site.getsitepackages() + [site.getusersitepackages()]:
+        candidates += sorted(Path(root).glob("nvidia/*/include"))
+    return next((str(c) for c in candidates if (c / "cuda_fp16.h").is_file()), None)

@@ -27,10 +27,12 @@ class GpuCropModel(CropModel):
         if len(plan) == 0:
             return self._empty()
         raw = []
+        self.preprocessor.upload(frames, self.backend.stream)
+        smallest = int(self.backend.profile.split(":")[0])
         for start in range(0, len(plan), self.max_batch):
             part = _slice_plan(plan, start, start + self.max_batch)
-            self.preprocessor.run(frames, part, self.backend.input_pointer, self.backend.stream)
-            self.backend.execute(len(part))
-            raw.append(self.backend.download(len(part)))
+            self.preprocessor.run(part, self.backend.input_pointer, self.backend.stream)
+            self.backend.execute(max(len(part), smallest))  # pad up to the profile; extra rows are dropped
+            raw.append({k: v[:len(part)] for k, v in self.backend.download(max(len(part), smallest)).items()})
         merged = {name: np.concatenate([r[name] for r in raw]) for name in raw[0]}
         return self._postprocess(merged, plan)

@@ -1,7 +1,7 @@
 """Batched preprocessing on the GPU: every box of every frame cropped, resized, colour-converted and
 normalised by one kernel launch, written straight into a device buffer (an engine's input).
 
-Frames may be host arrays (uploaded once per frame, not per box) or device arrays exposing
+Frames may be host arrays (uploaded once per call, not per box, into reused buffers) or device arrays exposing
 ``__cuda_array_interface__``/DLPack (zero-copy), BGR ``uint8 [H, W, 3]`` or NV12 ``uint8 [H*3/2, W]``.
 The arithmetic is the one of :func:`edgereid.runtime.preprocess.preprocess_reference`
 (``kernels/crop_resize.cu``; the tests hold the host build of that source to the reference).
@@ -34,7 +34,10 @@ def frame_layout(shape: tuple[int, ...], dtype: np.dtype, fmt: int, where: str) 
 
 
 class GpuPreprocessor:
-    """Compiles the kernels once for this GPU (NVRTC, cached) and fills engine inputs batch by batch."""
+    """Compiles the kernels once for this GPU (NVRTC, cached) and fills engine inputs batch by batch.
+
+    :meth:`upload` puts a set of frames on the device once (host frames copied into reused buffers,
+    device frames referenced in place); :meth:`run` then writes any number of crop batches from them."""
 
     def __init__(self, spec: InputSpec, max_batch: int, half: bool = False, arch: str | None = None) -> None:
         from edgereid.exporting.engine import gpu_compute_capability
@@ -44,38 +47,53 @@ class GpuPreprocessor:
         self.module = cuda.KernelModule(cuda_kernels.compile_ptx(capability, half=half))
         self.norm = cuda_kernels.pack_normalise(spec)
         self._jobs = cuda.DeviceBuffer(max_batch * cuda_kernels.JOB_DTYPE.itemsize)
-        self._frames_table = cuda.DeviceBuffer(max_batch * cuda_kernels.FRAME_DTYPE.itemsize)
-        self._uploads: list[cuda.DeviceBuffer] = []
+        self._table: cuda.DeviceBuffer | None = None
+        self._frame_buffers: list[cuda.DeviceBuffer] = []
 
-    def run(self, frames: list, plan: CropPlan, out_ptr: int, stream: cuda.Stream,
-            formats: list[int] | None = None) -> None:
-        """Write ``len(plan)`` crops into the device buffer at ``out_ptr`` (NCHW, FP32 or FP16)."""
-        if len(plan) > self.max_batch:
-            raise InputError("more crops than the preprocessor's batch", expected=f"<= {self.max_batch}", got=str(len(plan)))
+    def upload(self, frames: list, stream: cuda.Stream, formats: list[int] | None = None) -> None:
+        """Make ``frames`` (host or device; BGR or NV12 per ``formats``) the source of the next :meth:`run` calls."""
         formats = formats or [cuda_kernels.FORMAT_BGR] * len(frames)
         table = np.zeros(len(frames), cuda_kernels.FRAME_DTYPE)
-        for buffer in self._uploads:
-            buffer.free()
-        self._uploads = []
+        host_index = 0
         for i, (frame, fmt) in enumerate(zip(frames, formats)):
-            table[i] = self._frame_entry(frame, fmt, f"frame {i}", stream)
-        jobs = cuda_kernels.pack_jobs(plan)
-        self._frames_table.upload(table, stream)
-        self._jobs.upload(jobs, stream)
+            if isinstance(frame, np.ndarray):
+                frame = np.ascontiguousarray(frame)
+                height, width = frame_layout(frame.shape, frame.dtype, fmt, f"frame {i}")
+                buffer = self._frame_buffer(host_index, frame.nbytes)
+                buffer.upload(frame, stream)
+                host_index += 1
+                table[i] = cuda_kernels.frame_entry(buffer.ptr, height, width, frame.strides[0], fmt)
+            else:
+                view = cuda.device_array(frame)
+                height, width = frame_layout(view.shape, view.dtype, fmt, f"frame {i}")
+                table[i] = cuda_kernels.frame_entry(view.ptr, height, width, view.pitch, fmt)
+        if self._table is None or self._table.nbytes < table.nbytes:
+            self._table = cuda.DeviceBuffer(max(table.nbytes, cuda_kernels.FRAME_DTYPE.itemsize))
+        self._table.upload(table, stream)
+        self._frames = len(frames)
+
+    def _frame_buffer(self, index: int, nbytes: int) -> cuda.DeviceBuffer:
+        """The index-th host-frame buffer, grown when a frame is larger (buffers are reused across calls)."""
+        if index == len(self._frame_buffers):
+            self._frame_buffers.append(cuda.DeviceBuffer(nbytes))
+        elif self._frame_buffers[index].nbytes < nbytes:
+            stale = self._frame_buffers[index]
+            self._frame_buffers[index] = cuda.DeviceBuffer(nbytes)
+            stale.free()
+        return self._frame_buffers[index]
+
+    def run(self, plan: CropPlan, out_ptr: int, stream: cuda.Stream) -> None:
+        """Write ``len(plan)`` crops of the uploaded frames into the device buffer at ``out_ptr`` (NCHW)."""
+        if self._table is None:
+            raise InputError("no frames uploaded", fix="call upload(frames, stream) first")
+        if len(plan) > self.max_batch:
+            raise InputError("more crops than the preprocessor's batch", expected=f"<= {self.max_batch}", got=str(len(plan)))
+        if len(plan) and int(plan.frame_index.max()) >= self._frames:
+            raise InputError("a crop refers to a frame that was not uploaded", expected=f"index < {self._frames}",
+                             got=str(int(plan.frame_index.max())))
+        self._jobs.upload(cuda_kernels.pack_jobs(plan), stream)
         kernel = "edge_warp_affine" if plan.warps is not None else "edge_crop_resize"
-        args = [ctypes.c_void_p(self._frames_table.ptr), ctypes.c_void_p(self._jobs.ptr), ctypes.c_void_p(out_ptr),
+        args = [ctypes.c_void_p(self._table.ptr), ctypes.c_void_p(self._jobs.ptr), ctypes.c_void_p(out_ptr),
                 ctypes.c_int(self.spec.height), ctypes.c_int(self.spec.width),
                 (ctypes.c_char * self.norm.nbytes).from_buffer_copy(self.norm.tobytes())]
         self.module.launch(kernel, cuda_kernels.grid_for(self.spec, len(plan)), cuda_kernels.BLOCK, args, stream)
-
-    def _frame_entry(self, frame, fmt: int, where: str, stream: cuda.Stream) -> np.void:
-        if isinstance(frame, np.ndarray):
-            frame = np.ascontiguousarray(frame)
-            height, width = frame_layout(frame.shape, frame.dtype, fmt, where)
-            buffer = cuda.DeviceBuffer(frame.nbytes)
-            buffer.upload(frame, stream)
-            self._uploads.append(buffer)
-            return cuda_kernels.frame_entry(buffer.ptr, height, width, frame.strides[0], fmt)
-        view = cuda.device_array(frame)
-        height, width = frame_layout(view.shape, view.dtype, fmt, where)
-        return cuda_kernels.frame_entry(view.ptr, height, width, view.pitch, fmt)

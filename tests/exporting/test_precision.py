@@ -121,7 +121,8 @@ def test_range_check_keeps_overflowing_tensors_in_fp32():
     assert np.isinf(_run(emulate_fp16(model, naive), x)).all()  # 3e5 does not fit FP16: the emulation shows it
     peaks = tensor_ranges(model, [x])
     assert peaks["big"] == pytest.approx(3e5)
-    assert "weights beyond FP16 range" in plan_fp16(_scaling_graph(1e5)).kept_fp32.values()
+    assert "weights or constants beyond FP16 range" in plan_fp16(_scaling_graph(1e5)).kept_fp32.values()
+    assert "weights or constants beyond FP16 range" in plan_fp16(_scaling_graph(1e-9)).kept_fp32.values()
     plan = plan_fp16(model, {name for name, peak in peaks.items() if peak > 32752})
     assert set(plan.kept_fp32) == {"conv", "relu", "scale"}  # every node touching the 3e5 tensors
     np.testing.assert_allclose(_run(emulate_fp16(model, plan), x), 30.0, rtol=1e-3)

@@ -127,7 +127,7 @@ def test_device_box_planning_matches_plan_crops(host, frames, resize):
     boxes = np.concatenate([raw[keep], frame_index[keep, None]], 1).astype(np.float32)
     table = ck.host_frame_table(frames)
     jobs = np.zeros(len(boxes), ck.JOB_DTYPE)
-    host.edge_host_plan(boxes.ctypes.data_as(ctypes.c_void_p), table.ctypes.data_as(ctypes.c_void_p),
+    host.edge_host_plan(boxes.ctypes.data_as(ctypes.c_void_p), table.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(3),
                         jobs.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(len(boxes)), ctypes.c_int(spec.height),
                         ctypes.c_int(spec.width), ctypes.c_int(int(resize == "letterbox")))
     for i, (row, f) in enumerate(zip(boxes, frame_index[keep])):
@@ -150,3 +150,19 @@ def test_nvcc_compiles_the_kernel_source(tmp_path):
     result = subprocess.run([nvcc, "-arch=sm_87", "-c", str(ck.KERNEL_SOURCE), "-o", str(tmp_path / "k.o")],
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_device_frame_table_over_packed_frames(host):
+    packed = np.zeros((3, 20, 30, 3), np.uint8)
+    table = np.zeros(3, ck.FRAME_DTYPE)
+    host.edge_host_pack_frames(packed.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(3), ctypes.c_int(20),
+                               ctypes.c_int(30), table.ctypes.data_as(ctypes.c_void_p))
+    assert table["data"].tolist() == [packed.ctypes.data + i * 20 * 30 * 3 for i in range(3)]
+    assert table["pitch"].tolist() == [90] * 3 and table["height"].tolist() == [20] * 3
+    # a frame index beyond the table is clamped, never read past it
+    boxes = np.array([[0, 0, 10, 10, 7]], np.float32)
+    jobs = np.zeros(1, ck.JOB_DTYPE)
+    host.edge_host_plan(boxes.ctypes.data_as(ctypes.c_void_p), table.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(3),
+                        jobs.ctypes.data_as(ctypes.c_void_p), ctypes.c_int(1), ctypes.c_int(8), ctypes.c_int(8),
+                        ctypes.c_int(0))
+    assert jobs["frame"][0] == 2

@@ -79,16 +79,14 @@ public:
         const int frames = in[0].dims.d[0], height = in[0].dims.d[1], width = in[0].dims.d[2];
         const int boxes = in[1].dims.d[0];
         if (boxes == 0) return 0;
-        table_.resize(frames);
-        auto const* base = static_cast<unsigned char const*>(inputs[0]);
-        for (int f = 0; f < frames; ++f)
-            table_[f] = EdgeFrame{base + (size_t)f * height * width * 3, height, width, width * 3, EDGE_FORMAT_BGR};
         auto* frame_table = static_cast<EdgeFrame*>(workspace);
         auto* jobs = reinterpret_cast<EdgeCropJob*>(static_cast<char*>(workspace) + frames * sizeof(EdgeFrame));
-        if (cudaMemcpyAsync(frame_table, table_.data(), frames * sizeof(EdgeFrame), cudaMemcpyHostToDevice, stream))
-            return 1;
-        edge_plan_boxes<<<(boxes + 63) / 64, 64, 0, stream>>>(static_cast<float const*>(inputs[1]), frame_table, jobs,
-                                                              boxes, attrs_.out_height, attrs_.out_width, attrs_.letterbox);
+        // everything on the device: no host copy, so engines with this plugin can be graph-captured
+        edge_pack_frame_table<<<(frames + 63) / 64, 64, 0, stream>>>(static_cast<unsigned char const*>(inputs[0]), frames,
+                                                                     height, width, frame_table);
+        edge_plan_boxes<<<(boxes + 63) / 64, 64, 0, stream>>>(static_cast<float const*>(inputs[1]), frame_table, frames,
+                                                              jobs, boxes, attrs_.out_height, attrs_.out_width,
+                                                              attrs_.letterbox);
         EdgeNormalise norm{};
         for (int c = 0; c < 3; ++c) {
             norm.mean[c] = attrs_.mean[c];
@@ -119,7 +117,6 @@ private:
     Attributes attrs_;
     std::vector<PluginField> fields_;
     PluginFieldCollection collection_{};
-    std::vector<EdgeFrame> table_;
 };
 
 class CropResizeCreator : public IPluginCreatorV3One {

@@ -21,11 +21,12 @@ from edgereid.runtime import cuda
 
 def check_batch(profile: str, batch: int) -> None:
     """A batch must lie inside the engine's optimisation profile ``MIN:OPT:MAX``."""
-    low, _, high = (int(v) for v in profile.split(":"))
+    low, opt, high = (int(v) for v in profile.split(":"))
     if not low <= batch <= high:
+        wider = f"{min(low, batch)}:{min(max(opt, min(low, batch)), max(high, batch))}:{max(high, batch)}"
         raise InputError(f"batch of {batch} crops is outside the engine's profile {profile}",
                          expected=f"{low} <= batch <= {high}",
-                         fix=f"split the batch (max_batch: {high}), or rebuild with --batch {low}:{profile.split(':')[1]}:{batch}")
+                         fix=f"split or pad the batch (max_batch: {high}), or rebuild with --batch {wider}")
 
 
 class TensorRtBackend:
@@ -135,17 +136,24 @@ class TensorRtBackend:
         if not self.context.execute_async_v3(self.stream.handle):
             raise BackendError("TensorRT execute_async_v3 failed", got="see the TensorRT log above")
         if self._use_graphs:
-            self._graphs[n] = self._capture(n)
+            graph = self._capture(n)
+            if graph is None:  # something in the engine cannot be captured (e.g. a plugin's host copy)
+                self._use_graphs = False
+            else:
+                self._graphs[n] = graph
 
     def _capture(self, n: int):
-        """A CUDA graph of one execution at batch ``n`` (after the warm-up run above)."""
+        """A CUDA graph of one execution at batch ``n`` (after the warm-up run above), or None when the
+        engine cannot be captured."""
         runtime = cuda._runtime()
         self.stream.synchronize()
         cuda.check(runtime.cudaStreamBeginCapture(self.stream.handle,
                                                   runtime.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal),
                    "cudaStreamBeginCapture")
-        self.context.execute_async_v3(self.stream.handle)
-        graph = cuda.check(runtime.cudaStreamEndCapture(self.stream.handle), "cudaStreamEndCapture")
+        launched = self.context.execute_async_v3(self.stream.handle)
+        error, graph = runtime.cudaStreamEndCapture(self.stream.handle)
+        if not launched or int(error) != 0:
+            return None
         return cuda.check(runtime.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
 
     def download(self, n: int) -> dict[str, np.ndarray]:

@@ -138,13 +138,13 @@ extern "C" __global__ void edge_warp_affine(const EdgeFrame* frames, const EdgeC
 // boxes [N, 5] = (x1, y1, x2, y2, frame) in frame pixels become jobs exactly as plan_crops +
 // validate_boxes make them on the host: clipped to the frame, rounded half to even to whole pixels,
 // at least one pixel wide and high, placed by stretch (letterbox = 0) or letterbox (letterbox = 1).
-extern "C" __global__ void edge_plan_boxes(const float* boxes, const EdgeFrame* frames, EdgeCropJob* jobs, int count,
-                                           int height, int width, int letterbox) {
+extern "C" __global__ void edge_plan_boxes(const float* boxes, const EdgeFrame* frames, int frame_count,
+                                           EdgeCropJob* jobs, int count, int height, int width, int letterbox) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= count) return;
     const float* b = boxes + 5 * i;
     EdgeCropJob job;
-    job.frame = (int)b[4];
+    job.frame = (int)edge_clampf(rintf(b[4]), 0.0f, (float)(frame_count - 1));  // never read past the table
     const EdgeFrame f = frames[job.frame];
     const float limits[4] = {(float)f.width, (float)f.height, (float)f.width, (float)f.height};
     for (int k = 0; k < 4; ++k) job.box[k] = (int)rintf(edge_clampf(b[k], 0.0f, limits[k]));
@@ -169,4 +169,17 @@ extern "C" __global__ void edge_plan_boxes(const float* boxes, const EdgeFrame* 
     }
     for (int k = 0; k < 6; ++k) job.to_frame[k] = 0.0f;
     jobs[i] = job;
+}
+
+// A frame table over F same-sized BGR frames packed in one device tensor [F, H, W, 3] (the plugin's
+// input), built on the device so an engine using the plugin stays capturable into a CUDA graph.
+extern "C" __global__ void edge_pack_frame_table(const unsigned char* frames, int count, int height, int width,
+                                                 EdgeFrame* table) {
+    const int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= count) return;
+    table[i].data = frames + (long)i * height * width * 3;
+    table[i].height = height;
+    table[i].width = width;
+    table[i].pitch = width * 3;
+    table[i].format = EDGE_FORMAT_BGR;
 }

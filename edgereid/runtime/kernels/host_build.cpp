@@ -15,9 +15,15 @@ extern "C" void edge_host_preprocess(const EdgeFrame* frames, const EdgeCropJob*
     else edge_host_launch(grid, block, edge_crop_resize, frames, jobs, out, height, width, *norm);
 }
 
-extern "C" void edge_host_plan(const float* boxes, const EdgeFrame* frames, EdgeCropJob* jobs, int count,
-                               int height, int width, int letterbox) {
+extern "C" void edge_host_plan(const float* boxes, const EdgeFrame* frames, int frame_count, EdgeCropJob* jobs,
+                               int count, int height, int width, int letterbox) {
     const EdgeDim3 block = {64, 1, 1};
     const EdgeDim3 grid = {(unsigned)(count + 63) / 64, 1, 1};
-    edge_host_launch(grid, block, edge_plan_boxes, boxes, frames, jobs, count, height, width, letterbox);
+    edge_host_launch(grid, block, edge_plan_boxes, boxes, frames, frame_count, jobs, count, height, width, letterbox);
+}
+
+extern "C" void edge_host_pack_frames(const unsigned char* frames, int count, int height, int width, EdgeFrame* table) {
+    const EdgeDim3 block = {64, 1, 1};
+    const EdgeDim3 grid = {(unsigned)(count + 63) / 64, 1, 1};
+    edge_host_launch(grid, block, edge_pack_frame_table, frames, count, height, width, table);
 }
