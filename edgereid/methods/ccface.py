@@ -67,6 +67,7 @@ class AdaptiveAngularPenalty:
     score_low: float = 0.2
     score_high: float = 0.8
     quantiles: tuple[float, ...] = (0.05, 0.95)
+    adaptive: bool = True  # False: the constant ArcFace margin margin_max (the ablation)
 
     def __post_init__(self) -> None:
         if not self.score_low < self.score_high:
@@ -78,12 +79,14 @@ class AdaptiveAngularPenalty:
 
     def fitted(self, teacher_scores: torch.Tensor) -> "AdaptiveAngularPenalty":
         """This penalty with its ramp placed on ``teacher_scores`` (unchanged when ``quantiles`` is empty)."""
-        if not self.quantiles:
+        if not self.quantiles or not self.adaptive:
             return self
         low, high = (float(torch.quantile(teacher_scores.float(), q)) for q in self.quantiles)
         return dataclasses.replace(self, score_low=low, score_high=max(high, low + 1e-6), quantiles=())
 
     def __call__(self, teacher_score: torch.Tensor) -> torch.Tensor:
+        if not self.adaptive:
+            return torch.full_like(teacher_score, self.margin_max)
         ramp = (teacher_score - self.score_low) / (self.score_high - self.score_low)
         return self.margin_max * ramp.clamp(0.0, 1.0)
 

@@ -58,6 +58,8 @@ def test_margin_is_monotone_in_the_teacher_score_and_clipped():
     assert float((margins == 0).float().mean()) == pytest.approx(0.05, abs=0.01)
     assert float((margins == 0.4).float().mean()) == pytest.approx(0.05, abs=0.01)
     assert float(AdaptiveAngularPenalty(quantiles=()).fitted(scores)(scores).mean()) == pytest.approx(0.4)
+    constant = AdaptiveAngularPenalty(margin_max=0.3, adaptive=False).fitted(scores)
+    assert torch.equal(constant(scores), torch.full_like(scores, 0.3))
     with pytest.raises(ConfigError, match="two increasing fractions"):
         AdaptiveAngularPenalty(quantiles=(0.9, 0.1))
 
