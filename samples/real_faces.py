@@ -6,6 +6,8 @@ synthetic world's drawn faces. The photos ship offline with scikit-image (``astr
 Collins) and matplotlib (``grace_hopper.jpg``); faces are found with OpenCV's Haar cascade (OpenCV 4.x
 ships it, 5.x does not). The astronaut's full-resolution face is enrolled; then each face is shrunk to
 12-32 px, as a distant camera would see it, and matched against that gallery through the pipeline.
+The cascade gives boxes only, so faces take the pipeline's box-crop path, not the landmark alignment
+the models were trained with: one more reason the scores say little about accuracy.
 
     pip install scikit-image          # plus edgereid itself
     python samples/real_faces.py [--face-model samples/models/face/model.onnx] [--out real-faces]
