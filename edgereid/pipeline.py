@@ -23,7 +23,7 @@ from edgereid.errors import ConfigError, InputError
 from edgereid.gallery import Gallery
 from edgereid.runtime.backends import load_backend
 from edgereid.runtime.batcher import DROP_POLICIES, Batcher, WorkItem
-from edgereid.runtime.model import CropModel, CropOutputs
+from edgereid.runtime.model import CropModel, CropOutputs, crop_model_for
 from edgereid.runtime.preprocess import check_landmarks_in_boxes, validate_boxes, validate_frame, validate_landmarks
 from edgereid.types import FaceBoxes, Faces, FrameResult, Persons
 
@@ -99,7 +99,7 @@ class Pipeline:
             path = getattr(cfg, role)
             if path:
                 backend = load_backend(path, providers=cfg.providers, threads=cfg.threads)
-                self.models[role] = CropModel(backend, cfg.max_batch)
+                self.models[role] = crop_model_for(backend, cfg.max_batch)
         self._check_roles()
         self._reid_gallery = self._gallery(reid_gallery, cfg.reid_gallery, "reid_model")
         self._face_gallery = self._gallery(face_gallery, cfg.face_gallery, "face_model")

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 
 from edgereid.runtime.backends import Backend
-from edgereid.runtime.model import CropModel
+from edgereid.runtime.model import crop_model_for
 from edgereid.runtime.preprocess import validate_boxes
 
 
@@ -95,7 +95,7 @@ def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup
             rows.append(BenchRow(batch, *_percentiles(raw), round(raw_rate, 1)))
             continue
         frames, frame_index, boxes = bench_scene(batch)
-        model = _crop_model(backend, batch)
+        model = crop_model_for(backend, max_batch=max(batch, 1))
 
         def end_to_end() -> None:
             valid = [validate_boxes(boxes[frame_index == i], f.shape) for i, f in enumerate(frames)]
@@ -110,16 +110,6 @@ def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup
         rows.append(BenchRow(batch, *_percentiles(full), round(batch / (full.mean() / 1000.0), 1),
                              round(raw_rate, 1), round(batch / (loop.mean() / 1000.0), 1)))
     return rows
-
-
-def _crop_model(backend: Backend, batch: int) -> CropModel:
-    """The end-to-end path for ``backend``: GPU preprocessing straight into the engine for TensorRT,
-    the CPU (OpenCV) batch path otherwise."""
-    if backend.name == "tensorrt":
-        from edgereid.runtime.gpu_model import GpuCropModel
-
-        return GpuCropModel(backend)
-    return CropModel(backend, max_batch=max(batch, 1))
 
 
 def _percentiles(ms: np.ndarray) -> tuple[float, float, float]:

@@ -84,3 +84,14 @@ def _slice_plan(plan: CropPlan, start: int, stop: int) -> CropPlan:
     warps = None if plan.warps is None else plan.warps[start:stop]
     return CropPlan(plan.frame_index[start:stop], plan.boxes[start:stop], plan.placement[start:stop],
                     plan.to_frame[start:stop], warps)
+
+
+def crop_model_for(backend: Backend, max_batch: int = 32) -> CropModel:
+    """The batch path for ``backend``: for TensorRT engines the GPU kernel writes the crops straight
+    into the engine input (:class:`edgereid.runtime.gpu_model.GpuCropModel`); otherwise the CPU
+    (OpenCV) path fills a reused host batch."""
+    if backend.name == "tensorrt":
+        from edgereid.runtime.gpu_model import GpuCropModel
+
+        return GpuCropModel(backend)
+    return CropModel(backend, max_batch)
