@@ -34,7 +34,7 @@ def load_crops(folder: str | Path, spec: InputSpec, limit: int | None = None) ->
     """Up to ``limit`` images of ``folder`` (spread over the sorted list) as a normalised batch ``[N, 3, H, W]``."""
     import cv2
 
-    from edgereid.runtime.preprocess import plan_crops, preprocess_batch
+    from edgereid.runtime.preprocess import plan_crops, preprocess_batch, whole_image_boxes
 
     paths = list_images(folder)
     if limit is not None and len(paths) > limit:
@@ -45,5 +45,4 @@ def load_crops(folder: str | Path, spec: InputSpec, limit: int | None = None) ->
         if image is None:
             raise InputError(f"cannot read image {path}", fix="remove or replace the file")
         frames.append(image)
-    boxes = np.array([[0, 0, f.shape[1], f.shape[0]] for f in frames], np.int32)
-    return preprocess_batch(frames, plan_crops(np.arange(len(frames)), boxes, spec), spec)
+    return preprocess_batch(frames, plan_crops(np.arange(len(frames)), whole_image_boxes(frames), spec), spec)

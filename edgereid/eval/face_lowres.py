@@ -18,12 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from edgereid.card import InputSpec
-from edgereid.data.face_sets import FaceRenders, align_faces, degrade_faces, render_faces
+from edgereid.data.face_sets import align_faces, degrade_faces, render_faces
 from edgereid.data.synthetic import to_pixel_centres
 from edgereid.errors import InputError
 from edgereid.eval.baselines import raw_pixel_embedding
 from edgereid.eval.metrics import identification_top1, tar_at_far
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.runtime.preprocess import normalise_batch, whole_image_boxes
 
 HR = "HR"  # the column of undegraded probes
 RAW_PIXELS = "raw pixels (baseline)"
@@ -77,8 +77,8 @@ def benchmark_faces(protocol: LowResProtocol, progress: bool = True) -> tuple[Fa
 
 def embed_with_model(model, faces: FaceSet) -> np.ndarray:
     """Embeddings from a deployed :class:`~edgereid.runtime.model.CropModel`, aligned by the landmarks."""
-    boxes = np.array([[0, 0, im.shape[1], im.shape[0]] for im in faces.images], np.int32)
-    plan = model.plan(np.arange(len(faces.images)), boxes, to_pixel_centres(faces.landmarks.astype(np.float64)))
+    plan = model.plan(np.arange(len(faces.images)), whole_image_boxes(faces.images),
+                      to_pixel_centres(faces.landmarks.astype(np.float64)))
     return model.run(faces.images, plan).embeddings
 
 

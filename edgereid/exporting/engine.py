@@ -25,9 +25,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgereid.card import ModelCard
+from edgereid.card import ModelCard, file_sha256
 from edgereid.errors import BackendError, ExportError, MissingDependencyError
 from edgereid.fileio import atomic_write_bytes, atomic_write_text
+from edgereid.runtime import cuda
 
 FLAVOURS = ("tensorrt", "tensorrt_rtx")
 SIDECAR_VERSION = 1
@@ -102,27 +103,6 @@ class BuildResult:
     log: list[str] = field(default_factory=list)
 
 
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def gpu_compute_capability() -> str | None:
-    """``"8.7"``-style compute capability of GPU 0 through cuda-python, or None without a usable GPU."""
-    try:
-        from cuda.bindings import runtime
-    except ImportError:
-        return None
-    error, count = runtime.cudaGetDeviceCount()
-    if int(error) != 0 or not count:
-        return None
-    error, props = runtime.cudaGetDeviceProperties(0)
-    return f"{props.major}.{props.minor}" if int(error) == 0 else None
-
-
 def _rtx_target(trt, requested: str | None) -> tuple[Any, str]:
     """TensorRT-RTX builds ahead of time for a named SM; without a GPU one must be named."""
     if requested:
@@ -131,7 +111,7 @@ def _rtx_target(trt, requested: str | None) -> tuple[Any, str]:
             choices = [c for c in dir(trt.ComputeCapability) if c.startswith("SM")]
             raise ExportError(f"TensorRT-RTX cannot target compute capability {requested}", expected=str(choices))
         return getattr(trt.ComputeCapability, name), requested
-    current = gpu_compute_capability()
+    current = cuda.compute_capability()
     if current:
         return trt.ComputeCapability.CURRENT, current
     return trt.ComputeCapability.SM86, "8.6"  # no GPU: an Ampere default, stated in the sidecar
@@ -243,7 +223,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     if flavour == "tensorrt_rtx":
         target, capability = _rtx_target(trt, compute_capability)
     else:
-        target, capability = None, gpu_compute_capability()
+        target, capability = None, cuda.compute_capability()
         if capability is None:
             raise ExportError("TensorRT builds for the GPU it runs on, and none is usable here",
                               fix="build on the target device (or use tensorrt_rtx to build ahead of time)")

@@ -40,9 +40,7 @@ class GpuPreprocessor:
     device frames referenced in place); :meth:`run` then writes any number of crop batches from them."""
 
     def __init__(self, spec: InputSpec, max_batch: int, half: bool = False, arch: str | None = None) -> None:
-        from edgereid.exporting.engine import gpu_compute_capability
-
-        capability = arch or f"compute_{(gpu_compute_capability() or '8.7').replace('.', '')}"
+        capability = arch or f"compute_{(cuda.compute_capability() or '8.7').replace('.', '')}"
         self.spec, self.max_batch, self.half = spec, max_batch, half
         self.module = cuda.KernelModule(cuda_kernels.compile_ptx(capability, half=half))
         self.norm = cuda_kernels.pack_normalise(spec)

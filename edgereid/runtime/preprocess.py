@@ -107,6 +107,11 @@ def validate_landmarks(landmarks: object, count: int) -> np.ndarray:
     return arr
 
 
+def whole_image_boxes(images: list[np.ndarray]) -> np.ndarray:
+    """One box covering each image ``[N, 4]`` (x1, y1, x2, y2): pictures that already are crops."""
+    return np.array([[0, 0, image.shape[1], image.shape[0]] for image in images], np.int32).reshape(-1, 4)
+
+
 def check_landmarks_in_boxes(landmarks: np.ndarray, boxes: np.ndarray, slack: float = 0.25) -> None:
     """Each face's landmarks must lie in its box, widened by ``slack`` of the box size on every side
     (detectors put profile landmarks slightly outside). Landmarks far outside mean they belong to

@@ -35,7 +35,7 @@ class TensorRtBackend:
     name = "tensorrt"
 
     def __init__(self, engine_path: str | Path, use_cuda_graphs: bool = True) -> None:
-        from edgereid.exporting.engine import check_engine, gpu_compute_capability, import_tensorrt
+        from edgereid.exporting.engine import check_engine, import_tensorrt
 
         self.path = Path(engine_path)
         if not self.path.is_file():
@@ -46,7 +46,7 @@ class TensorRtBackend:
         if not ok:
             raise BackendError("the TensorRT backend needs a CUDA GPU", got=why,
                                fix="run on the GPU machine, or use the .onnx model with ONNX Runtime on the CPU")
-        sidecar = check_engine(self.path, trt.__version__, flavour, gpu_compute_capability())
+        sidecar = check_engine(self.path, trt.__version__, flavour, cuda.compute_capability())
         self.card = ModelCard.from_dict(sidecar["card"])
         self.profile: str = sidecar["key"]["profile"]
         self.max_batch = int(self.profile.split(":")[2])
