@@ -162,6 +162,13 @@ class ModelCard:
         if self.task == "keypoints" and not {"coords", "confidence"} <= set(kinds):
             raise ModelCardError("a keypoints card needs 'coords' and 'confidence' outputs",
                                  got=str(kinds))
+        if self.task == "keypoints" and self.readout is not None:
+            k = self.output("coords").dims[0]
+            columns = sorted({len(row) for row in self.readout.matrix})
+            if columns != [2 * k]:
+                raise ModelCardError("read-out matrix needs 2 columns per model keypoint",
+                                     expected=f"{2 * k} columns (K={k})", got=f"{columns}",
+                                     fix="refit it with `edgereid keypoints readout` for this model")
 
     def output(self, kind: str) -> OutputSpec:
         """The first output of ``kind``."""

@@ -203,6 +203,71 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return _run_method(args, "distill")
 
 
+def _cmd_diffusion_pretrain(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from edgereid.diffusion.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig.load(args.config, _parse_overrides(args.set))
+    out = pretrain(config, {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set})
+    print(f"latent diffusion model: {out} (loss curves and samples.png inside)")
+    return 0
+
+
+def _cmd_keypoints_learn(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from edgereid.keypoints.stable_keypoints import StableKeypointsConfig, learn
+
+    config = StableKeypointsConfig.load(args.config, _parse_overrides(args.set))
+    path = learn(config, {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set})
+    print(f"teacher: {path} (token embeddings + the K chosen indices; loss.png beside it)")
+    return 0
+
+
+def _cmd_keypoints_label(args: argparse.Namespace) -> int:
+    from edgereid.data.crop_folder import read_images
+    from edgereid.keypoints.crops import save_pseudo_labels
+    from edgereid.keypoints.teacher import KeypointTeacher
+
+    teacher = KeypointTeacher(args.teacher, ldm=args.ldm, expected_k=args.k, tta_views=args.tta)
+    paths, images = read_images(args.crops, args.limit)
+    prediction = teacher.predict_images(images)
+    out = save_pseudo_labels(args.out, args.crops, paths, prediction.points, prediction.confidence, teacher.sha256)
+    print(f"pseudo-labels for {len(paths)} crops (K={teacher.k}): {out}")
+    if args.preview:
+        from edgereid.viz import keypoint_sheet
+
+        print(f"preview: {keypoint_sheet(images[:24], prediction.points[:24], args.preview)}")
+    return 0
+
+
+def _cmd_keypoints_readout(args: argparse.Namespace) -> int:
+    from edgereid.keypoints.readout import store_readout
+
+    out, count = store_readout(_existing_model(args.model), args.crops, args.out, args.limit)
+    print(f"read-out fitted on {count} labelled crops; wrote {out} (the pipeline now reports named joints)")
+    return 0
+
+
+def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
+    from edgereid.eval.keypoints_unsup import evaluate, markdown_table, write_report
+
+    models = {}
+    for pair in args.model:
+        label, sep, path = pair.rpartition("=")
+        if not sep or not label or not Path(path).is_file():
+            raise EdgeReidError(f"bad --model '{pair}'", expected="LABEL=PATH to a keypoint ONNX or a "
+                                "StableKeypoints teacher.safetensors that exists")
+        models[label] = Path(path)
+    report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit, test_limit=args.test_limit,
+                      alpha=args.alpha, tta_views=args.tta)
+    paths = write_report(report, args.out)
+    print(markdown_table(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
 def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
     from edgereid.eval.face_lowres import LowResProtocol, evaluate, markdown_table, write_report
 
@@ -264,7 +329,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     from edgereid.data.video import write_scene_videos
 
     world = World(WorldConfig(seed=args.seed, num_identities=args.identities, num_cameras=args.cameras))
+    from edgereid.keypoints.crops import write_person_crops
+
     writers = {"market1501": world.write_market1501, "sysu": world.write_sysu_like, "faces": world.write_faces,
+               "person-crops": lambda root: write_person_crops(world, root, frames_per_camera=args.frames),
                "video": lambda root: write_scene_videos(world, root, frames=args.frames)[0].parent}
     root = writers[args.layout](Path(args.out))
     print(f"wrote the synthetic world (seed {args.seed}) in {args.layout} layout to {root}")
@@ -338,6 +406,42 @@ def build_parser() -> argparse.ArgumentParser:
                          help="override a config key, e.g. --set optim.epochs=3 (repeatable)")
         sub.set_defaults(func=func)
 
+    diffusion = verbs.add_parser("diffusion", help="the latent diffusion model the StableKeypoints and DCAC "
+                                 "teachers read")
+    diffusion_verbs = diffusion.add_subparsers(dest="action", required=True)
+    pre = diffusion_verbs.add_parser("pretrain", help="train the small text-conditioned latent diffusion model "
+                                     "on the synthetic world (diffusers UNet + VAE)")
+    pre.add_argument("--config", required=True, help="YAML file, e.g. samples/configs/ldm_world.yaml")
+    pre.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set unet.optim.epochs=1 (repeatable)")
+    pre.set_defaults(func=_cmd_diffusion_pretrain)
+
+    keypoints = verbs.add_parser("keypoints", help="unsupervised keypoints: StableKeypoints teacher, "
+                                 "pseudo-labels, linear read-out to named joints")
+    kp_verbs = keypoints.add_subparsers(dest="action", required=True)
+    learn = kp_verbs.add_parser("learn", help="learn StableKeypoints token embeddings on a folder of unlabelled crops")
+    learn.add_argument("--config", required=True, help="YAML file, e.g. samples/configs/stable_keypoints_world.yaml")
+    learn.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                       help="override a config key, e.g. --set steps=50 (repeatable)")
+    learn.set_defaults(func=_cmd_keypoints_learn)
+    label = kp_verbs.add_parser("label", help="run the teacher over a folder of crops and store pseudo-labels")
+    label.add_argument("--teacher", required=True, help="teacher.safetensors from `edgereid keypoints learn`")
+    label.add_argument("--crops", required=True, help="folder of crop images")
+    label.add_argument("--out", required=True, help="pseudo-label file (.npz)")
+    label.add_argument("--ldm", help="diffusion model folder (default: the one the teacher was learnt with)")
+    label.add_argument("--k", type=int, help="expected number of keypoints (checked against the teacher)")
+    label.add_argument("--tta", type=int, help="test-time augmentation views (default: the teacher's)")
+    label.add_argument("--limit", type=int, help="label at most this many crops")
+    label.add_argument("--preview", help="PNG with the points drawn on the first 24 crops")
+    label.set_defaults(func=_cmd_keypoints_label)
+    readout = kp_verbs.add_parser("readout", help="fit the linear read-out from a student's K points to labelled "
+                                  "joints and store it in the student's card")
+    readout.add_argument("--model", required=True, help="keypoint student ONNX")
+    readout.add_argument("--crops", required=True, help="labelled crop folder (images/ + keypoints.json)")
+    readout.add_argument("--out", required=True, help="ONNX to write (may be --model)")
+    readout.add_argument("--limit", type=int, help="use at most this many labelled crops")
+    readout.set_defaults(func=_cmd_keypoints_readout)
+
     conv = verbs.add_parser("convert", help="FP16 or INT8 (Q/DQ) ONNX with the accuracy gate, for strongly "
                                              "typed TensorRT builds")
     conv.add_argument("--model", required=True, help="FP32 ONNX with a card")
@@ -378,6 +482,19 @@ def build_parser() -> argparse.ArgumentParser:
     faces.add_argument("--threads", type=int, default=2)
     faces.set_defaults(func=_cmd_evaluate_faces)
 
+    kp_eval = benchmarks.add_parser("keypoints", help="unsupervised keypoints read out linearly to labelled "
+                                    "joints: PCK and NME against the mean-pose baseline")
+    kp_eval.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                         help="keypoint ONNX or teacher.safetensors (repeatable)")
+    kp_eval.add_argument("--fit", required=True, help="labelled crop folder the read-outs are fitted on")
+    kp_eval.add_argument("--test", required=True, help="held-out labelled crop folder")
+    kp_eval.add_argument("--fit-limit", type=int, default=400)
+    kp_eval.add_argument("--test-limit", type=int, default=500)
+    kp_eval.add_argument("--alpha", type=float, default=0.1, help="PCK threshold, fraction of the crop's larger side")
+    kp_eval.add_argument("--tta", type=int, help="teacher test-time augmentation views (default: the teacher's)")
+    kp_eval.add_argument("--out", default="docs/keypoints", help="folder for the JSON and markdown table")
+    kp_eval.set_defaults(func=_cmd_evaluate_keypoints)
+
     cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
                            "rate on held-out synthetic footage, and store it in the card")
     cal.add_argument("--model", required=True, help="ReID or face ONNX model (rewritten in place)")
@@ -404,9 +521,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = verbs.add_parser("synth", help="write the synthetic world in a standard dataset layout")
     synth.add_argument("--out", required=True)
-    synth.add_argument("--layout", default="market1501", choices=["market1501", "sysu", "faces", "video"],
-                       help="video: one cam<N>.mp4 per camera with true boxes in cam<N>.json")
-    synth.add_argument("--frames", type=int, default=200, help="frames per camera (video layout)")
+    synth.add_argument("--layout", default="market1501", choices=["market1501", "sysu", "faces", "video", "person-crops"],
+                       help="video: one cam<N>.mp4 per camera with true boxes in cam<N>.json; person-crops: "
+                       "scene person boxes as images with their COCO-17 joints in keypoints.json")
+    synth.add_argument("--frames", type=int, default=200, help="frames per camera (video and person-crops layouts)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--identities", type=int, default=20)
     synth.add_argument("--cameras", type=int, default=3)

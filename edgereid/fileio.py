@@ -29,3 +29,23 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
 def atomic_write_text(path: str | Path, text: str) -> Path:
     """Text form of :func:`atomic_write_bytes` (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def replace_dir(staged: str | Path, target: str | Path) -> Path:
+    """Move a fully written folder ``staged`` to ``target``; an existing ``target`` is kept aside
+    until the move succeeded, so a failure leaves the previous folder in place."""
+    import shutil
+
+    staged, target = Path(staged), Path(target)
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    try:
+        os.replace(staged, target)
+    except BaseException:
+        if old.exists():
+            os.replace(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+    return target

@@ -82,13 +82,16 @@ def contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray, bool, str]], path: s
             sheet[y:y + height, x + j * width:x + (j + 1) * width] = tile
         cv2.rectangle(sheet, (x, y), (x + 2 * width - 1, y + height - 1), colour, 2)
         cv2.putText(sheet, caption, (x + 2, y + height + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.35, colour, 1, cv2.LINE_AA)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    ok, encoded = cv2.imencode(".png", sheet)
-    if not ok:
-        raise RuntimeError("PNG encoding failed")
+    return write_png(path, sheet)
+
+
+def write_png(path: str | Path, image: np.ndarray) -> Path:
+    """A BGR uint8 image written atomically as PNG."""
     from edgereid.fileio import atomic_write_bytes
 
+    ok, encoded = cv2.imencode(".png", image)
+    if not ok:
+        raise RuntimeError("PNG encoding failed")
     return atomic_write_bytes(path, encoded.tobytes())
 
 
@@ -117,3 +120,27 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], path: str | Pa
     figure.savefig(path, dpi=120)
     plt.close(figure)
     return path
+
+
+def keypoint_sheet(images: list[np.ndarray], points: np.ndarray, path: str | Path, cell: tuple[int, int] = (128, 64),
+                   columns: int = 12) -> Path:
+    """A PNG grid of crops with their K points drawn, one colour per point index (the same colour is
+    the same token in every crop, so a glance shows whether a point sticks to one body part)."""
+    height, width = cell
+    rows = max(1, (len(images) + columns - 1) // columns)
+    sheet = np.full((rows * height, columns * width, 3), 255, dtype=np.uint8)
+    k = points.shape[1]
+    palette = [tuple(int(c) for c in cv2.cvtColor(np.uint8([[[int(180 * i / max(k, 1)), 255, 255]]]),
+                                                  cv2.COLOR_HSV2BGR)[0, 0]) for i in range(k)]
+    for i, (image, pts) in enumerate(zip(images, points)):
+        r, c = divmod(i, columns)
+        scale = min(height / image.shape[0], width / image.shape[1])
+        tile = cv2.resize(image, (max(1, round(image.shape[1] * scale)), max(1, round(image.shape[0] * scale))),
+                          interpolation=cv2.INTER_AREA)
+        y, x = r * height, c * width
+        sheet[y:y + tile.shape[0], x:x + tile.shape[1]] = tile
+        for j, (px, py) in enumerate(pts):
+            centre = (int(round(x + (px + 0.5) * scale - 0.5)), int(round(y + (py + 0.5) * scale - 0.5)))
+            cv2.circle(sheet, centre, 3, palette[j], -1, cv2.LINE_AA)
+            cv2.circle(sheet, centre, 3, (0, 0, 0), 1, cv2.LINE_AA)
+    return write_png(path, sheet)

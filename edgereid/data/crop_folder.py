@@ -30,19 +30,25 @@ def list_images(folder: str | Path) -> list[Path]:
     return images
 
 
-def load_crops(folder: str | Path, spec: InputSpec, limit: int | None = None) -> np.ndarray:
-    """Up to ``limit`` images of ``folder`` (spread over the sorted list) as a normalised batch ``[N, 3, H, W]``."""
+def read_images(folder: str | Path, limit: int | None = None) -> tuple[list[Path], list[np.ndarray]]:
+    """Up to ``limit`` images of ``folder`` (spread over the sorted list) as BGR arrays, with their paths."""
     import cv2
-
-    from edgereid.runtime.preprocess import plan_crops, preprocess_batch, whole_image_boxes
 
     paths = list_images(folder)
     if limit is not None and len(paths) > limit:
         paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
-    frames = []
+    images = []
     for path in paths:
         image = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if image is None:
             raise InputError(f"cannot read image {path}", fix="remove or replace the file")
-        frames.append(image)
+        images.append(image)
+    return paths, images
+
+
+def load_crops(folder: str | Path, spec: InputSpec, limit: int | None = None) -> np.ndarray:
+    """Up to ``limit`` images of ``folder`` (spread over the sorted list) as a normalised batch ``[N, 3, H, W]``."""
+    from edgereid.runtime.preprocess import plan_crops, preprocess_batch, whole_image_boxes
+
+    _, frames = read_images(folder, limit)
     return preprocess_batch(frames, plan_crops(np.arange(len(frames)), whole_image_boxes(frames), spec), spec)

@@ -16,6 +16,13 @@ def flip_half(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return flip
 
 
+def photometric_jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per-crop brightness and contrast jitter of uint8 crops."""
+    gain = rng.uniform(0.75, 1.25, (len(images), 1, 1, 1))
+    bias = rng.uniform(-20, 20, (len(images), 1, 1, 1))
+    return np.clip(images * gain + bias, 0, 255).astype(np.uint8)
+
+
 def pk_batches(crops: CropSet, ids_per_batch: int, per_id: int, steps: int,
                rng: np.random.Generator) -> Iterator[np.ndarray]:
     """``steps`` index batches of P distinct identities x K crops each (with replacement when an

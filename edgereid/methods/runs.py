@@ -18,7 +18,8 @@ METHODS: dict[str, dict[str, tuple[str, str, str]]] = {
     "train": {"supervised": ("edgereid.methods.supervised", "TrainConfig", "train"),
               "arcface": ("edgereid.methods.coreface", "FaceMarginConfig", "train"),
               "coreface": ("edgereid.methods.coreface", "FaceMarginConfig", "train")},
-    "distill": {"ccface": ("edgereid.methods.ccface", "CCFaceConfig", "distill")},
+    "distill": {"ccface": ("edgereid.methods.ccface", "CCFaceConfig", "distill"),
+                "stable_keypoints": ("edgereid.keypoints.distill", "KeypointDistillConfig", "distill")},
 }
 
 

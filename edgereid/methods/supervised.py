@@ -20,7 +20,7 @@ import torch
 
 from edgereid.config import load_method_config
 from edgereid.data.scene_crops import SceneData, concat_crops, rendered_face_crops, scene_crops
-from edgereid.methods.batches import flip_half, label_map, pk_batches, shuffled_batches
+from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
 from edgereid.methods.trainer import OptimConfig, finish_run, fit
 from edgereid.registry import create_model, get_entry
@@ -67,13 +67,6 @@ def _random_erase(images: np.ndarray, rng: np.random.Generator, probability: flo
     return out
 
 
-def _photometric(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per-crop brightness and contrast jitter."""
-    gain = rng.uniform(0.75, 1.25, (len(images), 1, 1, 1))
-    bias = rng.uniform(-20, 20, (len(images), 1, 1, 1))
-    return np.clip(images * gain + bias, 0, 255).astype(np.uint8)
-
-
 def train(config: TrainConfig, config_dict: dict[str, Any]) -> Path:
     """Train the configured student, save the run to ``config.out``, export ONNX; return the checkpoint."""
     task = get_entry(config.model).task
@@ -98,7 +91,7 @@ def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
         flip_half(images, rng)
-        images = _random_erase(_photometric(images, rng), rng)
+        images = _random_erase(photometric_jitter(images, rng), rng)
         feat, logits = model.forward_train(torch.from_numpy(normalise_batch(images, spec)))
         target = torch.from_numpy(labels[index])
         return {"id": label_smoothed_ce(logits, target),
@@ -122,7 +115,7 @@ def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[st
         flip = flip_half(images, rng)
         points[flip, :, 0] = spec.width - 1 - points[flip, :, 0]
         points[flip] = points[flip][:, flip_index]
-        heatmaps, coords, _ = model(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
+        heatmaps, coords, _ = model(torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec)))
         return keypoint_loss(heatmaps, coords, torch.from_numpy(points[..., :2]), torch.from_numpy(points[..., 2] > 0),
                              model.stride, model.input_hw)
 
@@ -145,7 +138,7 @@ def _train_face(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
         flip_half(images, rng)
-        embeddings = model.features(torch.from_numpy(normalise_batch(_photometric(images, rng), spec)))
+        embeddings = model.features(torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec)))
         return {"arcface": head(embeddings, torch.from_numpy(labels[index]))}
 
     steps = len(crops) // config.batch_size

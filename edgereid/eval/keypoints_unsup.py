@@ -1,0 +1,105 @@
+"""``edgereid evaluate keypoints``: unsupervised keypoints read out to labelled joints, on held-out crops.
+
+Protocol (the standard one of unsupervised-keypoint papers, ``methods.md`` §3.3): each model's K points
+on a labelled *fit* folder give the linear read-out to the M true joints; the read-out is applied to the
+model's points on a disjoint *test* folder. Models whose card already names the folder's joints (a
+supervised student) are scored directly. Errors are in crop pixels: PCK@alpha of the crop's larger side
+and NME by the crop diagonal, over visible joints. The mean-pose baseline predicts the fit folder's mean
+normalised pose for every crop.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from edgereid.eval.metrics import nme, pck
+from edgereid.keypoints.crops import LabelledCrops, read_labelled_crops
+from edgereid.keypoints.readout import apply_matrix, fit_readout, normalise
+
+MEAN_POSE = "mean-pose baseline"
+
+
+def _sizes(crops: LabelledCrops) -> np.ndarray:
+    return np.array([[image.shape[1], image.shape[0]] for image in crops.images], np.float64)
+
+
+def predict(path: str | Path, crops: LabelledCrops, tta_views: int | None = None) -> tuple[np.ndarray, bool]:
+    """Points ``[N, K, 2]`` in crop pixels from a teacher (``.safetensors``) or an ONNX student, and
+    whether they already are the folder's named joints."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from edgereid.keypoints.teacher import KeypointTeacher
+
+        return KeypointTeacher(path, tta_views=tta_views).predict_images(crops.images).points, False
+    from edgereid.card import read_card
+    from edgereid.runtime.backends import load_backend
+    from edgereid.runtime.model import CropModel
+    from edgereid.runtime.preprocess import plan_crops, whole_image_boxes
+
+    card = read_card(path)
+    runner = CropModel(load_backend(path))
+    outputs = runner.run(crops.images, plan_crops(np.arange(len(crops.images)), whole_image_boxes(crops.images),
+                                                  card.input))
+    named = card.readout is None and card.joint_names == crops.joint_names
+    return outputs.keypoints, named
+
+
+def _scores(joints: np.ndarray, crops: LabelledCrops, alpha: float) -> dict[str, float]:
+    sizes = _sizes(crops)
+    boxes = np.concatenate([np.zeros_like(sizes), sizes], axis=1)
+    visible = crops.keypoints[..., 2] > 0
+    truth = crops.keypoints[..., :2]
+    return {"pck": pck(joints, truth, visible, boxes, alpha), "nme": nme(joints, truth, visible,
+                                                                        np.linalg.norm(sizes, axis=1))}
+
+
+def evaluate(models: dict[str, Path], fit_folder: str | Path, test_folder: str | Path, *, fit_limit: int = 400,
+             test_limit: int = 500, alpha: float = 0.1, tta_views: int | None = None) -> dict[str, object]:
+    """Scores per model (plus the mean-pose baseline) as a JSON-ready report."""
+    fit, test = read_labelled_crops(fit_folder, fit_limit), read_labelled_crops(test_folder, test_limit)
+    if fit.joint_names != test.joint_names:
+        raise ValueError("fit and test folders name different joints")
+    fit_visible = fit.keypoints[..., 2] > 0
+    fit_norm = normalise(fit.keypoints[..., :2], _sizes(fit))
+    counts = np.maximum(fit_visible.sum(0), 1)[:, None]
+    mean_pose = (fit_norm * fit_visible[..., None]).sum(0) / counts
+    baseline = (np.broadcast_to(mean_pose, test.keypoints[..., :2].shape) + 0.5) * _sizes(test)[:, None]
+    results = {MEAN_POSE: {**_scores(baseline, test, alpha), "k": 0, "readout": "none"}}
+    for label, path in models.items():
+        start = time.perf_counter()
+        test_points, named = predict(path, test, tta_views)
+        if named:
+            joints, how = test_points, "named joints from the card"
+        else:
+            fit_points, _ = predict(path, fit, tta_views)
+            matrix = fit_readout(normalise(fit_points, _sizes(fit)), fit_norm, fit_visible)
+            joints = (apply_matrix(normalise(test_points, _sizes(test)), matrix) + 0.5) * _sizes(test)[:, None]
+            how = f"linear read-out fitted on {len(fit.images)} crops"
+        results[label] = {**_scores(joints, test, alpha), "k": int(test_points.shape[1]), "readout": how,
+                          "seconds": round(time.perf_counter() - start, 1)}
+    protocol = {"fit_folder": str(fit_folder), "test_folder": str(test_folder), "fit_crops": len(fit.images),
+                "test_crops": len(test.images), "alpha": alpha, "tta_views": tta_views,
+                "models": {k: str(v) for k, v in models.items()}}
+    return {"protocol": protocol, "results": results}
+
+
+def markdown_table(report: dict[str, object]) -> str:
+    """One row per model: K, PCK@alpha, NME, how the joints were read out."""
+    alpha = report["protocol"]["alpha"]  # type: ignore[index]
+    lines = [f"| model | K | PCK@{alpha:g} | NME (crop diagonal) | joints |", "|---|---|---|---|---|"]
+    for label, row in report["results"].items():  # type: ignore[union-attr]
+        lines.append(f"| {label} | {row['k'] or '-'} | {row['pck']:.3f} | {row['nme']:.4f} | {row['readout']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, object], out_dir: str | Path) -> dict[str, Path]:
+    """``keypoints_unsup.json`` and ``keypoints_unsup.md`` in ``out_dir``."""
+    from edgereid.fileio import atomic_write_text
+
+    out = Path(out_dir)
+    return {"json": atomic_write_text(out / "keypoints_unsup.json", json.dumps(report, indent=1)),
+            "markdown": atomic_write_text(out / "keypoints_unsup.md", markdown_table(report))}

@@ -1,0 +1,111 @@
+"""Maps, Gaussians, affine warps and point selection for StableKeypoints (``methods.md`` §3.2-3.3).
+
+A map stack is ``[..., T, H, W]``. Affine transforms are ``affine_grid`` matrices ``[B, 2, 3]`` in
+normalised coordinates (-1..1, ``align_corners=False``): warping an image ``I`` by ``A`` gives
+``J(p) = I(A p)``. Rotations are built in pixel-proportional units so a non-square image rotates
+without shear.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.nn import functional as F
+
+
+def argmax_xy(maps: torch.Tensor) -> torch.Tensor:
+    """(x, y) pixel indices ``[..., T, 2]`` of each map's maximum (column, row; not (row, col))."""
+    height, width = maps.shape[-2:]
+    flat = maps.flatten(-2).argmax(-1)
+    return torch.stack((flat % width, flat // width), dim=-1)
+
+
+def gaussian_maps(centres_xy: torch.Tensor, hw: tuple[int, int], sigma: float) -> torch.Tensor:
+    """Unnormalised Gaussians (peak 1 at the centre of pixel ``centres_xy``) ``[..., T, H, W]``."""
+    height, width = hw
+    ys = torch.arange(height, dtype=torch.float32).view(height, 1)
+    xs = torch.arange(width, dtype=torch.float32).view(1, width)
+    cx = centres_xy[..., 0, None, None].float()
+    cy = centres_xy[..., 1, None, None].float()
+    return torch.exp(-((xs - cx) ** 2 + (ys - cy) ** 2) / (2 * sigma ** 2))
+
+
+def gaussian_kl(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``KL(G_n || softmax_pixels(M_n))`` per token ``[..., T]``: small for maps that are one sharp blob."""
+    target = gaussian_maps(argmax_xy(maps), maps.shape[-2:], sigma).flatten(-2)
+    target = target / target.sum(-1, keepdim=True)
+    log_p = F.log_softmax(maps.flatten(-2), dim=-1)
+    return (target * (torch.log(target.clamp_min(1e-12)) - log_p)).sum(-1)
+
+
+def furthest_point_sampling(points: torch.Tensor, k: int) -> torch.Tensor:
+    """Greedy furthest-point sampling of ``k`` indices from ``points [N, 2]``, starting at index 0
+    (the best-ranked candidate): each next index maximises its distance to the nearest chosen one."""
+    if k > len(points):
+        raise ValueError(f"cannot choose {k} of {len(points)} points")
+    points = points.float()
+    chosen = [0]
+    nearest = (points - points[0]).norm(dim=-1)
+    for _ in range(k - 1):
+        nxt = int(nearest.argmax())
+        chosen.append(nxt)
+        nearest = torch.minimum(nearest, (points - points[nxt]).norm(dim=-1))
+    return torch.tensor(chosen, dtype=torch.long)
+
+
+def select_tokens(maps: torch.Tensor, candidates: int, k: int, sigma: float) -> torch.Tensor:
+    """Token indices of one image's maps ``[T, H, W]``: the ``candidates`` sharpest by Gaussian KL,
+    thinned to ``k`` by furthest-point sampling on their peaks."""
+    ranked = gaussian_kl(maps, sigma).argsort()[:candidates]
+    return ranked[furthest_point_sampling(argmax_xy(maps[ranked]), k)]
+
+
+def random_affine(batch: int, hw: tuple[int, int], generator: torch.Generator, degrees: float = 15.0,
+                  scale: tuple[float, float] = (0.8, 1.0), translate: float = 0.25) -> torch.Tensor:
+    """``[B, 2, 3]`` matrices: rotation U(±degrees), scale U(scale), translation U(±translate) in
+    normalised units (the official ranges)."""
+    height, width = hw
+    angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(degrees)
+    zoom = scale[0] + torch.rand(batch, generator=generator) * (scale[1] - scale[0])
+    shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * translate
+    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    aspect = height / width  # normalised x spans W pixels, y spans H: rotate in pixel units
+    theta = torch.zeros(batch, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * aspect
+    theta[:, 1, 0], theta[:, 1, 1] = sin / aspect, cos
+    theta[:, :, 2] = shift
+    return theta
+
+
+def invert_affine(theta: torch.Tensor) -> torch.Tensor:
+    """The matrices of the inverse transforms ``[B, 2, 3]``."""
+    full = torch.cat([theta, torch.tensor([0.0, 0.0, 1.0]).expand(len(theta), 1, 3)], dim=1)
+    return torch.linalg.inv(full)[:, :2]
+
+
+def warp(images: torch.Tensor, theta: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+    """``images [B, C, H, W]`` warped by ``theta``; samples from outside the image are 0."""
+    size = size or images.shape[-2:]
+    grid = F.affine_grid(theta, [len(images), images.shape[1], *size], align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def equivariance_loss(maps: torch.Tensor, maps_of_warped: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """``mean |M(I) - T^-1[M(T(I))]|^2`` over the pixels that ``T^-1`` brings back from inside the image."""
+    inverse = invert_affine(theta)
+    back = warp(maps_of_warped, inverse)
+    inside = (warp(torch.ones_like(maps_of_warped[:, :1]), inverse) > 0.999).to(maps.dtype)
+    return ((maps - back) ** 2 * inside).sum() / (inside.sum() * maps.shape[1]).clamp_min(1.0)
+
+
+def localisation_loss(maps: torch.Tensor, sigma: float) -> torch.Tensor:
+    """``mean |M_n - G_n|^2`` against peak-1 Gaussians at each map's (non-differentiable) argmax."""
+    target = gaussian_maps(argmax_xy(maps.detach()), maps.shape[-2:], sigma)
+    return F.mse_loss(maps, target)
+
+
+def centre_xy(index_xy: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
+    """Pixel indices to normalised [0, 1] coordinates of the pixel centres (the official +0.5)."""
+    height, width = hw
+    return (index_xy.float() + 0.5) / torch.tensor([width, height], dtype=torch.float32)
