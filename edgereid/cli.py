@@ -113,6 +113,17 @@ def _cmd_card_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def _labelled_models(pairs: list[str], example: str) -> dict[str, Path]:
+    """``--model LABEL=PATH`` options of the benchmarks as {label: existing path}."""
+    models = {}
+    for pair in pairs:
+        label, sep, path = pair.rpartition("=")
+        if not sep or not label:
+            raise EdgeReidError(f"bad --model '{pair}'", expected=f"LABEL=PATH ({example})")
+        models[label] = _existing_model(path)
+    return models
+
+
 def _existing_model(name: str) -> Path:
     path = Path(name)
     if not path.is_file():
@@ -185,13 +196,18 @@ def _parse_overrides(pairs: list[str]) -> dict[str, object]:
 def _run_method(args: argparse.Namespace, verb: str) -> int:
     import dataclasses
 
+    from edgereid.methods import distributed
     from edgereid.methods.runs import load_run_config, run
 
     config = load_run_config(args.config, _parse_overrides(args.set), verb)
+    distributed.init_from_env()  # a no-op unless launched by torchrun
     # the effective config (file + overrides) is what the run records in its checkpoint and history
     checkpoint = run(config, {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set},
                      verb)
-    print(f"checkpoint: {checkpoint}")
+    main_process = distributed.is_main()
+    distributed.finish()
+    if main_process:
+        print(f"checkpoint: {checkpoint}")
     return 0
 
 
@@ -253,13 +269,7 @@ def _cmd_keypoints_readout(args: argparse.Namespace) -> int:
 def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
     from edgereid.eval.keypoints_unsup import evaluate, markdown_table, write_report
 
-    models = {}
-    for pair in args.model:
-        label, sep, path = pair.rpartition("=")
-        if not sep or not label or not Path(path).is_file():
-            raise EdgeReidError(f"bad --model '{pair}'", expected="LABEL=PATH to a keypoint ONNX or a "
-                                "StableKeypoints teacher.safetensors that exists")
-        models[label] = Path(path)
+    models = _labelled_models(args.model, "a keypoint ONNX or a StableKeypoints teacher.safetensors")
     report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit, test_limit=args.test_limit,
                       alpha=args.alpha, tta_views=args.tta)
     paths = write_report(report, args.out)
@@ -268,15 +278,20 @@ def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
+    from edgereid.eval.reid_dg import evaluate, markdown_table, write_report
+
+    models = _labelled_models(args.model, "e.g. dcac=runs/dcac/teacher/model.onnx")
+    report = evaluate(models, seed=args.seed, identities=args.identities, cameras=args.cameras, frames=args.frames)
+    print(markdown_table(report))
+    print(f"wrote {write_report(report, args.out)}")
+    return 0
+
+
 def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
     from edgereid.eval.face_lowres import LowResProtocol, evaluate, markdown_table, write_report
 
-    models = {}
-    for pair in args.model:
-        label, sep, path = pair.rpartition("=")
-        if not sep or not label:
-            raise EdgeReidError(f"bad --model '{pair}'", expected="LABEL=PATH.onnx, e.g. ccface=runs/faces/ccface_student/model.onnx")
-        models[label] = _existing_model(path)
+    models = _labelled_models(args.model, "e.g. ccface=runs/faces/ccface_student/model.onnx")
     protocol = LowResProtocol(seed=args.seed, identities=args.identities,
                               probes_per_identity=args.probes, sizes=tuple(args.sizes), far=args.far)
     report = evaluate(models, protocol, threads=args.threads)
@@ -481,6 +496,17 @@ def build_parser() -> argparse.ArgumentParser:
     faces.add_argument("--far", type=float, default=1e-3)
     faces.add_argument("--threads", type=int, default=2)
     faces.set_defaults(func=_cmd_evaluate_faces)
+
+    reid_eval = benchmarks.add_parser("reid", help="person ReID on an unseen world (new identities and camera "
+                                      "domains): mAP and rank-1 through the pipeline")
+    reid_eval.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                           help="a ReID ONNX model with a card (repeatable)")
+    reid_eval.add_argument("--seed", type=int, default=720, help="held-out world seed (not a training seed)")
+    reid_eval.add_argument("--identities", type=int, default=60)
+    reid_eval.add_argument("--cameras", type=int, default=4)
+    reid_eval.add_argument("--frames", type=int, default=60, help="frames per camera")
+    reid_eval.add_argument("--out", default="docs/reid/reid_dg.json", help="JSON report")
+    reid_eval.set_defaults(func=_cmd_evaluate_reid)
 
     kp_eval = benchmarks.add_parser("keypoints", help="unsupervised keypoints read out linearly to labelled "
                                     "joints: PCK and NME against the mean-pose baseline")

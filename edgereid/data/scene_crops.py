@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgereid.card import InputSpec
+from edgereid.errors import ConfigError
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
 from edgereid.runtime.preprocess import allocate_staging, crop_into, fill_bgr, plan_crops, validate_boxes
 
@@ -122,3 +123,14 @@ def concat_crops(parts: list[CropSet]) -> CropSet:
     return CropSet(np.concatenate([p.images for p in parts]), np.concatenate([p.pids for p in parts]),
                    np.concatenate([p.cams for p in parts]),
                    np.concatenate(keypoints) if len(keypoints) == len(parts) else None)
+
+
+def crops_from_cameras(crops: CropSet, cameras: tuple[int, ...]) -> CropSet:
+    """The crops seen by ``cameras`` (the source domains of a domain-generalisation run); all when empty."""
+    if not cameras:
+        return crops
+    keep = np.isin(crops.cams, cameras)
+    if not keep.any():
+        raise ConfigError("no training crops from the chosen train_cameras", got=str(cameras),
+                          expected=f"camera ids among {sorted(set(crops.cams.tolist()))}")
+    return CropSet(crops.images[keep], crops.pids[keep], crops.cams[keep])

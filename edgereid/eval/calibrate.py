@@ -31,7 +31,8 @@ class Calibration:
     impostor_pairs: int
 
 
-def _embeddings(model: str, task: str, world: World, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def world_embeddings(model: str, task: str, world: World, frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Embeddings, pids and camera ids of everyone the pipeline sees in ``frames`` frames per camera."""
     role = {"reid": "reid_model", "face": "face_model"}[task]
     embeddings, pids, cams = [], [], []
     with Pipeline({role: model}) as pipeline:
@@ -65,7 +66,7 @@ def calibrate(model: str | Path, far: float = 1e-3, seed: int = 600, identities:
     if card.task not in ("reid", "face"):
         raise EdgeReidError(f"only ReID and face models take an accept threshold, not '{card.task}'")
     world = World(WorldConfig(seed=seed, num_identities=identities, num_cameras=cameras))
-    emb, pids, cams = _embeddings(str(model), card.task, world, frames)
+    emb, pids, cams = world_embeddings(str(model), card.task, world, frames)
     scores = emb @ emb.T
     upper = np.triu(np.ones_like(scores, dtype=bool), k=1)
     same = pids[:, None] == pids[None, :]

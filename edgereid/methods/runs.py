@@ -17,9 +17,11 @@ from edgereid.errors import ConfigError
 METHODS: dict[str, dict[str, tuple[str, str, str]]] = {
     "train": {"supervised": ("edgereid.methods.supervised", "TrainConfig", "train"),
               "arcface": ("edgereid.methods.coreface", "FaceMarginConfig", "train"),
-              "coreface": ("edgereid.methods.coreface", "FaceMarginConfig", "train")},
+              "coreface": ("edgereid.methods.coreface", "FaceMarginConfig", "train"),
+              "dcac": ("edgereid.methods.dcac", "DCACConfig", "train")},
     "distill": {"ccface": ("edgereid.methods.ccface", "CCFaceConfig", "distill"),
-                "stable_keypoints": ("edgereid.keypoints.distill", "KeypointDistillConfig", "distill")},
+                "stable_keypoints": ("edgereid.keypoints.distill", "KeypointDistillConfig", "distill"),
+                "reid_kd": ("edgereid.methods.reid_distill", "ReidDistillConfig", "distill")},
 }
 
 

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from edgereid.card import ModelCard
+from edgereid.methods import distributed
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,9 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
     """Train; returns one record per epoch with the mean of every loss term.
 
     Gradients are clipped to ``optim.grad_clip`` (global norm) over ``clip_params`` when given
-    (e.g. the backbone only, as CoReFace does), else over every trained parameter."""
+    (e.g. the backbone only, as CoReFace does), else over every trained parameter. Under ``torchrun``
+    each process trains on its slice of every batch and gradients are averaged
+    (:mod:`edgereid.methods.distributed`)."""
     from tqdm import tqdm
 
     torch.set_num_threads(optim.threads)
@@ -64,16 +67,17 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: _lr_factor(s, total, warmup, optim.final_lr_fraction))
     history: list[dict[str, float]] = []
-    bar = tqdm(total=total, desc=description, unit="step", dynamic_ncols=True)
+    bar = tqdm(total=total, desc=description, unit="step", dynamic_ncols=True, disable=not distributed.is_main())
     for epoch in range(optim.epochs):
         model.train()
         sums: dict[str, float] = {}
         count = 0
         for batch in epochs(epoch):
-            terms = step(batch)
+            terms = step(distributed.shard(batch))
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            distributed.average_gradients(params)
             torch.nn.utils.clip_grad_norm_(clipped, optim.grad_clip)
             optimizer.step()
             scheduler.step()
@@ -121,6 +125,8 @@ def finish_run(model: nn.Module, card: ModelCard, out_dir: str | Path, config: d
                history: list[dict[str, float]], title: str, export: bool) -> Path:
     """:func:`save_run`, then (when ``export``) the ONNX export with its parity check; returns the checkpoint."""
     out_dir = Path(out_dir)
+    if not distributed.is_main():  # under torchrun only the first process writes
+        return out_dir / "model.safetensors"
     checkpoint = save_run(model, card, out_dir, config, history, title)
     if export:
         from edgereid.exporting.onnx_export import export_checkpoint

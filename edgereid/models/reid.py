@@ -67,6 +67,13 @@ def reid_mobilenet_w050_128x64(**kwargs) -> ReidStudent:
     return ReidStudent(**{"width": 0.5, "input_hw": (128, 64), **kwargs})
 
 
+@register_model("reid_teacher_w100_128x64", task="reid")
+def reid_teacher_w100_128x64(**kwargs) -> ReidStudent:
+    """A wider encoder (MobileNetV2 x1.0, 512-d, 128x64) for the world-scale ReID teachers (DCAC);
+    it stands in for the paper's CLIP ViT-B/16, which this machine can neither download nor train."""
+    return ReidStudent(**{"width": 1.0, "input_hw": (128, 64), **kwargs})
+
+
 @register_model("test_reid", task="reid")
 def test_reid(**kwargs) -> ReidStudent:
     """Tiny random-weight ReID model for tests: 64x32 input, 32-d."""

@@ -1,0 +1,182 @@
+"""DCAC (``method: dcac``): a domain-generalisable ReID teacher guided by a pre-trained latent diffusion
+model. Ported from the official code (``RikoLi/DCAC``; ``methods.md`` §1).
+
+Per batch: encoder feature ``z``, BNNeck ``z~``, logits ``l = W z~``. Losses: label-smoothed ID
+cross-entropy; the prototypical memory contrastive loss ``CE(M u / T_m, y)`` with ``u = norm(z~)``, the
+memory rebuilt from class means at every epoch start and hard-updated per batch (the least similar
+sample of each class, momentum 0.2); and the diffusion denoising loss, where the UNet's single context
+token is ``c = softmax(l / tau)^T E`` (learnable per-identity prompts ``E``), the UNet is frozen but
+LoRA-adapted, the VAE frozen and its latents detached. The denoising loss reaches the encoder only
+through ``l``: the classifier's "dark knowledge" is what the diffusion model corrects.
+``ldm_weight: 0`` is the paper's own ablation (the baseline without diffusion).
+
+Changes for this SDK's scale, each a config key: the encoder is a CNN from the registry (not CLIP
+ViT-B/16), trained from scratch with AdamW at a CNN learning rate; the diffusion copy of a crop is the
+diffusion model's own input layout (letterboxed, see :func:`edgereid.diffusion.ldm.diffusion_spec`)
+instead of a 128x128 stretch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from edgereid.config import load_method_config
+from edgereid.data.scene_crops import CropSet, SceneData, crops_from_cameras, scene_crops
+from edgereid.errors import ConfigError
+from edgereid.methods import distributed
+from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
+from edgereid.methods.losses import label_smoothed_ce
+from edgereid.methods.trainer import OptimConfig, finish_run, fit
+from edgereid.registry import create_model
+from edgereid.runtime.preprocess import normalise_batch
+
+
+@dataclass(frozen=True)
+class DCACConfig:
+    """``train_cameras``: the source domains (camera ids of the training world; empty = all)."""
+
+    method: str
+    model: str
+    out: str
+    ldm: str = "samples/models/ldm_world"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    data: SceneData = field(default_factory=SceneData)
+    train_cameras: tuple[int, ...] = ()
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 32
+    ids_per_batch: int = 8
+    tau: float = 0.6
+    lora_rank: int = 8
+    lora_alpha: float = 1.0
+    prompt_init_std: float = 1.0
+    memory_temperature: float = 0.01
+    memory_momentum: float = 0.2
+    id_weight: float = 1.0
+    pcl_weight: float = 1.0
+    ldm_weight: float = 1.0
+    export: bool = True
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "DCACConfig":
+        config = load_method_config(cls, path, overrides, ("dcac",), "train")
+        if config.tau <= 0:
+            raise ConfigError(f"{path}: tau must be positive", got=str(config.tau))
+        return config
+
+
+class ClusterMemory(nn.Module):
+    """Unit-norm class prototypes ``M [N, D]`` for the prototypical contrastive loss (no gradient)."""
+
+    def __init__(self, num_classes: int, dim: int, temperature: float = 0.01, momentum: float = 0.2) -> None:
+        super().__init__()
+        self.register_buffer("prototypes", torch.zeros(num_classes, dim))
+        self.temperature = temperature
+        self.momentum = momentum
+
+    @torch.no_grad()
+    def rebuild(self, features: torch.Tensor, labels: torch.Tensor) -> None:
+        """Every prototype = the normalised mean BN feature of its class."""
+        sums = torch.zeros_like(self.prototypes).index_add_(0, labels, features)
+        self.prototypes.copy_(F.normalize(sums, dim=1))
+
+    def loss(self, unit: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """``CE(M u / T, y)``; uses a copy of ``M``, so the batch's memory update may follow before backward."""
+        return F.cross_entropy(unit @ self.prototypes.clone().t() / self.temperature, labels)
+
+    @torch.no_grad()
+    def update_hard(self, unit: torch.Tensor, labels: torch.Tensor) -> None:
+        """For each class in the batch, move its prototype toward its *least* similar sample."""
+        for label in labels.unique():
+            members = unit[labels == label]
+            hardest = members[(members @ self.prototypes[label]).argmin()]
+            mixed = self.momentum * self.prototypes[label] + (1 - self.momentum) * hardest
+            self.prototypes[label] = F.normalize(mixed, dim=0)
+
+
+class IdPrompts(nn.Module):
+    """Learnable per-identity prompts ``E [N, D]``; the condition is ``softmax(logits / tau)^T E``."""
+
+    def __init__(self, num_classes: int, dim: int, init_std: float = 1.0) -> None:
+        super().__init__()
+        self.prompts = nn.Parameter(torch.randn(num_classes, dim) * init_std)
+
+    def forward(self, logits: torch.Tensor, tau: float) -> torch.Tensor:
+        """One context token per sample ``[B, 1, D]``."""
+        return (F.softmax(logits / tau, dim=1) @ self.prompts)[:, None, :]
+
+
+def denoising_loss(ldm, pixels: torch.Tensor, context: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """``mean |eps - eps_theta(z_t, t, c)|^2`` with ``z_0`` a detached VAE sample and ``t ~ U{0..T-1}``."""
+    with torch.no_grad():
+        latents = ldm.vae.encode(pixels).latent_dist.sample(generator) * ldm.latent_scale
+    noise = torch.randn(latents.shape, generator=generator)
+    steps = torch.randint(0, ldm.scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    predicted = ldm.unet(ldm.scheduler.add_noise(latents, noise, steps), steps, context).sample
+    return F.mse_loss(predicted, noise)
+
+
+@torch.no_grad()
+def _bn_features(model, crops: CropSet, spec) -> torch.Tensor:
+    model.eval()
+    parts = [model.bnneck(model.features(torch.from_numpy(normalise_batch(crops.images[i:i + 128], spec))))
+             for i in range(0, len(crops), 128)]
+    model.train()
+    return torch.cat(parts)
+
+
+def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
+    """Train the DCAC teacher (or its ablation), save the run, export the encoder; returns the checkpoint."""
+    from edgereid.diffusion.ldm import diffusion_spec, load_ldm
+    from edgereid.methods.lora import add_lora
+
+    torch.manual_seed(config.optim.seed)
+    spec = create_model(config.model, **config.model_args).card(config.model).input
+    use_ldm = config.ldm_weight > 0
+    ldm = load_ldm(config.ldm).freeze() if use_ldm else None
+    specs = (spec, diffusion_spec(ldm.image_hw)) if use_ldm else (spec,)
+    crops = [crops_from_cameras(scene_crops(config.data, person_spec=s)[0], config.train_cameras) for s in specs]
+    labels, num_classes = label_map(crops[0].pids)
+    model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    memory = ClusterMemory(num_classes, model.embedding_dim, config.memory_temperature, config.memory_momentum)
+    parts = nn.ModuleDict({"model": model})
+    if use_ldm:
+        parts["prompts"] = IdPrompts(num_classes, ldm.context_dim, config.prompt_init_std)
+        add_lora(ldm.unet, config.lora_rank, config.lora_alpha)
+        parts["unet"] = ldm.unet
+    rng = np.random.default_rng(config.optim.seed)
+    generator = torch.Generator().manual_seed(config.optim.seed)
+    targets_all = torch.from_numpy(labels)
+    steps = len(crops[0]) // config.batch_size
+
+    def epoch_batches(_: int) -> Iterator[np.ndarray]:
+        memory.rebuild(_bn_features(model, crops[0], spec), targets_all)
+        return pk_batches(crops[0], config.ids_per_batch, config.batch_size // config.ids_per_batch, steps, rng)
+
+    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+        images = crops[0].images[index]
+        flip_half(images, rng)
+        bn = model.bnneck(model.features(torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec))))
+        logits = model.classifier(bn)
+        target = targets_all[index]
+        unit = F.normalize(bn, dim=1)
+        terms = {"id": config.id_weight * label_smoothed_ce(logits, target),
+                 "pcl": config.pcl_weight * memory.loss(unit, target)}
+        # every process applies the same update, from the whole (gathered) batch
+        memory.update_hard(distributed.all_gather(unit.detach()), distributed.all_gather(target))
+        if use_ldm:
+            pixels = torch.from_numpy(normalise_batch(crops[1].images[index], specs[1]))
+            context = parts["prompts"](logits, config.tau)
+            terms["ldm"] = config.ldm_weight * denoising_loss(ldm, pixels, context, generator)
+        return terms
+
+    history = fit(parts, parts.parameters(), epoch_batches, step, config.optim, steps,
+                  f"dcac {config.model}" + ("" if use_ldm else " (no diffusion)"))
+    title = f"DCAC teacher {config.model}" + ("" if use_ldm else " without the diffusion loss")
+    return finish_run(model, model.card(config.model), config.out, config_dict, history, title, config.export)

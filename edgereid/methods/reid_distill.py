@@ -1,0 +1,107 @@
+"""``edgereid distill`` with ``method: reid_kd``: a compact ReID student distilled from a ReID teacher
+(DCAC or any registry ReID checkpoint), ``methods.md`` §1.7 option A.
+
+Losses: embedding regression (``1 - cos`` plus squared L2 between the unit embeddings), so the student
+lives in the teacher's embedding space; a relational term (KL between the teacher's and the student's
+softmax-normalised batch similarity rows); and the student's own label-smoothed ID loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from edgereid.card import Provenance, file_sha256
+from edgereid.config import load_method_config
+from edgereid.data.scene_crops import SceneData, crops_from_cameras, scene_crops
+from edgereid.errors import ConfigError
+from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
+from edgereid.methods.losses import label_smoothed_ce
+from edgereid.methods.trainer import OptimConfig, config_fingerprint, finish_run, fit
+from edgereid.registry import create_model
+from edgereid.runtime.preprocess import normalise_batch
+
+
+@dataclass(frozen=True)
+class ReidDistillConfig:
+    method: str
+    model: str
+    out: str
+    teacher: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+    data: SceneData = field(default_factory=SceneData)
+    train_cameras: tuple[int, ...] = ()
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 32
+    ids_per_batch: int = 8
+    embed_weight: float = 1.0
+    relation_weight: float = 1.0
+    relation_temperature: float = 0.1
+    id_weight: float = 1.0
+    export: bool = True
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "ReidDistillConfig":
+        return load_method_config(cls, path, overrides, ("reid_kd",), "distill")
+
+
+def embedding_regression(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
+    """``mean(1 - cos) + mean |s - t|^2`` of unit embeddings."""
+    s, t = F.normalize(student, dim=1), F.normalize(teacher, dim=1)
+    return (1 - (s * t).sum(1)).mean() + ((s - t) ** 2).sum(1).mean()
+
+
+def relational_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL between row-softmaxed batch cosine similarities (self-pairs excluded), teacher as target."""
+    s, t = F.normalize(student, dim=1), F.normalize(teacher, dim=1)
+    eye = torch.eye(len(s), dtype=torch.bool)
+    s_sim = (s @ s.t() / temperature).masked_fill(eye, -1e4)
+    t_sim = (t @ t.t() / temperature).masked_fill(eye, -1e4)
+    return F.kl_div(F.log_softmax(s_sim, 1), F.log_softmax(t_sim, 1), log_target=True, reduction="batchmean")
+
+
+def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
+    """Train the student against the frozen teacher, save the run, export ONNX; returns the checkpoint."""
+    from edgereid.models.checkpoint import load_checkpoint
+
+    torch.manual_seed(config.optim.seed)
+    teacher, teacher_card = load_checkpoint(config.teacher)
+    teacher.eval().requires_grad_(False)
+    probe = create_model(config.model, **config.model_args)
+    if probe.embedding_dim != teacher_card.embedding_dim:
+        raise ConfigError("student and teacher embeddings differ in size", expected=str(teacher_card.embedding_dim),
+                          got=str(probe.embedding_dim), fix="set model_args.embedding_dim to the teacher's")
+    spec, teacher_spec = probe.card(config.model).input, teacher_card.input
+    crops = crops_from_cameras(scene_crops(config.data, person_spec=spec)[0], config.train_cameras)
+    teacher_crops = crops if teacher_spec == spec else crops_from_cameras(
+        scene_crops(config.data, person_spec=teacher_spec)[0], config.train_cameras)
+    labels, num_classes = label_map(crops.pids)
+    model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    rng = np.random.default_rng(config.optim.seed)
+    steps = len(crops) // config.batch_size
+
+    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+        images, teacher_images = crops.images[index], teacher_crops.images[index]
+        flipped = flip_half(images, rng)
+        teacher_images[flipped] = teacher_images[flipped][:, :, ::-1]  # the same view for both
+        jittered = photometric_jitter(images, rng)
+        feat = model.bnneck(model.features(torch.from_numpy(normalise_batch(jittered, spec))))
+        with torch.no_grad():
+            target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)))
+        return {"embed": config.embed_weight * embedding_regression(feat, target),
+                "relation": config.relation_weight * relational_kd(feat, target, config.relation_temperature),
+                "id": config.id_weight * label_smoothed_ce(model.classifier(feat), torch.from_numpy(labels[index]))}
+
+    history = fit(model, model.parameters(),
+                  lambda _: pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch,
+                                       steps, rng), step, config.optim, steps, f"distill reid {config.model}")
+    card = model.card(config.model).replace(provenance=Provenance(
+        config_fingerprint=config_fingerprint(config_dict),
+        source=f"distilled from {config.teacher} (sha256 {file_sha256(config.teacher)[:16]})"))
+    return finish_run(model, card, config.out, config_dict, history, f"ReID student distilled: {config.model}",
+                      config.export)
