@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 # The bundled defaults: trained on the synthetic world only (see README), committed under samples/models.
 MODELS := samples/models
 
-.PHONY: demo test setup clean defaults faces
+.PHONY: demo test setup clean defaults faces diffusion keypoints dcac
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,52 @@ faces: setup
 		--model "CoReFace teacher (HR, 64 px)=$(FACE_RUNS)/coreface_teacher/model.onnx" \
 		--model "student trained on LR (32 px)=$(FACE_RUNS)/lr_direct_student/model.onnx" \
 		--model "CCFace student (32 px)=$(FACE_RUNS)/ccface_student/model.onnx"
+
+# The small latent diffusion model of the world (committed under samples/models/ldm_world; ~25 minutes).
+diffusion: setup
+	$(BIN)/edgereid diffusion pretrain --config samples/configs/ldm_world.yaml
+
+# The unsupervised keypoint benchmark (README "Unsupervised keypoints"): crops, StableKeypoints teacher,
+# pseudo-labels, distilled student, read-out, evaluation against the supervised student and the mean pose.
+KP := runs/keypoints
+keypoints: setup
+	rm -rf $(KP)/crops_train $(KP)/crops_test
+	$(BIN)/edgereid synth --layout person-crops --out $(KP)/crops_train --seed 130 --identities 100 --cameras 6 --frames 50
+	$(BIN)/edgereid synth --layout person-crops --out $(KP)/crops_test --seed 710 --identities 60 --cameras 6 --frames 25
+	$(BIN)/edgereid keypoints learn --config samples/configs/stable_keypoints_world.yaml
+	$(BIN)/edgereid keypoints label --teacher $(KP)/teacher/teacher.safetensors --crops $(KP)/crops_train/images \
+		--out $(KP)/labels_train.npz --preview docs/keypoints/teacher_points.png
+	$(BIN)/edgereid distill --config samples/configs/stable_keypoints_student.yaml
+	$(BIN)/edgereid keypoints readout --model $(KP)/student/model.onnx --crops $(KP)/crops_train --limit 400 \
+		--out $(KP)/student/model_coco17.onnx
+	$(BIN)/edgereid evaluate keypoints --fit $(KP)/crops_train --test $(KP)/crops_test --out docs/keypoints \
+		--model "StableKeypoints teacher=$(KP)/teacher/teacher.safetensors" \
+		--model "distilled student=$(KP)/student/model.onnx" \
+		--model "supervised student (true joints)=$(MODELS)/keypoints/model.onnx"
+	cp $(KP)/teacher/loss.png docs/keypoints/teacher_loss.png
+	cp $(KP)/student/loss.png docs/keypoints/student_loss.png
+
+# The domain-generalisation benchmark (README "Person re-identification across domains"): DCAC teacher
+# and its no-diffusion ablation with 3 seeds each, the student trained directly, the student distilled
+# from DCAC (seed 0), all scored on an unseen world.
+DC := runs/dcac
+dcac: setup
+	for seed in 0 1 2; do \
+		$(BIN)/edgereid train --config samples/configs/dcac_world.yaml --set optim.seed=$$seed --set out=$(DC)/teacher_s$$seed && \
+		$(BIN)/edgereid train --config samples/configs/dcac_world.yaml --set optim.seed=$$seed --set ldm_weight=0 \
+			--set out=$(DC)/ablation_s$$seed || exit 1; \
+	done
+	$(BIN)/edgereid train --config samples/configs/dcac_world.yaml --set model=reid_mobilenet_w050_128x64 \
+		--set ldm_weight=0 --set out=$(DC)/student_direct
+	$(BIN)/edgereid distill --config samples/configs/dcac_student.yaml --set teacher=$(DC)/teacher_s0/model.safetensors \
+		--set out=$(DC)/student_dcac
+	$(BIN)/edgereid evaluate reid --out docs/reid/reid_dg.json \
+		$(foreach s,0 1 2,--model "DCAC teacher/$(s)=$(DC)/teacher_s$(s)/model.onnx") \
+		$(foreach s,0 1 2,--model "teacher without diffusion (ablation)/$(s)=$(DC)/ablation_s$(s)/model.onnx") \
+		--model "student trained directly=$(DC)/student_direct/model.onnx" \
+		--model "student distilled from DCAC=$(DC)/student_dcac/model.onnx"
+	for seed in 0 1 2; do cp $(DC)/teacher_s$$seed/loss.png docs/reid/dcac_loss_s$$seed.png; \
+		cp $(DC)/ablation_s$$seed/loss.png docs/reid/ablation_loss_s$$seed.png; done
 
 clean:
 	rm -rf $(VENV) edgereid-demo .pytest_cache

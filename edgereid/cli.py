@@ -271,7 +271,7 @@ def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
 
     models = _labelled_models(args.model, "a keypoint ONNX or a StableKeypoints teacher.safetensors")
     report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit, test_limit=args.test_limit,
-                      alpha=args.alpha, tta_views=args.tta)
+                      alpha=args.alpha, tta_views=args.tta, sheets=args.out)
     paths = write_report(report, args.out)
     print(markdown_table(report))
     print("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -21,6 +21,7 @@ from edgereid.keypoints.crops import LabelledCrops, read_labelled_crops
 from edgereid.keypoints.readout import apply_matrix, fit_readout, normalise
 
 MEAN_POSE = "mean-pose baseline"
+SHEET_CROPS = 24
 
 
 def _sizes(crops: LabelledCrops) -> np.ndarray:
@@ -58,8 +59,10 @@ def _scores(joints: np.ndarray, crops: LabelledCrops, alpha: float) -> dict[str,
 
 
 def evaluate(models: dict[str, Path], fit_folder: str | Path, test_folder: str | Path, *, fit_limit: int = 400,
-             test_limit: int = 500, alpha: float = 0.1, tta_views: int | None = None) -> dict[str, object]:
-    """Scores per model (plus the mean-pose baseline) as a JSON-ready report."""
+             test_limit: int = 500, alpha: float = 0.1, tta_views: int | None = None,
+             sheets: str | Path | None = None) -> dict[str, object]:
+    """Scores per model (plus the mean-pose baseline) as a JSON-ready report; with ``sheets``, a PNG per
+    model of the first test crops with its read-out joints drawn."""
     fit, test = read_labelled_crops(fit_folder, fit_limit), read_labelled_crops(test_folder, test_limit)
     if fit.joint_names != test.joint_names:
         raise ValueError("fit and test folders name different joints")
@@ -81,6 +84,11 @@ def evaluate(models: dict[str, Path], fit_folder: str | Path, test_folder: str |
             how = f"linear read-out fitted on {len(fit.images)} crops"
         results[label] = {**_scores(joints, test, alpha), "k": int(test_points.shape[1]), "readout": how,
                           "seconds": round(time.perf_counter() - start, 1)}
+        if sheets:
+            from edgereid.viz import keypoint_sheet
+
+            name = "".join(c if c.isalnum() else "_" for c in label).strip("_")
+            keypoint_sheet(test.images[:SHEET_CROPS], joints[:SHEET_CROPS], Path(sheets) / f"joints_{name}.png")
     protocol = {"fit_folder": str(fit_folder), "test_folder": str(test_folder), "fit_crops": len(fit.images),
                 "test_crops": len(test.images), "alpha": alpha, "tta_views": tta_views,
                 "models": {k: str(v) for k, v in models.items()}}

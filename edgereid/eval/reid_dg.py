@@ -1,5 +1,8 @@
 """``edgereid evaluate reid``: person re-identification on unseen domains of the synthetic world.
 
+Labels of the form ``NAME/SEED`` are runs of one recipe with different seeds; the table reports their
+mean and half the range (max - min) / 2 as the spread.
+
 Models train on some cameras of one world; this scores them on another world (new identities, new
 cameras: background, light, colour cast, blur and noise all unseen), through the full pipeline (frames
 and boxes in). Market-1501 protocol: from every (identity, camera) the first crop is a query and the
@@ -46,11 +49,26 @@ def evaluate(models: dict[str, Path], seed: int = 720, identities: int = 60, cam
     return {"protocol": protocol, "results": results}
 
 
+def group_runs(results: dict[str, dict]) -> dict[str, dict[str, object]]:
+    """Runs labelled ``NAME/SEED`` grouped by NAME: mean and spread (max - min) of each metric over seeds."""
+    groups: dict[str, list[dict]] = {}
+    for label, row in results.items():
+        groups.setdefault(label.rsplit("/", 1)[0] if "/" in label else label, []).append(row)
+    summary = {}
+    for name, rows in groups.items():
+        summary[name] = {"runs": len(rows)}
+        for metric in ("mAP", "rank1", "rank5"):
+            values = np.array([r[metric] for r in rows])
+            summary[name][metric] = (float(values.mean()), float(values.max() - values.min()))
+    return summary
+
+
 def markdown_table(report: dict[str, object]) -> str:
-    """One row per model: mAP, rank-1, rank-5."""
-    lines = ["| model | mAP | rank-1 | rank-5 |", "|---|---|---|---|"]
-    for label, row in report["results"].items():  # type: ignore[union-attr]
-        lines.append(f"| {label} | {row['mAP']:.3f} | {row['rank1']:.3f} | {row['rank5']:.3f} |")
+    """One row per model (seeds of ``NAME/SEED`` runs merged): mean, and +- spread over seeds."""
+    lines = ["| model | runs | mAP | rank-1 | rank-5 |", "|---|---|---|---|---|"]
+    for name, row in group_runs(report["results"]).items():  # type: ignore[arg-type]
+        cell = lambda m: f"{row[m][0]:.3f}" + (f" ± {row[m][1] / 2:.3f}" if row["runs"] > 1 else "")
+        lines.append(f"| {name} | {row['runs']} | {cell('mAP')} | {cell('rank1')} | {cell('rank5')} |")
     return "\n".join(lines) + "\n"
 
 

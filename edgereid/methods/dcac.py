@@ -28,11 +28,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgereid.config import load_method_config
-from edgereid.data.scene_crops import CropSet, SceneData, crops_from_cameras, scene_crops
+from edgereid.data.scene_crops import CropSet, SceneData
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
+from edgereid.methods.reid_data import reid_training_crops
 from edgereid.methods.trainer import OptimConfig, finish_run, fit
 from edgereid.registry import create_model
 from edgereid.runtime.preprocess import normalise_batch
@@ -40,7 +41,10 @@ from edgereid.runtime.preprocess import normalise_batch
 
 @dataclass(frozen=True)
 class DCACConfig:
-    """``train_cameras``: the source domains (camera ids of the training world; empty = all)."""
+    """``dataset``: a Market-1501-layout folder to train on instead of the synthetic world (``data``);
+    ``train_cameras``: the source domains (0-based camera ids; empty = all); ``diffusion_hw``: the size
+    crops are given to the diffusion model (empty = the size it was trained at; 128x128 for Stable
+    Diffusion in the paper)."""
 
     method: str
     model: str
@@ -48,7 +52,9 @@ class DCACConfig:
     ldm: str = "samples/models/ldm_world"
     model_args: dict[str, Any] = field(default_factory=dict)
     data: SceneData = field(default_factory=SceneData)
+    dataset: str = ""
     train_cameras: tuple[int, ...] = ()
+    diffusion_hw: tuple[int, ...] = ()
     optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 32
     ids_per_batch: int = 8
@@ -140,8 +146,8 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     spec = create_model(config.model, **config.model_args).card(config.model).input
     use_ldm = config.ldm_weight > 0
     ldm = load_ldm(config.ldm).freeze() if use_ldm else None
-    specs = (spec, diffusion_spec(ldm.image_hw)) if use_ldm else (spec,)
-    crops = [crops_from_cameras(scene_crops(config.data, person_spec=s)[0], config.train_cameras) for s in specs]
+    specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw)) if use_ldm else (spec,)
+    crops = [reid_training_crops(config.data, config.dataset, s, config.train_cameras) for s in specs]
     labels, num_classes = label_map(crops[0].pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
     memory = ClusterMemory(num_classes, model.embedding_dim, config.memory_temperature, config.memory_momentum)

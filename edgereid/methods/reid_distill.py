@@ -8,6 +8,7 @@ softmax-normalised batch similarity rows); and the student's own label-smoothed 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,10 +19,12 @@ from torch.nn import functional as F
 
 from edgereid.card import Provenance, file_sha256
 from edgereid.config import load_method_config
-from edgereid.data.scene_crops import SceneData, crops_from_cameras, scene_crops
+from edgereid.data.scene_crops import SceneData
 from edgereid.errors import ConfigError
+from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
+from edgereid.methods.reid_data import reid_training_crops
 from edgereid.methods.trainer import OptimConfig, config_fingerprint, finish_run, fit
 from edgereid.registry import create_model
 from edgereid.runtime.preprocess import normalise_batch
@@ -29,12 +32,15 @@ from edgereid.runtime.preprocess import normalise_batch
 
 @dataclass(frozen=True)
 class ReidDistillConfig:
+    """``dataset`` / ``data`` / ``train_cameras`` as in :class:`edgereid.methods.dcac.DCACConfig`."""
+
     method: str
     model: str
     out: str
     teacher: str
     model_args: dict[str, Any] = field(default_factory=dict)
     data: SceneData = field(default_factory=SceneData)
+    dataset: str = ""
     train_cameras: tuple[int, ...] = ()
     optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 32
@@ -65,6 +71,16 @@ def relational_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: flo
     return F.kl_div(F.log_softmax(s_sim, 1), F.log_softmax(t_sim, 1), log_target=True, reduction="batchmean")
 
 
+@torch.no_grad()
+def teacher_agreement(model, teacher, images: np.ndarray, teacher_images: np.ndarray, spec, teacher_spec) -> float:
+    """Mean cosine between the student's and the teacher's embeddings of the same crops (eval mode)."""
+    model.eval()
+    student = model(torch.from_numpy(normalise_batch(images, spec)))
+    target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)))
+    model.train()
+    return float(F.cosine_similarity(student, target).mean())
+
+
 def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
     """Train the student against the frozen teacher, save the run, export ONNX; returns the checkpoint."""
     from edgereid.models.checkpoint import load_checkpoint
@@ -77,9 +93,9 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
         raise ConfigError("student and teacher embeddings differ in size", expected=str(teacher_card.embedding_dim),
                           got=str(probe.embedding_dim), fix="set model_args.embedding_dim to the teacher's")
     spec, teacher_spec = probe.card(config.model).input, teacher_card.input
-    crops = crops_from_cameras(scene_crops(config.data, person_spec=spec)[0], config.train_cameras)
-    teacher_crops = crops if teacher_spec == spec else crops_from_cameras(
-        scene_crops(config.data, person_spec=teacher_spec)[0], config.train_cameras)
+    crops = reid_training_crops(config.data, config.dataset, spec, config.train_cameras)
+    teacher_crops = crops if teacher_spec == spec else reid_training_crops(config.data, config.dataset, teacher_spec,
+                                                                           config.train_cameras)
     labels, num_classes = label_map(crops.pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
     rng = np.random.default_rng(config.optim.seed)
@@ -97,11 +113,21 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
                 "relation": config.relation_weight * relational_kd(feat, target, config.relation_temperature),
                 "id": config.id_weight * label_smoothed_ce(model.classifier(feat), torch.from_numpy(labels[index]))}
 
+    held = rng.choice(len(crops), min(256, len(crops)), replace=False)
+    start = teacher_agreement(model, teacher, crops.images[held], teacher_crops.images[held], spec, teacher_spec)
     history = fit(model, model.parameters(),
                   lambda _: pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch,
                                        steps, rng), step, config.optim, steps, f"distill reid {config.model}")
+    end = teacher_agreement(model, teacher, crops.images[held], teacher_crops.images[held], spec, teacher_spec)
+    agreement = {"crops": len(held), "mean_cosine_before": start, "mean_cosine_after": end}
     card = model.card(config.model).replace(provenance=Provenance(
         config_fingerprint=config_fingerprint(config_dict),
         source=f"distilled from {config.teacher} (sha256 {file_sha256(config.teacher)[:16]})"))
-    return finish_run(model, card, config.out, config_dict, history, f"ReID student distilled: {config.model}",
-                      config.export)
+    checkpoint = finish_run(model, card, config.out, config_dict, history, f"ReID student distilled: {config.model}",
+                            config.export)
+    if distributed.is_main():
+        from edgereid.fileio import atomic_write_text
+
+        atomic_write_text(Path(config.out) / "teacher_agreement.json", json.dumps(agreement, indent=1))
+        print(f"mean cosine to the teacher on {len(held)} training crops: {start:.3f} before, {end:.3f} after")
+    return checkpoint

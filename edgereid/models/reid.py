@@ -67,6 +67,12 @@ def reid_mobilenet_w050_128x64(**kwargs) -> ReidStudent:
     return ReidStudent(**{"width": 0.5, "input_hw": (128, 64), **kwargs})
 
 
+@register_model("reid_teacher_w100", task="reid")
+def reid_teacher_w100(**kwargs) -> ReidStudent:
+    """The ReID teacher encoder at the datasets' usual 256x128 input (MobileNetV2 x1.0, 512-d)."""
+    return ReidStudent(**{"width": 1.0, **kwargs})
+
+
 @register_model("reid_teacher_w100_128x64", task="reid")
 def reid_teacher_w100_128x64(**kwargs) -> ReidStudent:
     """A wider encoder (MobileNetV2 x1.0, 512-d, 128x64) for the world-scale ReID teachers (DCAC);

@@ -26,6 +26,8 @@ def test_dcac_teacher_student_and_evaluation(tmp_path, tiny_ldm_path):
     assert main(["distill", "--config", "samples/configs/dcac_student.yaml", "--set", "model=test_reid",
                  "--set", f"teacher={teacher / 'model.safetensors'}", "--set", f"out={student}", *TINY_WORLD]) == 0
     assert {"embed", "relation", "id"} <= set(json.loads((student / "history.json").read_text())["history"][0])
+    agreement = json.loads((student / "teacher_agreement.json").read_text())
+    assert agreement["mean_cosine_after"] > agreement["mean_cosine_before"]  # it moved into the teacher's space
     report = tmp_path / "dg.json"
     assert main(["evaluate", "reid", "--model", f"teacher={teacher / 'model.onnx'}",
                  "--model", f"student={student / 'model.onnx'}", "--identities", "6", "--cameras", "2",
@@ -43,3 +45,22 @@ def test_distill_refuses_a_student_of_another_embedding_size(tmp_path, tiny_mode
                                      "teacher": str(tiny_models["test_reid"]["checkpoint"]), "out": str(tmp_path)})
     with pytest.raises(ConfigError, match="embeddings differ"):
         distill(config, {})
+
+
+def test_missing_folders_and_wrong_layouts_are_named(tmp_path):
+    from edgereid.errors import CheckpointError, InputError
+    from edgereid.methods.dcac import DCACConfig, train
+
+    missing_ldm = DCACConfig.load("samples/configs/dcac_world.yaml", {"ldm": str(tmp_path / "no_sd"), "out": str(tmp_path)})
+    with pytest.raises(CheckpointError, match="no_sd"):
+        train(missing_ldm, {})
+    missing_data = DCACConfig.load("samples/configs/dcac_world.yaml", {"ldm_weight": 0, "out": str(tmp_path),
+                                                                       "dataset": str(tmp_path / "no_market")})
+    with pytest.raises(InputError, match="no_market"):
+        train(missing_data, {})
+    (tmp_path / "flat").mkdir()
+    (tmp_path / "flat" / "0001_c1s1_000151_01.jpg").write_bytes(b"")
+    wrong_layout = DCACConfig.load("samples/configs/dcac_world.yaml", {"ldm_weight": 0, "out": str(tmp_path),
+                                                                       "dataset": str(tmp_path / "flat")})
+    with pytest.raises(InputError, match="bounding_box_train"):
+        train(wrong_layout, {})
