@@ -70,6 +70,7 @@ def test_label_distill_readout_and_evaluate(teacher, crop_folders, tmp_path):
 
     card = read_card(student / "model.onnx")
     assert card.output("coords").dims == (4, 2) and card.readout is None
+    _assert_onnx_decodes_like_torch(student)
 
     named = tmp_path / "named.onnx"
     assert main(["keypoints", "readout", "--model", str(student / "model.onnx"), "--crops", str(crop_folders["train"]),
@@ -132,3 +133,18 @@ def test_readout_recovers_a_known_linear_map():
     visible[:40, 1] = False  # a joint unseen in some crops is fitted on the others
     joints[:40, 1] = 1e6  # whatever is written there must not matter
     assert np.abs(fit_readout(points, joints, visible) - truth).max() < 1e-6
+
+
+def _assert_onnx_decodes_like_torch(run_dir: Path) -> None:
+    """The exported student's coordinates equal torch's to 0.5 px at the input resolution."""
+    import onnxruntime as ort
+
+    from edgereid.models.checkpoint import load_checkpoint
+
+    model, card = load_checkpoint(run_dir / "model.safetensors")
+    pixels = torch.randn(3, 3, card.input.height, card.input.width, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        expected = model.eval()(pixels)[1].numpy()
+    session = ort.InferenceSession(str(run_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    got = session.run(["coords"], {session.get_inputs()[0].name: pixels.numpy()})[0]
+    assert np.abs(got - expected).max() <= 0.5
