@@ -71,7 +71,7 @@ keypoints: setup
 		--out $(KP)/student/model_coco17.onnx
 	$(BIN)/edgereid evaluate keypoints --fit $(KP)/crops_train --test $(KP)/crops_test --out docs/keypoints \
 		--model "StableKeypoints teacher=$(KP)/teacher/teacher.safetensors" \
-		--model "distilled student=$(KP)/student/model.onnx" \
+		--model "distilled student (shipped read-out)=$(KP)/student/model_coco17.onnx" \
 		--model "supervised student (true joints)=$(MODELS)/keypoints/model.onnx"
 	cp $(KP)/teacher/loss.png docs/keypoints/teacher_loss.png
 	cp $(KP)/student/loss.png docs/keypoints/student_loss.png

@@ -193,16 +193,21 @@ def _parse_overrides(pairs: list[str]) -> dict[str, object]:
     return overrides
 
 
-def _run_method(args: argparse.Namespace, verb: str) -> int:
+def _effective_config(config: object, args: argparse.Namespace) -> dict[str, object]:
+    """What a run records in its outputs: the loaded config (file + overrides) and where it came from."""
     import dataclasses
 
+    return {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set}
+
+
+def _run_method(args: argparse.Namespace, verb: str) -> int:
     from edgereid.methods import distributed
     from edgereid.methods.runs import load_run_config, run
 
     config = load_run_config(args.config, _parse_overrides(args.set), verb)
     distributed.init_from_env()  # a no-op unless launched by torchrun
     # the effective config (file + overrides) is what the run records in its checkpoint and history
-    checkpoint = run(config, {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set},
+    checkpoint = run(config, _effective_config(config, args),
                      verb)
     main_process = distributed.is_main()
     distributed.finish()
@@ -220,23 +225,19 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _cmd_diffusion_pretrain(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from edgereid.diffusion.pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig.load(args.config, _parse_overrides(args.set))
-    out = pretrain(config, {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set})
+    out = pretrain(config, _effective_config(config, args))
     print(f"latent diffusion model: {out} (loss curves and samples.png inside)")
     return 0
 
 
 def _cmd_keypoints_learn(args: argparse.Namespace) -> int:
-    import dataclasses
-
     from edgereid.keypoints.stable_keypoints import StableKeypointsConfig, learn
 
     config = StableKeypointsConfig.load(args.config, _parse_overrides(args.set))
-    path = learn(config, {**dataclasses.asdict(config), "config_file": str(args.config), "overrides": args.set})
+    path = learn(config, _effective_config(config, args))
     print(f"teacher: {path} (token embeddings + the K chosen indices; loss.png beside it)")
     return 0
 
@@ -340,12 +341,10 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from edgereid.data.synthetic import World, WorldConfig
-
     from edgereid.data.video import write_scene_videos
-
-    world = World(WorldConfig(seed=args.seed, num_identities=args.identities, num_cameras=args.cameras))
     from edgereid.keypoints.crops import write_person_crops
 
+    world = World(WorldConfig(seed=args.seed, num_identities=args.identities, num_cameras=args.cameras))
     writers = {"market1501": world.write_market1501, "sysu": world.write_sysu_like, "faces": world.write_faces,
                "person-crops": lambda root: write_person_crops(world, root, frames_per_camera=args.frames),
                "video": lambda root: write_scene_videos(world, root, frames=args.frames)[0].parent}

@@ -38,6 +38,8 @@ def replace_dir(staged: str | Path, target: str | Path) -> Path:
 
     staged, target = Path(staged), Path(target)
     old = target.with_name(f".{target.name}.old")
+    if old.exists() and not target.exists():  # an earlier move died half-way: the old copy is the good one
+        os.replace(old, target)
     shutil.rmtree(old, ignore_errors=True)
     if target.exists():
         os.replace(target, old)

@@ -35,6 +35,9 @@ class VaeConfig:
     channels: tuple[int, ...] = (32, 64, 64)
     latent_channels: int = 4
     kl_weight: float = 1e-6
+    # latents are multiplied by this before the UNet; 0 = 1 / their measured standard deviation (the
+    # latent diffusion recipe, so the noise schedule meets unit-variance latents)
+    scaling_factor: float = 0.0
     optim: OptimConfig = field(default_factory=lambda: OptimConfig(epochs=2, lr=1e-3, weight_decay=0.0))
 
 
@@ -127,6 +130,12 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
                           vae_step, config.vae.optim, steps, "diffusion: VAE")}
     ldm.vae.requires_grad_(False).eval()
     with torch.no_grad():
+        if config.vae.scaling_factor > 0:
+            scale = config.vae.scaling_factor
+        else:
+            sample = torch.from_numpy(normalise_batch(crops.images[:512], spec))
+            scale = 1.0 / float(ldm.vae.encode(sample).latent_dist.mean.std())
+        ldm.vae.register_to_config(scaling_factor=scale)
         latents = torch.cat([ldm.encode(torch.from_numpy(normalise_batch(crops.images[i:i + 64], spec)))
                              for i in range(0, len(crops), 64)])
         flipped = torch.cat([ldm.encode(torch.from_numpy(normalise_batch(crops.images[i:i + 64, :, ::-1], spec)))

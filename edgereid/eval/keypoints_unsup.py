@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgereid.errors import InputError
 from edgereid.eval.metrics import nme, pck
 from edgereid.keypoints.crops import LabelledCrops, read_labelled_crops
 from edgereid.keypoints.readout import apply_matrix, fit_readout, normalise
@@ -45,8 +46,9 @@ def predict(path: str | Path, crops: LabelledCrops, tta_views: int | None = None
     runner = CropModel(load_backend(path))
     outputs = runner.run(crops.images, plan_crops(np.arange(len(crops.images)), whole_image_boxes(crops.images),
                                                   card.input))
-    named = card.readout is None and card.joint_names == crops.joint_names
-    return outputs.keypoints, named
+    if card.readout is not None and card.readout.joint_names == crops.joint_names:
+        return outputs.joints, True  # the read-out the model ships with, as the pipeline applies it
+    return outputs.keypoints, card.joint_names == crops.joint_names
 
 
 def _scores(joints: np.ndarray, crops: LabelledCrops, alpha: float) -> dict[str, float]:
@@ -65,7 +67,9 @@ def evaluate(models: dict[str, Path], fit_folder: str | Path, test_folder: str |
     model of the first test crops with its read-out joints drawn."""
     fit, test = read_labelled_crops(fit_folder, fit_limit), read_labelled_crops(test_folder, test_limit)
     if fit.joint_names != test.joint_names:
-        raise ValueError("fit and test folders name different joints")
+        raise InputError("the fit and test folders name different joints",
+                         got=f"{fit.joint_names[:3]}... vs {test.joint_names[:3]}...",
+                         fix="label both folders with the same joint set")
     fit_visible = fit.keypoints[..., 2] > 0
     fit_norm = normalise(fit.keypoints[..., :2], _sizes(fit))
     counts = np.maximum(fit_visible.sum(0), 1)[:, None]
@@ -76,7 +80,7 @@ def evaluate(models: dict[str, Path], fit_folder: str | Path, test_folder: str |
         start = time.perf_counter()
         test_points, named = predict(path, test, tta_views)
         if named:
-            joints, how = test_points, "named joints from the card"
+            joints, how = test_points, "named joints of the model itself (its heads or its card's read-out)"
         else:
             fit_points, _ = predict(path, fit, tta_views)
             matrix = fit_readout(normalise(fit_points, _sizes(fit)), fit_norm, fit_visible)

@@ -20,9 +20,6 @@ from torch.nn import functional as F
 
 from edgereid.errors import ConfigError
 
-ATTN2_SUFFIX = ".transformer_blocks.0.attn2.processor"
-
-
 def cross_attention_layers(unet) -> list[str]:
     """The module names (without the processor suffix) of every cross-attention layer of a UNet."""
     return [name.split(".transformer_blocks")[0] for name in unet.attn_processors if ".attn2." in name]
@@ -58,6 +55,9 @@ class TokenMapProcessor:
         batch, length, channels = hidden_states.shape
         stride = math.sqrt(self.latent_hw[0] * self.latent_hw[1] / length)
         height, width = round(self.latent_hw[0] / stride), round(self.latent_hw[1] / stride)
+        if height * width != length:
+            raise ValueError(f"cannot place {length} attention queries on the {self.latent_hw} latent's grid; "
+                             "use image sizes that halve cleanly through the UNet")
         features = hidden_states.transpose(1, 2).reshape(batch, channels, height, width)
         features = F.interpolate(features, size=self.map_hw, mode="bicubic", align_corners=False)
         query = attn.head_to_batch_dim(attn.to_q(features.flatten(2).transpose(1, 2)))

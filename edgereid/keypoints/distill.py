@@ -3,7 +3,8 @@ StableKeypoints teacher's pseudo-labels (``methods.md`` §3.7, edgereid's additi
 student).
 
 Heatmap MSE to Gaussians at the teacher's points + L1 on the student's in-graph soft-argmax
-coordinates (the supervised keypoint loss, with labels below ``min_confidence`` ignored), and optionally
+coordinates (the supervised keypoint loss; a point whose teacher confidence is below ``min_confidence`` counts as
+not visible: its heatmap is trained toward zero and its coordinates are left out), and optionally
 the teacher's equivariance loss on the student's heatmaps. No horizontal flips: unsupervised points
 have no known left/right pairing.
 """
@@ -21,6 +22,7 @@ from edgereid.card import Provenance
 from edgereid.config import load_method_config
 from edgereid.errors import ConfigError, InputError
 from edgereid.keypoints import geometry
+from edgereid.methods import distributed
 from edgereid.methods.batches import photometric_jitter, shuffled_batches
 from edgereid.methods.losses import keypoint_loss
 from edgereid.methods.trainer import OptimConfig, config_fingerprint, finish_run, fit
@@ -82,10 +84,10 @@ def distill(config: KeypointDistillConfig, config_dict: dict[str, Any]) -> Path:
     targets = to_model_input(labels["points"], plan.to_frame)
     visible = labels["confidence"] >= config.min_confidence
     rng = np.random.default_rng(config.optim.seed)
-    generator = torch.Generator().manual_seed(config.optim.seed)
+    sample_rng, generator = distributed.sample_randomness(rng, config.optim.seed)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
-        pixels = torch.from_numpy(normalise_batch(photometric_jitter(crops[index], rng), spec))
+        pixels = torch.from_numpy(normalise_batch(photometric_jitter(crops[index], sample_rng), spec))
         heatmaps, coords, _ = model(pixels)
         terms = keypoint_loss(heatmaps, coords, torch.from_numpy(targets[index]), torch.from_numpy(visible[index]),
                               model.stride, model.input_hw)

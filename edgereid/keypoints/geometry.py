@@ -64,12 +64,13 @@ def select_tokens(maps: torch.Tensor, candidates: int, k: int, sigma: float) -> 
 def random_affine(batch: int, hw: tuple[int, int], generator: torch.Generator, degrees: float = 15.0,
                   scale: tuple[float, float] = (0.8, 1.0), translate: float = 0.25) -> torch.Tensor:
     """``[B, 2, 3]`` matrices: rotation U(±degrees), scale U(scale), translation U(±translate) in
-    normalised units (the official ranges)."""
+    normalised units (the official ranges). The matrix is multiplied by the scale, as the official code
+    does, so a scale below 1 samples a smaller region: the warped image is zoomed in."""
     height, width = hw
     angle = (torch.rand(batch, generator=generator) * 2 - 1) * math.radians(degrees)
     zoom = scale[0] + torch.rand(batch, generator=generator) * (scale[1] - scale[0])
     shift = (torch.rand(batch, 2, generator=generator) * 2 - 1) * translate
-    cos, sin = torch.cos(angle) / zoom, torch.sin(angle) / zoom
+    cos, sin = torch.cos(angle) * zoom, torch.sin(angle) * zoom
     aspect = height / width  # normalised x spans W pixels, y spans H: rotate in pixel units
     theta = torch.zeros(batch, 2, 3)
     theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * aspect
@@ -92,7 +93,10 @@ def warp(images: torch.Tensor, theta: torch.Tensor, size: tuple[int, int] | None
 
 
 def equivariance_loss(maps: torch.Tensor, maps_of_warped: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
-    """``mean |M(I) - T^-1[M(T(I))]|^2`` over the pixels that ``T^-1`` brings back from inside the image."""
+    """``mean |M(I) - T^-1[M(T(I))]|^2`` over the pixels that ``T^-1`` brings back from inside the image.
+
+    The official code averages over all pixels with the outside set to 0; masking it out instead keeps
+    the loss at ~0 for maps that are equivariant (the outside of a warped image holds no information)."""
     inverse = invert_affine(theta)
     back = warp(maps_of_warped, inverse)
     inside = (warp(torch.ones_like(maps_of_warped[:, :1]), inverse) > 0.999).to(maps.dtype)

@@ -136,6 +136,9 @@ def learn(config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
     torch.manual_seed(config.seed)
     ldm = load_ldm(config.ldm)
     pixels = torch.from_numpy(load_crops(config.crops, diffusion_spec(ldm.image_hw), limit=config.max_crops))
+    if len(pixels) < config.batch_size:
+        raise InputError(f"{config.crops} holds {len(pixels)} crops", expected=f"at least batch_size={config.batch_size}",
+                         fix="add crops or lower batch_size")
     embedding = torch.nn.Parameter(torch.randn(1, config.num_tokens, ldm.context_dim))
     token_maps = TokenMaps(ldm, embedding, config.layers, config.map_hw, config.timestep, config.seed)
     optimizer = torch.optim.Adam([embedding], lr=config.lr)

@@ -50,6 +50,10 @@ class KeypointTeacher:
         self.sha256 = file_sha256(path)
         self.ldm = load_ldm(ldm or meta["ldm"])
         self.image_hw = tuple(self.ldm.image_hw)
+        if list(self.image_hw) != json.loads(meta["image_hw"]):
+            raise CheckpointError(f"{path} was learnt on a diffusion model of another input size",
+                                  expected=f"image size {json.loads(meta['image_hw'])}", got=f"{list(self.image_hw)}",
+                                  fix="pass the diffusion model the tokens were learnt with (--ldm)")
         self.spec = diffusion_spec(self.image_hw)
         self.augment = json.loads(meta["augment"])
         self.tta_views = int(meta["tta_views"]) if tta_views is None else tta_views

@@ -72,8 +72,9 @@ class DCACConfig:
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "DCACConfig":
         config = load_method_config(cls, path, overrides, ("dcac",), "train")
-        if config.tau <= 0:
-            raise ConfigError(f"{path}: tau must be positive", got=str(config.tau))
+        if config.tau <= 0 or config.lora_rank < 1:
+            raise ConfigError(f"{path}: tau must be positive and lora_rank at least 1",
+                              got=f"tau={config.tau}, lora_rank={config.lora_rank}")
         return config
 
 
@@ -148,8 +149,12 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     ldm = load_ldm(config.ldm).freeze() if use_ldm else None
     specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw)) if use_ldm else (spec,)
     crops = [reid_training_crops(config.data, config.dataset, s, config.train_cameras) for s in specs]
+    if len(crops) == 2 and not (np.array_equal(crops[0].pids, crops[1].pids)
+                                and np.array_equal(crops[0].cams, crops[1].cams)):
+        raise RuntimeError("the ReID and diffusion crops are not the same people in the same order")
     labels, num_classes = label_map(crops[0].pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    nn.init.normal_(model.classifier.weight, std=0.001)  # as the official code: near-uniform p at the start
     memory = ClusterMemory(num_classes, model.embedding_dim, config.memory_temperature, config.memory_momentum)
     parts = nn.ModuleDict({"model": model})
     if use_ldm:
@@ -157,7 +162,7 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
         add_lora(ldm.unet, config.lora_rank, config.lora_alpha)
         parts["unet"] = ldm.unet
     rng = np.random.default_rng(config.optim.seed)
-    generator = torch.Generator().manual_seed(config.optim.seed)
+    sample_rng, generator = distributed.sample_randomness(rng, config.optim.seed)
     targets_all = torch.from_numpy(labels)
     steps = len(crops[0]) // config.batch_size
 
@@ -167,8 +172,9 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops[0].images[index]
-        flip_half(images, rng)
-        bn = model.bnneck(model.features(torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec))))
+        flip_half(images, sample_rng)
+        bn = model.bnneck(model.features(torch.from_numpy(normalise_batch(photometric_jitter(images, sample_rng),
+                                                                          spec))))
         logits = model.classifier(bn)
         target = targets_all[index]
         unit = F.normalize(bn, dim=1)

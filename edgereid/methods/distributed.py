@@ -18,11 +18,12 @@ import torch.distributed as dist
 
 
 def init_from_env() -> bool:
-    """Join the process group ``torchrun`` describes (NCCL on GPUs, gloo on CPUs); False when not launched
-    by ``torchrun``."""
+    """Join the process group ``torchrun`` describes; False when not launched by ``torchrun``. The
+    backend is gloo: the training methods keep their tensors on the CPU (placing them on
+    ``cuda:LOCAL_RANK`` with NCCL is not written yet)."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
-    dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    dist.init_process_group("gloo")
     return True
 
 
@@ -44,7 +45,8 @@ def shard(batch: np.ndarray) -> np.ndarray:
     if world_size() == 1:
         return batch
     if len(batch) % world_size():
-        raise ValueError(f"batch of {len(batch)} does not split evenly over {world_size()} processes")
+        raise ValueError(f"a batch of {len(batch)} does not split evenly over {world_size()} processes: "
+                         "set batch_size to a multiple of --nproc_per_node")
     return batch[rank()::world_size()]
 
 
@@ -53,9 +55,30 @@ def average_gradients(params: Iterable[torch.nn.Parameter]) -> None:
     if world_size() == 1:
         return
     for param in params:
-        if param.grad is not None:
-            dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
-            param.grad /= world_size()
+        if param.grad is None:  # every process must join every reduction, even without a gradient
+            param.grad = torch.zeros_like(param)
+        dist.all_reduce(param.grad, op=dist.ReduceOp.SUM)
+        param.grad /= world_size()
+
+
+def average_buffers(module: torch.nn.Module) -> None:
+    """Average floating-point buffers (BatchNorm running statistics) over the processes, so every process
+    keeps the same model (each estimated them from its own slice of the batch)."""
+    if world_size() == 1:
+        return
+    for buffer in module.buffers():
+        if buffer.is_floating_point():
+            dist.all_reduce(buffer, op=dist.ReduceOp.SUM)
+            buffer /= world_size()
+
+
+def sample_randomness(batch_rng: np.random.Generator, seed: int) -> tuple[np.random.Generator, torch.Generator]:
+    """Generators for per-sample randomness (flips, jitter, diffusion noise and timesteps). In one process
+    that is ``batch_rng`` itself (and a torch generator seeded with ``seed``); under ``torchrun`` each
+    process gets its own, while ``batch_rng`` stays shared so all processes draw the same batches."""
+    if world_size() == 1:
+        return batch_rng, torch.Generator().manual_seed(seed)
+    return np.random.default_rng((seed, rank())), torch.Generator().manual_seed(seed + 7919 * rank())
 
 
 def all_gather(tensor: torch.Tensor) -> torch.Tensor:

@@ -38,7 +38,8 @@ def add_lora(module: nn.Module, rank: int, alpha: float = 1.0,
     names = [name for name, child in module.named_modules()
              if isinstance(child, nn.Linear) and any(name == t or name.endswith("." + t) for t in targets)]
     if not names:
-        raise ValueError(f"no linear layer named {targets} to adapt")
+        raise ValueError(f"no linear layer named {targets} to adapt: pass the names of the attention "
+                         "projections of this network (diffusers: to_q, to_k, to_v, to_out.0, ff.net.0.proj)")
     params: list[nn.Parameter] = []
     for name in names:
         parent_name, _, leaf = name.rpartition(".")

@@ -99,13 +99,14 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
     labels, num_classes = label_map(crops.pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
     rng = np.random.default_rng(config.optim.seed)
+    sample_rng, _ = distributed.sample_randomness(rng, config.optim.seed)
     steps = len(crops) // config.batch_size
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images, teacher_images = crops.images[index], teacher_crops.images[index]
-        flipped = flip_half(images, rng)
+        flipped = flip_half(images, sample_rng)
         teacher_images[flipped] = teacher_images[flipped][:, :, ::-1]  # the same view for both
-        jittered = photometric_jitter(images, rng)
+        jittered = photometric_jitter(images, sample_rng)
         feat = model.bnneck(model.features(torch.from_numpy(normalise_batch(jittered, spec))))
         with torch.no_grad():
             target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)))
@@ -113,13 +114,13 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
                 "relation": config.relation_weight * relational_kd(feat, target, config.relation_temperature),
                 "id": config.id_weight * label_smoothed_ce(model.classifier(feat), torch.from_numpy(labels[index]))}
 
-    held = rng.choice(len(crops), min(256, len(crops)), replace=False)
-    start = teacher_agreement(model, teacher, crops.images[held], teacher_crops.images[held], spec, teacher_spec)
+    probe = rng.choice(len(crops), min(256, len(crops)), replace=False)
+    start = teacher_agreement(model, teacher, crops.images[probe], teacher_crops.images[probe], spec, teacher_spec)
     history = fit(model, model.parameters(),
                   lambda _: pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch,
                                        steps, rng), step, config.optim, steps, f"distill reid {config.model}")
-    end = teacher_agreement(model, teacher, crops.images[held], teacher_crops.images[held], spec, teacher_spec)
-    agreement = {"crops": len(held), "mean_cosine_before": start, "mean_cosine_after": end}
+    end = teacher_agreement(model, teacher, crops.images[probe], teacher_crops.images[probe], spec, teacher_spec)
+    agreement = {"crops": len(probe), "mean_cosine_before": start, "mean_cosine_after": end}
     card = model.card(config.model).replace(provenance=Provenance(
         config_fingerprint=config_fingerprint(config_dict),
         source=f"distilled from {config.teacher} (sha256 {file_sha256(config.teacher)[:16]})"))
@@ -129,5 +130,5 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
         from edgereid.fileio import atomic_write_text
 
         atomic_write_text(Path(config.out) / "teacher_agreement.json", json.dumps(agreement, indent=1))
-        print(f"mean cosine to the teacher on {len(held)} training crops: {start:.3f} before, {end:.3f} after")
+        print(f"mean cosine to the teacher on {len(probe)} training crops: {start:.3f} before, {end:.3f} after")
     return checkpoint

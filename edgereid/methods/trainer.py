@@ -80,6 +80,7 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
             distributed.average_gradients(params)
             torch.nn.utils.clip_grad_norm_(clipped, optim.grad_clip)
             optimizer.step()
+            distributed.average_buffers(model)
             scheduler.step()
             for name, value in terms.items():
                 sums[name] = sums.get(name, 0.0) + float(value.detach())
