@@ -43,6 +43,26 @@ def test_two_processes_match_one_process_on_the_whole_batch(tmp_path):
         assert torch.allclose(single[name], both[name], atol=1e-6), name
 
 
+def _buffers(rank: int, world: int, port: int, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    from edgereid.methods import distributed
+
+    norm = torch.nn.BatchNorm1d(2)
+    norm.running_mean.fill_(float(rank))  # each process saw different data
+    distributed.average_buffers(norm)
+    torch.save(norm.running_mean.clone(), f"{out}.{rank}")
+    torch.distributed.destroy_process_group()
+
+
+def test_batchnorm_statistics_are_averaged_over_processes(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_buffers, args=(2, 29518, str(tmp_path / "mean")), nprocs=2, join=True)
+    for rank in (0, 1):
+        assert torch.equal(torch.load(tmp_path / f"mean.{rank}", weights_only=True), torch.full((2,), 0.5))
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="torchrun gloo test written for Linux")
 def test_edgereid_train_runs_under_torchrun(tmp_path):
     out = tmp_path / "run"
