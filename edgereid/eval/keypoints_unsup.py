@@ -29,14 +29,16 @@ def _sizes(crops: LabelledCrops) -> np.ndarray:
     return np.array([[image.shape[1], image.shape[0]] for image in crops.images], np.float64)
 
 
-def predict(path: str | Path, crops: LabelledCrops, tta_views: int | None = None) -> tuple[np.ndarray, bool]:
-    """Points ``[N, K, 2]`` in crop pixels from a teacher (``.safetensors``) or an ONNX student, and
-    whether they already are the folder's named joints."""
+def predict(path: str | Path, crops: LabelledCrops,
+            tta_views: int | None = None) -> tuple[np.ndarray, bool, int]:
+    """Points ``[N, K, 2]`` in crop pixels from a teacher (``.safetensors``) or an ONNX student, whether
+    they already are the folder's named joints, and the model's own number of keypoints K."""
     path = Path(path)
     if path.suffix == ".safetensors":
         from edgereid.keypoints.teacher import KeypointTeacher
 
-        return KeypointTeacher(path, tta_views=tta_views).predict_images(crops.images).points, False
+        teacher = KeypointTeacher(path, tta_views=tta_views)
+        return teacher.predict_images(crops.images).points, False, teacher.k
     from edgereid.card import read_card
     from edgereid.runtime.backends import load_backend
     from edgereid.runtime.model import CropModel
@@ -46,9 +48,10 @@ def predict(path: str | Path, crops: LabelledCrops, tta_views: int | None = None
     runner = CropModel(load_backend(path))
     outputs = runner.run(crops.images, plan_crops(np.arange(len(crops.images)), whole_image_boxes(crops.images),
                                                   card.input))
+    k = card.output("coords").dims[0]
     if card.readout is not None and card.readout.joint_names == crops.joint_names:
-        return outputs.joints, True  # the read-out the model ships with, as the pipeline applies it
-    return outputs.keypoints, card.joint_names == crops.joint_names
+        return outputs.joints, True, k  # the read-out the model ships with, as the pipeline applies it
+    return outputs.keypoints, card.joint_names == crops.joint_names, k
 
 
 def _scores(joints: np.ndarray, crops: LabelledCrops, alpha: float) -> dict[str, float]:
@@ -78,15 +81,15 @@ def evaluate(models: dict[str, Path], fit_folder: str | Path, test_folder: str |
     results = {MEAN_POSE: {**_scores(baseline, test, alpha), "k": 0, "readout": "none"}}
     for label, path in models.items():
         start = time.perf_counter()
-        test_points, named = predict(path, test, tta_views)
+        test_points, named, k = predict(path, test, tta_views)
         if named:
             joints, how = test_points, "named joints of the model itself (its heads or its card's read-out)"
         else:
-            fit_points, _ = predict(path, fit, tta_views)
+            fit_points = predict(path, fit, tta_views)[0]
             matrix = fit_readout(normalise(fit_points, _sizes(fit)), fit_norm, fit_visible)
             joints = (apply_matrix(normalise(test_points, _sizes(test)), matrix) + 0.5) * _sizes(test)[:, None]
             how = f"linear read-out fitted on {len(fit.images)} crops"
-        results[label] = {**_scores(joints, test, alpha), "k": int(test_points.shape[1]), "readout": how,
+        results[label] = {**_scores(joints, test, alpha), "k": k, "readout": how,
                           "seconds": round(time.perf_counter() - start, 1)}
         if sheets:
             from edgereid.viz import keypoint_sheet
