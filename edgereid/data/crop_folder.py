@@ -48,7 +48,7 @@ def read_images(folder: str | Path, limit: int | None = None) -> tuple[list[Path
 
 def load_crops(folder: str | Path, spec: InputSpec, limit: int | None = None) -> np.ndarray:
     """Up to ``limit`` images of ``folder`` (spread over the sorted list) as a normalised batch ``[N, 3, H, W]``."""
-    from edgereid.runtime.preprocess import plan_crops, preprocess_batch, whole_image_boxes
+    from edgereid.runtime.preprocess import plan_whole_images, preprocess_batch
 
     _, frames = read_images(folder, limit)
-    return preprocess_batch(frames, plan_crops(np.arange(len(frames)), whole_image_boxes(frames), spec), spec)
+    return preprocess_batch(frames, plan_whole_images(frames, spec), spec)

@@ -18,7 +18,7 @@ from edgereid.data.faces import degrade
 from edgereid.data.scene_crops import runtime_crops_uint8
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
 from edgereid.errors import ConfigError, InputError
-from edgereid.runtime.preprocess import plan_crops, whole_image_boxes
+from edgereid.runtime.preprocess import plan_whole_images
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def align_faces(images: list[np.ndarray] | np.ndarray, landmarks: np.ndarray, sp
     """Each picture warped onto the card's face template by its landmarks (pixel-edge convention),
     as uint8 model inputs ``[N, H, W, 3]``."""
     landmarks = to_pixel_centres(np.asarray(landmarks, np.float64))
-    plan = plan_crops(np.arange(len(images)), whole_image_boxes(list(images)), spec, landmarks)
+    plan = plan_whole_images(list(images), spec, landmarks)
     return runtime_crops_uint8(spec, list(images), plan)
 
 

@@ -16,6 +16,7 @@ import numpy as np
 from edgereid.card import InputSpec
 from edgereid.errors import ConfigError
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
+from edgereid.runtime.postprocess import points_to_input
 from edgereid.runtime.preprocess import allocate_staging, crop_into, fill_bgr, plan_crops, validate_boxes
 
 
@@ -103,8 +104,7 @@ def _person_crops(frame, spec: InputSpec) -> CropSet:
     boxes = validate_boxes(np.stack([p.box for p in frame.persons]), frame.frame.shape)
     plan = plan_crops(np.zeros(len(boxes), int), boxes, spec)
     keypoints = to_pixel_centres(np.stack([p.keypoints for p in frame.persons])).astype(np.float64)
-    from_frame = np.linalg.inv(np.concatenate([plan.to_frame, np.tile([[[0, 0, 1.0]]], (len(boxes), 1, 1))], 1))
-    xy = np.einsum("nij,nkj->nki", from_frame[:, :2, :2], keypoints[..., :2]) + from_frame[:, None, :2, 2]
+    xy = points_to_input(keypoints[..., :2], plan.to_frame)
     return CropSet(runtime_crops_uint8(spec, [frame.frame], plan), np.array([p.pid for p in frame.persons]),
                    np.full(len(boxes), frame.cam_id), np.concatenate([xy, keypoints[..., 2:]], -1).astype(np.float32))
 

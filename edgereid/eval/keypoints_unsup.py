@@ -42,12 +42,11 @@ def predict(path: str | Path, crops: LabelledCrops,
     from edgereid.card import read_card
     from edgereid.runtime.backends import load_backend
     from edgereid.runtime.model import CropModel
-    from edgereid.runtime.preprocess import plan_crops, whole_image_boxes
+    from edgereid.runtime.preprocess import plan_whole_images
 
     card = read_card(path)
     runner = CropModel(load_backend(path))
-    outputs = runner.run(crops.images, plan_crops(np.arange(len(crops.images)), whole_image_boxes(crops.images),
-                                                  card.input))
+    outputs = runner.run(crops.images, plan_whole_images(crops.images, card.input))
     k = card.output("coords").dims[0]
     if card.readout is not None and card.readout.joint_names == crops.joint_names:
         return outputs.joints, True, k  # the read-out the model ships with, as the pipeline applies it

@@ -24,17 +24,10 @@ LABELS_FILE = "keypoints.json"
 def model_inputs(images: list[np.ndarray], spec: InputSpec):
     """Whole crop images in a model's layout ``[N, 3, H, W]`` and the plan whose ``to_frame`` maps
     model-input pixels back to each crop's pixels."""
-    from edgereid.runtime.preprocess import plan_crops, preprocess_batch, whole_image_boxes
+    from edgereid.runtime.preprocess import plan_whole_images, preprocess_batch
 
-    plan = plan_crops(np.arange(len(images)), whole_image_boxes(images), spec)
+    plan = plan_whole_images(images, spec)
     return preprocess_batch(images, plan, spec), plan
-
-
-def to_model_input(points: np.ndarray, to_frame: np.ndarray) -> np.ndarray:
-    """Crop-pixel points ``[N, K, 2]`` into model-input pixels (the inverse of each ``to_frame``)."""
-    full = np.concatenate([to_frame, np.tile([[[0.0, 0.0, 1.0]]], (len(to_frame), 1, 1))], axis=1)
-    inverse = np.linalg.inv(full)
-    return (np.einsum("nij,nkj->nki", inverse[:, :2, :2], points) + inverse[:, None, :2, 2]).astype(np.float32)
 
 
 @dataclass

@@ -62,8 +62,9 @@ def distill(config: KeypointDistillConfig, config_dict: dict[str, Any]) -> Path:
     import cv2
 
     from edgereid.data.scene_crops import runtime_crops_uint8
-    from edgereid.keypoints.crops import load_pseudo_labels, to_model_input
-    from edgereid.runtime.preprocess import plan_crops, whole_image_boxes
+    from edgereid.keypoints.crops import load_pseudo_labels
+    from edgereid.runtime.postprocess import points_to_input
+    from edgereid.runtime.preprocess import plan_whole_images
 
     labels = load_pseudo_labels(config.labels)
     k = labels["points"].shape[1]
@@ -79,9 +80,9 @@ def distill(config: KeypointDistillConfig, config_dict: dict[str, Any]) -> Path:
             raise InputError(f"labelled crop {name} not found in {config.crops}",
                              fix="point `crops` at the folder that was labelled")
         images.append(image)
-    plan = plan_crops(np.arange(len(images)), whole_image_boxes(images), spec)
+    plan = plan_whole_images(images, spec)
     crops = runtime_crops_uint8(spec, images, plan)
-    targets = to_model_input(labels["points"], plan.to_frame)
+    targets = points_to_input(labels["points"], plan.to_frame)
     visible = labels["confidence"] >= config.min_confidence
     rng = np.random.default_rng(config.optim.seed)
     sample_rng, generator = distributed.sample_randomness(rng, config.optim.seed)

@@ -57,20 +57,21 @@ def store_readout(model: str | Path, labelled: str | Path, out: str | Path, limi
     """Fit the read-out of a K-point student ONNX on a labelled crop folder and write the model with it in
     its card (joint names and skeleton from the folder); returns the path and the number of crops used."""
     from edgereid.card import read_card, write_card
-    from edgereid.keypoints.crops import read_labelled_crops, to_model_input
+    from edgereid.keypoints.crops import read_labelled_crops
+    from edgereid.runtime.postprocess import points_to_input
     from edgereid.models.keypoints import COCO17_SKELETON
     from edgereid.runtime.backends import load_backend
     from edgereid.runtime.model import CropModel
-    from edgereid.runtime.preprocess import plan_crops, whole_image_boxes
+    from edgereid.runtime.preprocess import plan_whole_images
 
     card = read_card(model)
     if card.task != "keypoints":
         raise InputError(f"{model} is a {card.task} model", expected="a keypoint student ONNX")
     crops = read_labelled_crops(labelled, limit)
     runner = CropModel(load_backend(model))
-    plan = plan_crops(np.arange(len(crops.images)), whole_image_boxes(crops.images), card.input)
-    predicted = to_model_input(runner.run(crops.images, plan).keypoints, plan.to_frame)
-    truth = to_model_input(crops.keypoints[..., :2], plan.to_frame)
+    plan = plan_whole_images(crops.images, card.input)
+    predicted = points_to_input(runner.run(crops.images, plan).keypoints, plan.to_frame)
+    truth = points_to_input(crops.keypoints[..., :2], plan.to_frame)
     size = np.array([card.input.width, card.input.height])
     matrix = fit_readout(normalise(predicted, size), normalise(truth, size), crops.keypoints[..., 2] > 0)
     readout = KeypointReadout(matrix=matrix.tolist(), joint_names=crops.joint_names)

@@ -18,11 +18,11 @@ def reid_training_crops(data: SceneData, dataset: str, spec: InputSpec, cameras:
     if not dataset:
         return crops_from_cameras(scene_crops(data, person_spec=spec)[0], cameras)
     from edgereid.data.datasets import load_image, read_market1501
-    from edgereid.runtime.preprocess import plan_crops, whole_image_boxes
+    from edgereid.runtime.preprocess import plan_whole_images
 
     records = read_market1501(dataset).train
     images = [load_image(r.path) for r in records]
-    plan = plan_crops(np.arange(len(images)), whole_image_boxes(images), spec)
+    plan = plan_whole_images(images, spec)
     crops = CropSet(runtime_crops_uint8(spec, images, plan), np.array([r.pid for r in records]),
                     np.array([r.camid for r in records]))
     return crops_from_cameras(crops, cameras)

@@ -21,6 +21,13 @@ def points_to_frame(points: np.ndarray, to_frame: np.ndarray) -> np.ndarray:
     return (np.einsum("nij,nkj->nki", linear, points) + offset[:, None, :]).astype(np.float32)
 
 
+def points_to_input(points: np.ndarray, to_frame: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`points_to_frame`: frame (or crop-image) points ``[N, K, 2]`` into each crop's
+    model-input pixels."""
+    full = np.concatenate([to_frame, np.tile([[[0.0, 0.0, 1.0]]], (len(to_frame), 1, 1))], axis=1)
+    return points_to_frame(np.asarray(points, np.float64), np.linalg.inv(full)[:, :2])
+
+
 def apply_readout(points: np.ndarray, readout: KeypointReadout, input_hw: tuple[int, int]) -> np.ndarray:
     """Named joints from K unsupervised points through the card's linear read-out.
 

@@ -112,6 +112,12 @@ def whole_image_boxes(images: list[np.ndarray]) -> np.ndarray:
     return np.array([[0, 0, image.shape[1], image.shape[0]] for image in images], np.int32).reshape(-1, 4)
 
 
+def plan_whole_images(images: list[np.ndarray], spec: InputSpec, landmarks: np.ndarray | None = None) -> CropPlan:
+    """The crop plan of pictures that already are crops, one per frame: each whole image into the model
+    input (``to_frame`` then maps model-input pixels to that picture's pixels)."""
+    return plan_crops(np.arange(len(images)), whole_image_boxes(images), spec, landmarks)
+
+
 def check_landmarks_in_boxes(landmarks: np.ndarray, boxes: np.ndarray, slack: float = 0.25) -> None:
     """Each face's landmarks must lie in its box, widened by ``slack`` of the box size on every side
     (detectors put profile landmarks slightly outside). Landmarks far outside mean they belong to
