@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 # The bundled defaults: trained on the synthetic world only (see README), committed under samples/models.
 MODELS := samples/models
 
-.PHONY: demo test setup clean defaults faces diffusion keypoints dcac
+.PHONY: demo test setup clean defaults faces diffusion keypoints dcac aio
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -97,6 +97,17 @@ dcac: setup
 		--model "student distilled from DCAC=$(DC)/student_dcac/model.onnx"
 	for seed in 0 1 2; do cp $(DC)/teacher_s$$seed/loss.png docs/reid/dcac_loss_s$$seed.png; \
 		cp $(DC)/ablation_s$$seed/loss.png docs/reid/ablation_loss_s$$seed.png; done
+
+AIO := runs/aio
+aio: setup
+	$(BIN)/edgereid train --config samples/configs/aio_world.yaml --set out=$(AIO)/teacher
+	$(BIN)/edgereid distill --config samples/configs/aio_student.yaml --set out=$(AIO)/student_rgb
+	$(BIN)/edgereid distill --config samples/configs/aio_student.yaml --set modality=ir --set out=$(AIO)/student_ir
+	$(BIN)/edgereid evaluate crossmodal --out docs/reid/crossmodal.json \
+		--teacher "AIO teacher=$(AIO)/teacher/model.safetensors" \
+		--student "student distilled from AIO=$(AIO)/student_rgb/model.onnx,$(AIO)/student_ir/model.onnx" \
+		--branches $(AIO)/teacher
+	cp $(AIO)/teacher/loss.png docs/reid/aio_loss.png
 
 clean:
 	rm -rf $(VENV) edgereid-demo .pytest_cache

@@ -280,12 +280,55 @@ def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
-    from edgereid.eval.reid_dg import evaluate, markdown_table, write_report
+    from edgereid.eval.reid_dg import evaluate, evaluate_dataset, markdown_table, write_report
 
     models = _labelled_models(args.model, "e.g. dcac=runs/dcac/teacher/model.onnx")
-    report = evaluate(models, seed=args.seed, identities=args.identities, cameras=args.cameras, frames=args.frames)
+    if args.dataset:
+        report = evaluate_dataset(models, args.dataset)
+    else:
+        report = evaluate(models, seed=args.seed, identities=args.identities, cameras=args.cameras, frames=args.frames)
     print(markdown_table(report))
     print(f"wrote {write_report(report, args.out)}")
+    return 0
+
+
+def _cmd_evaluate_crossmodal(args: argparse.Namespace) -> int:
+    from edgereid.eval.reid_crossmodal import (CrossModalProtocol, evaluate, markdown_table, student_system,
+                                               teacher_system, write_report)
+
+    systems = {label: teacher_system(path) for label, path in
+               _labelled_models(args.teacher, "e.g. aio=runs/aio/teacher/model.safetensors").items()}
+    for pair in args.student:
+        label, sep, paths = pair.rpartition("=")
+        files = paths.split(",")
+        if not sep or not label or len(files) > 2 or args.branches is None:
+            raise EdgeReidError(f"bad --student '{pair}'", expected="LABEL=RGB.onnx[,IR.onnx] and --branches DIR "
+                                "(the AIO teacher's run folder with sketch.onnx and text.onnx)")
+        systems[label] = student_system(_existing_model(files[0]),
+                                        _existing_model(files[1]) if len(files) == 2 else None, args.branches)
+    if not systems:
+        raise EdgeReidError("nothing to evaluate", fix="give --teacher and/or --student")
+    report = evaluate(systems, CrossModalProtocol(args.seed, args.identities, args.cameras, args.frames))
+    print(markdown_table(report))
+    print(f"wrote {write_report(report, args.out)}")
+    return 0
+
+
+def _cmd_query(args: argparse.Namespace) -> int:
+    from edgereid.aio.query import TextQueryEncoder
+    from edgereid.gallery import Gallery
+
+    encoder = TextQueryEncoder(args.text_encoder)
+    gallery = Gallery.load(args.gallery)
+    if gallery.dim != encoder.embedding_dim:
+        raise EdgeReidError("the text encoder and the gallery embed into different spaces",
+                            expected=f"{encoder.embedding_dim}-d gallery", got=f"{gallery.dim}-d",
+                            fix="enrol the gallery with a model distilled from this AIO teacher")
+    names, scores = gallery.search(encoder.encode(args.text), k=args.k)
+    for text, row_names, row_scores in zip(args.text, names, scores):
+        print(f"{text!r}:")
+        for rank, (name, score) in enumerate(zip(row_names, row_scores), 1):
+            print(f"  {rank}. {name}  cosine {score:.3f}")
     return 0
 
 
@@ -500,12 +543,28 @@ def build_parser() -> argparse.ArgumentParser:
                                       "domains): mAP and rank-1 through the pipeline")
     reid_eval.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
                            help="a ReID ONNX model with a card (repeatable)")
+    reid_eval.add_argument("--dataset", help="score on the query/gallery of this Market-1501-layout folder (a real "
+                           "target domain) instead of the synthetic world")
     reid_eval.add_argument("--seed", type=int, default=720, help="held-out world seed (not a training seed)")
     reid_eval.add_argument("--identities", type=int, default=60)
     reid_eval.add_argument("--cameras", type=int, default=4)
     reid_eval.add_argument("--frames", type=int, default=60, help="frames per camera")
     reid_eval.add_argument("--out", default="docs/reid/reid_dg.json", help="JSON report")
     reid_eval.set_defaults(func=_cmd_evaluate_reid)
+
+    cross = benchmarks.add_parser("crossmodal", help="IR->RGB, sketch->RGB, text->RGB and RGB+text->RGB "
+                                  "retrieval on an unseen world (AIO teacher and its students)")
+    cross.add_argument("--teacher", action="append", default=[], metavar="LABEL=PATH",
+                       help="an AIO teacher model.safetensors (every query kind through it; repeatable)")
+    cross.add_argument("--student", action="append", default=[], metavar="LABEL=RGB.onnx[,IR.onnx]",
+                       help="student ONNX models (repeatable); text and sketch queries use --branches")
+    cross.add_argument("--branches", help="the AIO teacher's run folder (sketch.onnx, text.onnx, tokenizer)")
+    cross.add_argument("--seed", type=int, default=730, help="held-out world seed (not a training seed)")
+    cross.add_argument("--identities", type=int, default=60)
+    cross.add_argument("--cameras", type=int, default=4, help="the last camera records IR (needs >= 4)")
+    cross.add_argument("--frames", type=int, default=60, help="frames per camera")
+    cross.add_argument("--out", default="docs/reid/crossmodal.json", help="JSON report")
+    cross.set_defaults(func=_cmd_evaluate_crossmodal)
 
     kp_eval = benchmarks.add_parser("keypoints", help="unsupervised keypoints read out linearly to labelled "
                                     "joints: PCK and NME against the mean-pose baseline")
@@ -519,6 +578,15 @@ def build_parser() -> argparse.ArgumentParser:
     kp_eval.add_argument("--tta", type=int, help="teacher test-time augmentation views (default: the teacher's)")
     kp_eval.add_argument("--out", default="docs/keypoints", help="folder for the JSON and markdown table")
     kp_eval.set_defaults(func=_cmd_evaluate_keypoints)
+
+    query = verbs.add_parser("query", help="search a ReID gallery with text descriptions (the AIO teacher's "
+                             "exported text branch, ONNX Runtime on the CPU)")
+    query.add_argument("text", nargs="+", help='e.g. "a person in a red jacket with a backpack"')
+    query.add_argument("--text-encoder", required=True,
+                       help="folder with text.onnx, tokenizer.json, text_encoder.json (an AIO teacher's run folder)")
+    query.add_argument("--gallery", required=True, help="a gallery enrolled with a model in the teacher's space")
+    query.add_argument("-k", type=int, default=5, help="identities to list per query")
+    query.set_defaults(func=_cmd_query)
 
     cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
                            "rate on held-out synthetic footage, and store it in the card")

@@ -49,6 +49,26 @@ def evaluate(models: dict[str, Path], seed: int = 720, identities: int = 60, cam
     return {"protocol": protocol, "results": results}
 
 
+def evaluate_dataset(models: dict[str, Path], root: str | Path) -> dict[str, object]:
+    """mAP and rank-1/5 per model on the query and gallery of a Market-1501-layout folder (the target
+    domain of a domain-generalisation run; distractors kept, junk dropped, as the benchmark does)."""
+    from edgereid.data.datasets import read_market1501
+    from edgereid.eval.embedders import onnx_embedder
+    from edgereid.methods.reid_data import image_crops
+
+    split = read_market1501(root)
+    results = {}
+    for label, path in models.items():
+        embed = onnx_embedder(path)
+        query, gallery = image_crops(split.query, embed.spec), image_crops(split.gallery, embed.spec)
+        distance = 1.0 - embed(query.images) @ embed(gallery.images).T
+        cmc, mean_ap = evaluate_rank(distance, query.pids, gallery.pids, query.cams, gallery.cams)
+        results[label] = {"mAP": mean_ap, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
+                          "queries": len(query), "gallery": len(gallery)}
+    protocol = {"dataset": str(root), "models": {k: str(v) for k, v in models.items()}}
+    return {"protocol": protocol, "results": results}
+
+
 def group_runs(results: dict[str, dict]) -> dict[str, dict[str, object]]:
     """Runs labelled ``NAME/SEED`` grouped by NAME: mean and spread (max - min) of each metric over seeds."""
     groups: dict[str, list[dict]] = {}

@@ -33,7 +33,7 @@ from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
-from edgereid.methods.reid_data import reid_training_crops
+from edgereid.methods.reid_data import dataset_folders, reid_training_crops
 from edgereid.methods.trainer import OptimConfig, finish_run, fit
 from edgereid.registry import create_model
 from edgereid.runtime.preprocess import normalise_batch
@@ -41,7 +41,8 @@ from edgereid.runtime.preprocess import normalise_batch
 
 @dataclass(frozen=True)
 class DCACConfig:
-    """``dataset``: a Market-1501-layout folder to train on instead of the synthetic world (``data``);
+    """``dataset``: a Market-1501-layout folder to train on instead of the synthetic world (``data``), or a
+    list of folders (the multi-source setting, identities and cameras numbered folder after folder);
     ``train_cameras``: the source domains (0-based camera ids; empty = all); ``diffusion_hw``: the size
     crops are given to the diffusion model (empty = the size it was trained at; 128x128 for Stable
     Diffusion in the paper)."""
@@ -52,7 +53,7 @@ class DCACConfig:
     ldm: str = "samples/models/ldm_world"
     model_args: dict[str, Any] = field(default_factory=dict)
     data: SceneData = field(default_factory=SceneData)
-    dataset: str = ""
+    dataset: str | tuple[str, ...] = ""
     train_cameras: tuple[int, ...] = ()
     diffusion_hw: tuple[int, ...] = ()
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -72,6 +73,7 @@ class DCACConfig:
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "DCACConfig":
         config = load_method_config(cls, path, overrides, ("dcac",), "train")
+        dataset_folders(config.dataset)
         if config.tau <= 0 or config.lora_rank < 1:
             raise ConfigError(f"{path}: tau must be positive and lora_rank at least 1",
                               got=f"tau={config.tau}, lora_rank={config.lora_rank}")

@@ -1,28 +1,56 @@
-"""Training crops for the ReID methods: the synthetic world's scenes, or a dataset folder the user gives.
+"""Training crops for the ReID methods: the synthetic world's scenes, or dataset folders the user gives.
 
 A dataset folder is in the Market-1501 layout (``bounding_box_train/`` with ``PID_cCAM...`` names), which
 DukeMTMC-reID and CUHK03-NP share and into which MSMT17 is commonly converted; its training split is
-read and every image is resized to the model input by the runtime's own preprocessing.
+read and every image is resized to the model input by the runtime's own preprocessing. Several folders
+(the multi-source setting) are concatenated: identities and cameras of each folder are numbered after
+those of the folders before it, so nobody is merged across datasets.
 """
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from edgereid.card import InputSpec
-from edgereid.data.scene_crops import CropSet, SceneData, crops_from_cameras, runtime_crops_uint8, scene_crops
+from edgereid.data.scene_crops import (CropSet, SceneData, concat_crops, crops_from_cameras, runtime_crops_uint8,
+                                       scene_crops)
+from edgereid.errors import ConfigError
 
 
-def reid_training_crops(data: SceneData, dataset: str, spec: InputSpec, cameras: tuple[int, ...]) -> CropSet:
-    """Crops (uint8 BGR at ``spec``) with pids and 0-based cameras, restricted to ``cameras`` when given."""
-    if not dataset:
-        return crops_from_cameras(scene_crops(data, person_spec=spec)[0], cameras)
-    from edgereid.data.datasets import load_image, read_market1501
+def dataset_folders(dataset: str | Sequence[str]) -> tuple[str, ...]:
+    """A config's ``dataset``: "" (the synthetic world), one folder, or a list of folders."""
+    if isinstance(dataset, str):
+        return (dataset,) if dataset else ()
+    if isinstance(dataset, (list, tuple)) and dataset and all(isinstance(d, str) and d for d in dataset):
+        return tuple(dataset)
+    raise ConfigError("dataset must be a folder or a non-empty list of folders", got=repr(dataset),
+                      fix='e.g. dataset: data/Market-1501 or dataset: [data/DukeMTMC-reID, data/MSMT17]')
+
+
+def image_crops(records, spec: InputSpec) -> CropSet:
+    """Dataset images (whole images are the crops) through the runtime's preprocessing, with labels."""
+    from edgereid.data.datasets import load_image
     from edgereid.runtime.preprocess import plan_whole_images
 
-    records = read_market1501(dataset).train
     images = [load_image(r.path) for r in records]
-    plan = plan_whole_images(images, spec)
-    crops = CropSet(runtime_crops_uint8(spec, images, plan), np.array([r.pid for r in records]),
-                    np.array([r.camid for r in records]))
-    return crops_from_cameras(crops, cameras)
+    return CropSet(runtime_crops_uint8(spec, images, plan_whole_images(images, spec)),
+                   np.array([r.pid for r in records]), np.array([r.camid for r in records]))
+
+
+def reid_training_crops(data: SceneData, dataset: str | Sequence[str], spec: InputSpec,
+                        cameras: tuple[int, ...]) -> CropSet:
+    """Crops (uint8 BGR at ``spec``) with pids and 0-based cameras, restricted to ``cameras`` when given."""
+    folders = dataset_folders(dataset)
+    if not folders:
+        return crops_from_cameras(scene_crops(data, person_spec=spec)[0], cameras)
+    from edgereid.data.datasets import read_market1501
+
+    parts: list[CropSet] = []
+    pid_offset = cam_offset = 0
+    for folder in folders:
+        crops = image_crops(read_market1501(folder).train, spec)
+        parts.append(CropSet(crops.images, crops.pids + pid_offset, crops.cams + cam_offset))
+        pid_offset, cam_offset = int(parts[-1].pids.max()) + 1, int(parts[-1].cams.max()) + 1
+    return crops_from_cameras(concat_crops(parts), cameras)

@@ -1,5 +1,8 @@
 """``edgereid distill`` with ``method: reid_kd``: a compact ReID student distilled from a ReID teacher
-(DCAC or any registry ReID checkpoint), ``methods.md`` §1.7 option A.
+(DCAC or any registry ReID checkpoint), ``methods.md`` §1.7 option A, or from one image branch of an AIO
+teacher (``methods.md`` §2.4): with ``modality: ir`` the student sees the world's IR rendering of every
+crop and learns the teacher's IR embedding of it, so an IR camera's student embeds into the same space
+as the RGB student (the pipeline runs it on cameras declared ``ir``).
 
 Losses: embedding regression (``1 - cos`` plus squared L2 between the unit embeddings), so the student
 lives in the teacher's embedding space; a relational term (KL between the teacher's and the student's
@@ -17,14 +20,14 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from edgereid.card import Provenance, file_sha256
+from edgereid.card import ModelCard, Provenance, file_sha256
 from edgereid.config import load_method_config
-from edgereid.data.scene_crops import SceneData
+from edgereid.data.scene_crops import CropSet, SceneData
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
-from edgereid.methods.reid_data import reid_training_crops
+from edgereid.methods.reid_data import dataset_folders, reid_training_crops
 from edgereid.methods.trainer import OptimConfig, config_fingerprint, finish_run, fit
 from edgereid.registry import create_model
 from edgereid.runtime.preprocess import normalise_batch
@@ -32,7 +35,8 @@ from edgereid.runtime.preprocess import normalise_batch
 
 @dataclass(frozen=True)
 class ReidDistillConfig:
-    """``dataset`` / ``data`` / ``train_cameras`` as in :class:`edgereid.methods.dcac.DCACConfig`."""
+    """``dataset`` / ``data`` / ``train_cameras`` as in :class:`edgereid.methods.dcac.DCACConfig`;
+    ``modality``: what the student's camera sees ("rgb", or "ir"/"sketch" rendered from the crops)."""
 
     method: str
     model: str
@@ -40,8 +44,9 @@ class ReidDistillConfig:
     teacher: str
     model_args: dict[str, Any] = field(default_factory=dict)
     data: SceneData = field(default_factory=SceneData)
-    dataset: str = ""
+    dataset: str | tuple[str, ...] = ""
     train_cameras: tuple[int, ...] = ()
+    modality: str = "rgb"
     optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 32
     ids_per_batch: int = 8
@@ -53,7 +58,38 @@ class ReidDistillConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "ReidDistillConfig":
-        return load_method_config(cls, path, overrides, ("reid_kd",), "distill")
+        from edgereid.aio.model import IMAGE_MODALITIES
+
+        config = load_method_config(cls, path, overrides, ("reid_kd",), "distill")
+        dataset_folders(config.dataset)
+        if config.modality not in IMAGE_MODALITIES:
+            raise ConfigError(f"{path}: unknown modality", expected=" or ".join(IMAGE_MODALITIES),
+                              got=repr(config.modality))
+        return config
+
+
+def load_teacher(path: str | Path, modality: str) -> tuple[torch.nn.Module, ModelCard]:
+    """The frozen teacher as crops -> embeddings: a registry ReID checkpoint, or the ``modality`` branch
+    of an AIO teacher."""
+    from edgereid.aio.checkpoint import is_aio_checkpoint, load_aio
+    from edgereid.models.checkpoint import load_checkpoint
+
+    if not is_aio_checkpoint(path):
+        return load_checkpoint(path)
+    from edgereid.aio.export import ImageBranch, branch_card
+
+    model = load_aio(path)
+    return ImageBranch(model, modality), branch_card(model, modality, path)
+
+
+def modality_crops(crops: CropSet, modality: str, seed: int) -> CropSet:
+    """``crops`` as the world renders them in ``modality`` (unchanged for rgb)."""
+    if modality == "rgb":
+        return crops
+    from edgereid.aio.modalities import modality_images
+
+    images = modality_images(crops.images, modality, "world", np.random.default_rng((seed, 17)))
+    return CropSet(images, crops.pids, crops.cams)
 
 
 def embedding_regression(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:
@@ -83,19 +119,19 @@ def teacher_agreement(model, teacher, images: np.ndarray, teacher_images: np.nda
 
 def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
     """Train the student against the frozen teacher, save the run, export ONNX; returns the checkpoint."""
-    from edgereid.models.checkpoint import load_checkpoint
-
     torch.manual_seed(config.optim.seed)
-    teacher, teacher_card = load_checkpoint(config.teacher)
+    teacher, teacher_card = load_teacher(config.teacher, config.modality)
     teacher.eval().requires_grad_(False)
     probe = create_model(config.model, **config.model_args)
     if probe.embedding_dim != teacher_card.embedding_dim:
         raise ConfigError("student and teacher embeddings differ in size", expected=str(teacher_card.embedding_dim),
                           got=str(probe.embedding_dim), fix="set model_args.embedding_dim to the teacher's")
     spec, teacher_spec = probe.card(config.model).input, teacher_card.input
-    crops = reid_training_crops(config.data, config.dataset, spec, config.train_cameras)
-    teacher_crops = crops if teacher_spec == spec else reid_training_crops(config.data, config.dataset, teacher_spec,
-                                                                           config.train_cameras)
+    crops = modality_crops(reid_training_crops(config.data, config.dataset, spec, config.train_cameras),
+                           config.modality, config.optim.seed)
+    teacher_crops = crops if teacher_spec == spec else modality_crops(
+        reid_training_crops(config.data, config.dataset, teacher_spec, config.train_cameras), config.modality,
+        config.optim.seed)
     labels, num_classes = label_map(crops.pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
     rng = np.random.default_rng(config.optim.seed)
@@ -123,7 +159,8 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
     agreement = {"crops": len(probe), "mean_cosine_before": start, "mean_cosine_after": end}
     card = model.card(config.model).replace(provenance=Provenance(
         config_fingerprint=config_fingerprint(config_dict),
-        source=f"distilled from {config.teacher} (sha256 {file_sha256(config.teacher)[:16]})"))
+        source=f"distilled from {config.teacher} (sha256 {file_sha256(config.teacher)[:16]}), "
+               f"{config.modality} crops"))
     checkpoint = finish_run(model, card, config.out, config_dict, history, f"ReID student distilled: {config.model}",
                             config.export)
     if distributed.is_main():

@@ -104,22 +104,29 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str) 
     return line_plot(series, path, title, "epoch", "loss")
 
 
+def write_history(out_dir: Path, config: dict, history: list[dict[str, float]], title: str) -> None:
+    """``history.json`` (config + per-epoch losses) and ``loss.png`` beside a run's checkpoint."""
+    from edgereid.fileio import atomic_write_text
+
+    atomic_write_text(out_dir / "history.json", json.dumps({"config": config, "history": history}, indent=1))
+    plot_history(history, out_dir / "loss.png", title)
+
+
 def save_run(model: nn.Module, card: ModelCard, out_dir: Path, config: dict,
              history: list[dict[str, float]], title: str) -> Path:
     """Checkpoint (with the config fingerprint in its header), history JSON and loss curve."""
-    from edgereid.fileio import atomic_write_text
     from edgereid.models.checkpoint import save_checkpoint
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    fingerprint = config_fingerprint(config)
-    checkpoint = save_checkpoint(model, out_dir / "model.safetensors", card=card,
-                                 extra={"edgereid.config_fingerprint": fingerprint,
-                                        "edgereid.config": json.dumps(config, default=str)})
-    atomic_write_text(out_dir / "history.json", json.dumps({"config": config, "history": history}, indent=1))
-    plot_history(history, out_dir / "loss.png", title)
+    checkpoint = save_checkpoint(model, out_dir / "model.safetensors", card=card, extra=run_metadata(config))
+    write_history(out_dir, config, history, title)
     return checkpoint
 
 
+def run_metadata(config: dict) -> dict[str, str]:
+    """Checkpoint header entries that tie a checkpoint to the config that trained it."""
+    return {"edgereid.config_fingerprint": config_fingerprint(config),
+            "edgereid.config": json.dumps(config, default=str)}
 
 
 def finish_run(model: nn.Module, card: ModelCard, out_dir: str | Path, config: dict,

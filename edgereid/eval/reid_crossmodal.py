@@ -1,0 +1,184 @@
+"""``edgereid evaluate crossmodal``: cross-modal and multimodal person retrieval on an unseen world.
+
+The gallery is always RGB camera crops (what cameras record); the queries come in five kinds:
+
+- R->R: RGB crops of the same world (the first crop of every identity and camera), as a reference;
+- I->R: crops of the world's IR camera (the last camera of four or more records in IR);
+- S->R: sketches drawn from the RGB query crops (the world's line renderer), as a witness would draw;
+- T->R: each identity's caption, as an operator would type it;
+- R+T->R: an RGB query crop together with its identity's caption.
+
+Market-1501 protocol (gallery crops of the query's identity *and* camera are ignored; captions have no
+camera). Every crop goes through the runtime's own preprocessing. A system is either an AIO teacher
+checkpoint (every query kind through the teacher) or a student: its RGB ONNX for the gallery and RGB
+queries, an IR ONNX for IR queries, and the teacher's exported text and sketch branches for the
+operator's queries; a student's R+T query fuses its RGB embedding with the teacher's text embedding
+(mean of the two unit vectors), since the student has no text input.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from edgereid.card import InputSpec
+from edgereid.data.cameras import to_modality
+from edgereid.data.scene_crops import CropSet, SceneData, crops_from_cameras, scene_crops
+from edgereid.data.synthetic import World, WorldConfig
+from edgereid.errors import InputError
+from edgereid.eval.embedders import ImageEmbedder, onnx_embedder
+from edgereid.eval.metrics import evaluate_rank
+from edgereid.eval.reid_dg import split_query_gallery
+from edgereid.runtime.postprocess import l2_normalize
+from edgereid.runtime.preprocess import normalise_batch
+
+QUERY_KINDS = ("R->R", "I->R", "S->R", "T->R", "R+T->R")
+TextEmbedder = Callable[[list[str]], np.ndarray]
+
+
+@dataclass
+class System:
+    """How one model family embeds each kind of input; ``None`` = that query kind does not apply.
+    ``rgb_text`` takes crops cut for ``rgb.spec`` and their captions."""
+
+    rgb: ImageEmbedder
+    ir: ImageEmbedder | None = None
+    sketch: ImageEmbedder | None = None
+    text: TextEmbedder | None = None
+    rgb_text: Callable[[np.ndarray, list[str]], np.ndarray] | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CrossModalProtocol:
+    """The held-out world: seed (not a training seed), identities, cameras (the last one IR), footage."""
+
+    seed: int = 730
+    identities: int = 60
+    cameras: int = 4
+    frames_per_camera: int = 60
+
+
+def teacher_system(checkpoint: str | Path) -> System:
+    """Every query kind through an AIO teacher checkpoint (torch, CPU)."""
+    import torch
+
+    from edgereid.aio.captions import CaptionTokenizer
+    from edgereid.aio.checkpoint import image_spec, load_aio
+
+    model = load_aio(checkpoint)
+    spec = image_spec(model)
+    tokens = CaptionTokenizer(model.encoder.tokenizer, model.encoder.special)
+
+    def images(modality: str) -> ImageEmbedder:
+        def embed(crops: np.ndarray) -> np.ndarray:
+            with torch.no_grad():
+                return model.embed({modality: torch.from_numpy(normalise_batch(crops, spec))}).numpy()
+        return ImageEmbedder(spec, embed)
+
+    def text(captions: list[str]) -> np.ndarray:
+        with torch.no_grad():
+            return model.embed(text=tokens.encode(captions)).numpy()
+
+    def rgb_text(crops: np.ndarray, captions: list[str]) -> np.ndarray:
+        with torch.no_grad():
+            return model.embed({"rgb": torch.from_numpy(normalise_batch(crops, spec))}, tokens.encode(captions)).numpy()
+
+    return System(images("rgb"), images("ir"), images("sketch"), text, rgb_text,
+                  {"R+T->R": "joint encoding"})
+
+
+def student_system(rgb_onnx: str | Path, ir_onnx: str | Path | None, branches: str | Path) -> System:
+    """A student's RGB (and IR) ONNX with the teacher's exported text and sketch branches from ``branches``."""
+    from edgereid.aio.query import TextQueryEncoder
+
+    rgb = onnx_embedder(rgb_onnx)
+    ir = onnx_embedder(ir_onnx) if ir_onnx else None
+    sketch = onnx_embedder(Path(branches) / "sketch.onnx")
+    text = TextQueryEncoder(branches).encode
+
+    def rgb_text(crops: np.ndarray, captions: list[str]) -> np.ndarray:
+        return l2_normalize(rgb(crops) + text(captions))
+
+    return System(rgb, ir, sketch, text, rgb_text,
+                  {"S->R": "teacher's sketch.onnx", "T->R": "teacher's text.onnx",
+                   "R+T->R": "mean of student RGB and teacher text embeddings"})
+
+
+def _score(query: np.ndarray, gallery: np.ndarray, q_pids, g_pids, q_cams, g_cams) -> dict[str, float]:
+    cmc, mean_ap = evaluate_rank(1.0 - query @ gallery.T, q_pids, g_pids, q_cams, g_cams)
+    return {"rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]), "mAP": float(mean_ap),
+            "queries": int(len(q_pids))}
+
+
+def _first_per_identity(crops: CropSet) -> CropSet:
+    _, first = np.unique(crops.pids, return_index=True)
+    return CropSet(crops.images[first], crops.pids[first], crops.cams[first])
+
+
+def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossModalProtocol()) -> dict[str, object]:
+    """Rank-1/5 and mAP per system and query kind."""
+    if protocol.cameras < 4:
+        raise InputError("the cross-modal benchmark needs the world's IR camera", expected="cameras >= 4",
+                         got=str(protocol.cameras))
+    world = World(WorldConfig(seed=protocol.seed, num_identities=protocol.identities, num_cameras=protocol.cameras))
+    data = SceneData(seed=protocol.seed, identities=protocol.identities, cameras=protocol.cameras,
+                     frames_per_camera=protocol.frames_per_camera)
+    ir_camera = protocol.cameras - 1
+    rgb_cameras = tuple(range(ir_camera))
+    cache: dict[InputSpec, CropSet] = {}
+
+    def crops_for(spec: InputSpec, cameras: tuple[int, ...]) -> CropSet:
+        """The same people in the same order for every spec, cut the way ``spec`` asks."""
+        if spec not in cache:
+            cache[spec] = scene_crops(data, person_spec=spec)[0]
+        return crops_from_cameras(cache[spec], cameras)
+
+    results: dict[str, dict[str, object]] = {}
+    for label, system in systems.items():
+        rgb = crops_for(system.rgb.spec, rgb_cameras)
+        is_query, is_gallery = split_query_gallery(rgb.pids, rgb.cams)
+        g_pids, g_cams = rgb.pids[is_gallery], rgb.cams[is_gallery]
+        gallery = system.rgb(rgb.images[is_gallery])
+        q_images, q_pids, q_cams = rgb.images[is_query], rgb.pids[is_query], rgb.cams[is_query]
+        captions = [world.identity(int(pid)).text for pid in q_pids]
+        row: dict[str, object] = {"R->R": _score(system.rgb(q_images), gallery, q_pids, g_pids, q_cams, g_cams)}
+        if system.ir is not None:
+            ir = _first_per_identity(crops_for(system.ir.spec, (ir_camera,)))
+            row["I->R"] = _score(system.ir(ir.images), gallery, ir.pids, g_pids, ir.cams, g_cams)
+        if system.sketch is not None:
+            rng = np.random.default_rng((protocol.seed, 31))
+            drawn_from = crops_for(system.sketch.spec, rgb_cameras).images[is_query]
+            sketches = np.stack([to_modality(image, "sketch", rng) for image in drawn_from])
+            row["S->R"] = _score(system.sketch(sketches), gallery, q_pids, g_pids, q_cams, g_cams)
+        if system.text is not None:
+            pids = np.unique(g_pids)
+            texts = system.text([world.identity(int(pid)).text for pid in pids])
+            row["T->R"] = _score(texts, gallery, pids, g_pids, np.full(len(pids), -1), g_cams)
+        if system.rgb_text is not None:
+            fused = np.concatenate([system.rgb_text(q_images[i:i + 64], captions[i:i + 64])
+                                    for i in range(0, len(q_images), 64)])
+            row["R+T->R"] = _score(fused, gallery, q_pids, g_pids, q_cams, g_cams)
+        row["notes"] = system.notes
+        row["gallery"] = int(is_gallery.sum())
+        results[label] = row
+    return {"protocol": {**protocol.__dict__, "ir_camera": ir_camera}, "results": results}
+
+
+def markdown_table(report: dict[str, object]) -> str:
+    """One row per system: rank-1 / mAP for each query kind ("n/a" where it does not apply)."""
+    lines = ["| model | " + " | ".join(QUERY_KINDS) + " |", "|---" * (len(QUERY_KINDS) + 1) + "|"]
+    for label, row in report["results"].items():  # type: ignore[union-attr]
+        cells = [f"{row[k]['rank1']:.3f} / {row[k]['mAP']:.3f}" if k in row else "n/a" for k in QUERY_KINDS]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict[str, object], path: str | Path) -> Path:
+    from edgereid.fileio import atomic_write_text
+
+    return atomic_write_text(path, json.dumps(report, indent=1))
