@@ -10,7 +10,8 @@ model encodes RGB, IR, sketch and text alone and RGB with a masked caption, and 
 - CE: label-smoothed identity loss on the BNNeck logits of all five (one BNNeck over all of them, so its
   statistics are those of every modality it will see);
 - VA: the masked attribute words predicted at the masked caption positions of the RGB + caption pass;
-- FB: IR, sketch and text embeddings bound to the batch's RGB embeddings of the same identity.
+- FB: IR, sketch and text embeddings bound to the batch's RGB embeddings of the same identity (an IR or
+  sketch image is not bound to the RGB crop it was made from, only to the identity's other crops).
 
 Only the tokenizers, ``[CLS]``, modality embeddings and heads train; the encoder stays frozen.
 """
@@ -122,7 +123,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
         bn = model.bnneck(torch.cat(list(features.values())))
         target = torch.from_numpy(labels[index])
         unit = dict(zip(features, torch.nn.functional.normalize(bn, dim=1).split(len(index))))
-        binding = sum(feature_binding_loss(unit[m], unit["rgb"], target, config.fb_temperature)
+        binding = sum(feature_binding_loss(unit[m], unit["rgb"], target, config.fb_temperature, paired=m != "text")
                       for m in BOUND_MODALITIES) / len(BOUND_MODALITIES)
         return {"id": config.id_weight * label_smoothed_ce(model.classifier(bn), target.repeat(len(features))),
                 "va": config.va_weight * masked_attribute_loss(model.attribute_head(text_hidden), masked.targets),

@@ -68,14 +68,27 @@ def test_padding_changes_nothing(tiny_aio, captions):
 def test_binding_loss_is_lower_for_aligned_than_shuffled_features():
     generator = torch.Generator().manual_seed(1)
     labels = torch.arange(8).repeat_interleave(2)
-    rgb = torch.randn(16, 32, generator=generator)
-    aligned = feature_binding_loss(rgb.clone(), rgb, labels)
-    shuffled = feature_binding_loss(rgb[torch.randperm(16, generator=generator)], rgb, labels)
-    assert aligned < shuffled
+    rgb = torch.randn(8, 32, generator=generator)[labels] + 0.3 * torch.randn(16, 32, generator=generator)
+    shuffled_rgb = rgb[torch.randperm(16, generator=generator)]
+    for paired in (False, True):
+        aligned = feature_binding_loss(rgb.clone(), rgb, labels, paired=paired)
+        assert aligned < feature_binding_loss(shuffled_rgb, rgb, labels, paired=paired)
     other = rgb.clone().requires_grad_(True)
     anchor = rgb.clone().requires_grad_(True)
     feature_binding_loss(other + 0.1, anchor, labels).backward()
     assert anchor.grad is None and other.grad.abs().sum() > 0  # RGB is the anchor, not pulled
+
+
+def test_paired_binding_leaves_out_the_crop_a_view_was_made_from():
+    generator = torch.Generator().manual_seed(4)
+    labels = torch.tensor([0, 0, 1, 1])
+    rgb, other = torch.randn(4, 16, generator=generator), torch.randn(4, 16, generator=generator)
+    scores = torch.nn.functional.normalize(other, dim=1) @ torch.nn.functional.normalize(rgb, dim=1).t() / 0.1
+    partner = torch.tensor([1, 0, 3, 2])
+    expected = torch.stack([-(scores[i, partner[i]] - torch.logsumexp(scores[i, torch.arange(4) != i], 0))
+                            for i in range(4)]).mean()
+    torch.testing.assert_close(feature_binding_loss(other, rgb, labels, paired=True), expected)
+    assert not torch.isclose(feature_binding_loss(other, rgb, labels), expected)
 
 
 def test_attribute_loss_ignores_unmasked_positions():
