@@ -324,6 +324,13 @@ def _cmd_query(args: argparse.Namespace) -> int:
         raise EdgeReidError("the text encoder and the gallery embed into different spaces",
                             expected=f"{encoder.embedding_dim}-d gallery", got=f"{gallery.dim}-d",
                             fix="enrol the gallery with a model distilled from this AIO teacher")
+    teacher = encoder.info["teacher_checkpoint_sha256"]
+    provenance = gallery.card.provenance
+    if provenance.checkpoint_sha256 != teacher and f"sha256 {teacher[:16]}" not in provenance.source:
+        raise EdgeReidError("the gallery was not enrolled in this AIO teacher's embedding space",
+                            expected=f"a model of teacher sha256 {teacher[:16]}... (its branch or a student "
+                            "distilled from it)", got=f"gallery model {gallery.card.name!r}",
+                            fix="enrol the gallery with the teacher's rgb.onnx or a student distilled from it")
     names, scores = gallery.search(encoder.encode(args.text), k=args.k)
     for text, row_names, row_scores in zip(args.text, names, scores):
         print(f"{text!r}:")

@@ -1,7 +1,8 @@
 """Captions to token ids for AIO's text tokenizer, with attribute words masked for the VA head.
 
 VA (vision-guided masked attribute modelling) hides the attribute words of a caption (colours,
-garments, patterns, accessories, hair) and predicts each hidden word from the image and the rest of
+garments, patterns, accessories, hair; not the stature before "person", whose "short" is not the hair's)
+and predicts each hidden word from the image and the rest of
 the caption. Whole words are hidden: every word piece of a masked word becomes ``[MASK]`` and carries
 the word's class among :data:`ATTRIBUTE_WORDS` as its target; other positions carry ``IGNORE``.
 """
@@ -92,7 +93,8 @@ class CaptionTokenizer:
     def _choose_masked(self, words: list[str], probability: float, rng: np.random.Generator | None) -> set[int]:
         if rng is None:
             raise ValueError("masking attribute words needs a random generator")
-        candidates = [i for i, word in enumerate(words) if word in self._classes]
+        start = words.index("person") + 1 if "person" in words else 0  # "a short person": stature, not hair
+        candidates = [i for i, word in enumerate(words) if i >= start and word in self._classes]
         if not candidates:
             return set()
         chosen = {i for i in candidates if rng.random() < probability}

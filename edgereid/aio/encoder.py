@@ -12,6 +12,7 @@ not be a model pretrained by others on real data, and its pretraining would itse
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +47,13 @@ class FrozenEncoder(nn.Module):
     """The frozen transformer: ``embed_text(ids)`` gives its own input tokens for words, ``forward``
     runs the encoder layers over any token sequence. Always in eval mode, no parameter trains."""
 
-    def __init__(self, bert: nn.Module, tokenizer, spec: EncoderSpec, weights_sha256: str = "") -> None:
+    def __init__(self, bert: nn.Module, tokenizer, spec: EncoderSpec, digest: str = "") -> None:
+        """``digest``: SHA-256 over the weights and tokenizer files it was loaded from ("" for ``tiny``)."""
         super().__init__()
         self.bert = bert
         self.tokenizer = tokenizer
         self.spec = spec
-        self.weights_sha256 = weights_sha256
+        self.digest = digest
         self.width = bert.config.hidden_size
         self.special = {name: tokenizer.token_to_id(name) for name in SPECIAL_TOKENS}
         missing = [name for name, index in self.special.items() if index is None and name != "[UNK]"]
@@ -98,16 +100,19 @@ def load_encoder(spec: EncoderSpec) -> FrozenEncoder:
         config = transformers.BertConfig(vocab_size=len(tiny_vocabulary()), hidden_size=spec.width,
                                          num_hidden_layers=spec.layers, num_attention_heads=spec.heads,
                                          intermediate_size=2 * spec.width, max_position_embeddings=128)
-        torch.manual_seed(spec.seed)
-        return FrozenEncoder(transformers.BertModel(config, add_pooling_layer=False), tiny_tokenizer(), spec)
+        with torch.random.fork_rng():  # seeded weights without touching the caller's random stream
+            torch.manual_seed(spec.seed)
+            bert = transformers.BertModel(config, add_pooling_layer=False)
+        return FrozenEncoder(bert, tiny_tokenizer(), spec)
     from tokenizers import Tokenizer
 
     from edgereid.card import file_sha256
 
     folder = minilm_folder(spec.path)
     bert = transformers.BertModel.from_pretrained(str(folder), local_files_only=True, add_pooling_layer=False)
-    return FrozenEncoder(bert, Tokenizer.from_file(str(folder / "tokenizer.json")), spec,
-                         file_sha256(folder / "model.safetensors"))
+    digest = hashlib.sha256((file_sha256(folder / "model.safetensors") + file_sha256(folder / "tokenizer.json"))
+                            .encode()).hexdigest()
+    return FrozenEncoder(bert, Tokenizer.from_file(str(folder / "tokenizer.json")), spec, digest)
 
 
 def tiny_vocabulary() -> list[str]:
@@ -115,7 +120,7 @@ def tiny_vocabulary() -> list[str]:
     from edgereid.data import appearance as a
 
     glue = ("a", "person", "tall", "short", "broad", "-", "shouldered", "slim", "with", "head", "hair", "in",
-            "and", "wearing", "checked", "logo", "stripes", "shoes", ",", "glasses", "beard", "t", "shirt")
+            "and", "wearing", "carrying", "checked", "logo", "stripes", "shoes", ",", "glasses", "beard", "t", "shirt")
     words = [*glue, *a.CLOTHING_COLOURS, *a.SHOE_COLOURS, *a.HAIR_COLOURS, *a.PATTERNS, *a.ACCESSORIES,
              *a.LOWER_STYLES, *a.HAIR_STYLES, "jacket"]
     return list(SPECIAL_TOKENS) + sorted(set(words) - set(SPECIAL_TOKENS))

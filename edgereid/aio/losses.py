@@ -5,11 +5,11 @@ are not known).
 - FB: a supervised contrastive loss that binds a non-RGB modality to RGB: each IR / sketch / text
   embedding is scored against the batch's RGB embeddings, every RGB embedding of the same identity is a
   positive, the others negatives. RGB is the anchor: its embeddings are detached here, so binding moves
-  the other modalities toward RGB and the RGB space is shaped by the identity loss alone (our choice;
-  the summaries only say the other modalities are pulled toward RGB). When the IR or sketch image was made
-  from the very RGB crop it is scored against (``paired``), that pair is left out: binding a crop to its
-  own source teaches silhouette and background matching, not identity (our choice; measured on the
-  world, see the README).
+  the other modalities toward RGB rather than RGB toward them (RGB features still share the BNNeck's
+  batch statistics with the other modalities; our choice: the summaries only say the other modalities
+  are pulled toward RGB). An IR or sketch image is not scored against the RGB crop it was made from
+  (``sources``): binding a view to its own source teaches silhouette and background matching, not
+  identity (our choice; measured on the world, see the README).
 """
 
 from __future__ import annotations
@@ -28,16 +28,17 @@ def masked_attribute_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.
 
 
 def feature_binding_loss(other: torch.Tensor, rgb: torch.Tensor, labels: torch.Tensor,
-                         temperature: float = 0.1, paired: bool = False) -> torch.Tensor:
+                         temperature: float = 0.1, sources: torch.Tensor | None = None) -> torch.Tensor:
     """Supervised contrastive loss of ``other`` ``[B, D]`` against the detached ``rgb`` ``[B, D]``
     anchors: mean over positives of ``-log softmax(cos / T)``, averaged over the samples that have a
-    positive. ``paired``: row ``i`` of both was made from the same crop, so that pair is excluded."""
+    positive. ``sources`` ``[B]``: the crop each row was made from; pairs made from the same crop are
+    left out (neither positive nor negative)."""
     scores = F.normalize(other, dim=1) @ F.normalize(rgb.detach(), dim=1).t() / temperature
     positive = labels[:, None] == labels[None, :]
-    if paired:
-        own = torch.eye(len(labels), dtype=torch.bool)
-        scores = scores.masked_fill(own, float("-inf"))
-        positive = positive & ~own
+    if sources is not None:
+        same_crop = sources[:, None] == sources[None, :]
+        scores = scores.masked_fill(same_crop, float("-inf"))
+        positive = positive & ~same_crop
     log_probability = F.log_softmax(scores, dim=1).masked_fill(~positive, 0.0)
     has_positive = positive.any(1)
     per_sample = -log_probability.sum(1)[has_positive] / positive.sum(1)[has_positive]

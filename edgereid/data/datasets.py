@@ -2,7 +2,8 @@
 
 * Market-1501 and DukeMTMC-reID: ``bounding_box_train``, ``bounding_box_test`` and ``query``
   folders of crops named ``0002_c1s1_000451_03.jpg`` (Market) or ``0001_c2_f0046182.jpg`` (Duke).
-  pid 0 marks junk detections and is skipped; pid -1 marks distractors, kept in the gallery only.
+  pid -1 marks junk detections and is skipped; pid 0 (``0000``) marks distractors, kept in the gallery
+  only (as Market-1501's own evaluation and torchreid treat them).
 * SYSU-MM01 (RGB-IR): ``cam{n}/{pid:04d}/{k:04d}.jpg`` with ``exp/train_id.txt`` and
   ``exp/test_id.txt``; cam3 and cam6 are the IR cameras. All-search protocol: IR images of the
   test identities are the queries, RGB images of them the gallery (evaluation code samples the
@@ -87,7 +88,7 @@ def _read_market_folder(folder: Path, keep_distractors: bool) -> list[ImageRecor
         if pid < -1 or camera < 1:
             raise InputError(f"{path} has an impossible identity or camera",
                              expected="pid >= -1 and camera >= 1", got=f"pid {pid}, camera {camera}")
-        if pid == 0 or (pid == -1 and not keep_distractors):
+        if pid == -1 or (pid == 0 and not keep_distractors):
             continue
         records.append(ImageRecord(path=path, pid=pid, camid=camera - 1))
     return records

@@ -205,7 +205,7 @@ class World:
 
         ``bounding_box_train`` holds the first ``train_fraction`` of identities; of the others,
         ``query`` gets one image per (identity, camera) and ``bounding_box_test`` the rest, plus
-        one distractor (pid -1, background) and one junk image (pid 0000, a body part) per camera.
+        one distractor (pid 0000, background) and one junk image (pid -1, a body part) per camera.
         File names follow Market-1501: ``0002_c1s1_000451_01.jpg``.
         """
         root = Path(root)
@@ -223,7 +223,7 @@ class World:
                     name = _market_name(pid, cam_id, frames.next(cam_id), k + 1)
                     _write_image(folders[folder] / name, image)
         for cam_id in range(len(self.cameras)):
-            for pid, image in ((-1, self._distractor(cam_id, rng)), (0, self._junk(cam_id, rng))):
+            for pid, image in ((0, self._distractor(cam_id, rng)), (-1, self._junk(cam_id, rng))):
                 name = _market_name(pid, cam_id, frames.next(cam_id), 1)
                 _write_image(folders["bounding_box_test"] / name, image)
         return root
@@ -310,7 +310,7 @@ class _FrameCounter:
 
 
 def _market_name(pid: int, cam_id: int, frame: int, box: int) -> str:
-    """A Market-1501 file name; distractors are written "-1", not "-001"."""
+    """A Market-1501 file name; junk images are written "-1", not "-001"."""
     person = "-1" if pid == -1 else f"{pid:04d}"
     return f"{person}_c{cam_id + 1}s1_{frame:06d}_{box:02d}.jpg"
 

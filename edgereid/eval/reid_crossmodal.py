@@ -110,9 +110,11 @@ def student_system(rgb_onnx: str | Path, ir_onnx: str | Path | None, branches: s
 
 
 def _score(query: np.ndarray, gallery: np.ndarray, q_pids, g_pids, q_cams, g_cams) -> dict[str, float]:
+    """Metrics, and how many queries count (those with a true match left after the camera rule)."""
     cmc, mean_ap = evaluate_rank(1.0 - query @ gallery.T, q_pids, g_pids, q_cams, g_cams)
+    valid = ((q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] != g_cams[None, :])).any(1)
     return {"rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]), "mAP": float(mean_ap),
-            "queries": int(len(q_pids))}
+            "queries": int(valid.sum())}
 
 
 def _first_per_identity(crops: CropSet) -> CropSet:
@@ -152,7 +154,10 @@ def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossMod
             row["I->R"] = _score(system.ir(ir.images), gallery, ir.pids, g_pids, ir.cams, g_cams)
         if system.sketch is not None:
             rng = np.random.default_rng((protocol.seed, 31))
-            drawn_from = crops_for(system.sketch.spec, rgb_cameras).images[is_query]
+            source = crops_for(system.sketch.spec, rgb_cameras)
+            if not np.array_equal(source.pids, rgb.pids):
+                raise RuntimeError("crops cut for two input specs are not the same people in the same order")
+            drawn_from = source.images[is_query]
             sketches = np.stack([to_modality(image, "sketch", rng) for image in drawn_from])
             row["S->R"] = _score(system.sketch(sketches), gallery, q_pids, g_pids, q_cams, g_cams)
         if system.text is not None:

@@ -109,5 +109,6 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, *, opset: in
     fingerprint = header.get("edgereid.config_fingerprint", "")
     provenance = Provenance(checkpoint_sha256=file_sha256(checkpoint), config_fingerprint=fingerprint,
                             edgereid_version=edgereid.__version__,
-                            source=json.dumps({"checkpoint": Path(checkpoint).name}))
+                            source=json.dumps({"checkpoint": Path(checkpoint).name,
+                                               **({"trained": card.provenance.source} if card.provenance.source else {})}))
     return export_onnx(model, card.replace(provenance=provenance), out_path, opset=opset)

@@ -7,11 +7,11 @@ are synthesised (channel augmentation, line art), afterwards the world renders t
 model and sketch lines), the paper's progression from synthetic to real multimodal data. Per batch the
 model encodes RGB, IR, sketch and text alone and RGB with a masked caption, and trains on:
 
-- CE: label-smoothed identity loss on the BNNeck logits of all five (one BNNeck over all of them, so its
-  statistics are those of every modality it will see);
+- CE: label-smoothed identity loss on the BNNeck logits of all five (each through its modality's BNNeck,
+  one classifier for all);
 - VA: the masked attribute words predicted at the masked caption positions of the RGB + caption pass;
 - FB: IR, sketch and text embeddings bound to the batch's RGB embeddings of the same identity (an IR or
-  sketch image is not bound to the RGB crop it was made from, only to the identity's other crops).
+  sketch image is not scored against the RGB crop it was made from, only the identity's other crops).
 
 Only the tokenizers, ``[CLS]``, modality embeddings and heads train; the encoder stays frozen.
 """
@@ -47,7 +47,7 @@ BOUND_MODALITIES = ("ir", "sketch", "text")
 
 @dataclass(frozen=True)
 class AIOConfig:
-    """``train_cameras``: RGB cameras whose crops train (0-based; empty = all); ``stage1_epochs``: epochs
+    """``train_cameras``: RGB cameras whose crops train (0-based; empty = every RGB camera); ``stage1_epochs``: epochs
     on synthesised IR/sketch before the world's own renderings; ``mask_probability``: chance that each
     attribute word of a caption is masked for VA."""
 
@@ -82,6 +82,17 @@ class AIOConfig:
         return config
 
 
+def rgb_cameras(world: World, chosen: tuple[int, ...]) -> tuple[int, ...]:
+    """The training cameras: ``chosen``, or every RGB camera of the world; an IR camera is refused (its
+    crops would enter as RGB anchors)."""
+    ir = [c.cam_id for c in world.cameras if c.modality == "ir"]
+    if set(chosen) & set(ir):
+        raise ConfigError("train_cameras holds an IR camera: AIO's anchors are RGB crops",
+                          expected=f"cameras other than {ir}", got=str(list(chosen)),
+                          fix="leave train_cameras empty for every RGB camera, or list RGB cameras only")
+    return tuple(chosen) or tuple(c.cam_id for c in world.cameras if c.modality == "rgb")
+
+
 def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
     """Train the AIO teacher, save it with its history, export its branches; returns the checkpoint."""
     from edgereid.aio.checkpoint import image_spec, save_aio
@@ -90,10 +101,10 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
     encoder = load_encoder(config.encoder)
     probe = AIOModel(encoder, 1, tuple(config.input_hw), config.tokenizer_channels)
     spec = image_spec(probe)
-    crops = reid_training_crops(config.data, "", spec, config.train_cameras)
-    labels, num_classes = label_map(crops.pids)
     world = World(WorldConfig(seed=config.data.seed, num_identities=config.data.identities,
                               num_cameras=config.data.cameras))
+    crops = reid_training_crops(config.data, "", spec, rgb_cameras(world, config.train_cameras))
+    labels, num_classes = label_map(crops.pids)
     captions = {int(pid): world.identity(int(pid)).text for pid in np.unique(crops.pids)}
     model = AIOModel(encoder, num_classes, tuple(config.input_hw), config.tokenizer_channels)
     text = CaptionTokenizer(encoder.tokenizer, encoder.special)
@@ -115,17 +126,23 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
         rgb = tensor(photometric_jitter(images, sample_rng))
         views = {m: tensor(modality_images(images, m, stage["source"], sample_rng)) for m in ("ir", "sketch")}
         sentences = [captions[int(pid)] for pid in crops.pids[index]]
-        features = {"rgb": model.encode({"rgb": rgb})[0],
-                    **{m: model.encode({m: views[m]})[0] for m in views},
-                    "text": model.encode(text=text.encode(sentences))[0]}
+        plain = text.encode(sentences)
         masked = text.encode(sentences, config.mask_probability, sample_rng)
-        features["rgb+text"], text_hidden = model.encode({"rgb": rgb}, masked)
-        bn = model.bnneck(torch.cat(list(features.values())))
+        inputs = {"rgb": ({"rgb": rgb}, None), "ir": ({"ir": views["ir"]}, None),
+                  "sketch": ({"sketch": views["sketch"]}, None), "text": (None, plain), "rgb+text": ({"rgb": rgb}, masked)}
+        bn, text_hidden = {}, None
+        for name, (images_in, text_in) in inputs.items():
+            feature, hidden = model.encode(images_in, text_in)
+            bn[name] = model.bnneck(feature, images_in, text_in)
+            text_hidden = hidden if name == "rgb+text" else text_hidden
         target = torch.from_numpy(labels[index])
-        unit = dict(zip(features, torch.nn.functional.normalize(bn, dim=1).split(len(index))))
-        binding = sum(feature_binding_loss(unit[m], unit["rgb"], target, config.fb_temperature, paired=m != "text")
+        unit = {name: torch.nn.functional.normalize(value, dim=1) for name, value in bn.items()}
+        crops_used = torch.from_numpy(index)
+        binding = sum(feature_binding_loss(unit[m], unit["rgb"], target, config.fb_temperature,
+                                           sources=None if m == "text" else crops_used)
                       for m in BOUND_MODALITIES) / len(BOUND_MODALITIES)
-        return {"id": config.id_weight * label_smoothed_ce(model.classifier(bn), target.repeat(len(features))),
+        logits = model.classifier(torch.cat(list(bn.values())))
+        return {"id": config.id_weight * label_smoothed_ce(logits, target.repeat(len(bn))),
                 "va": config.va_weight * masked_attribute_loss(model.attribute_head(text_hidden), masked.targets),
                 "fb": config.fb_weight * binding}
 

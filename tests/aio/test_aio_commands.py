@@ -14,7 +14,7 @@ from edgereid.cli import main
 from edgereid.errors import CheckpointError, ConfigError
 
 TINY = ["--set", "encoder={kind: tiny, width: 32, layers: 2, heads: 2}", "--set", "input_hw=[32, 16]",
-        "--set", "tokenizer_channels=8", "--set", "stage1_epochs=1", "--set", "optim.epochs=2",
+        "--set", "tokenizer_channels=8", "--set", "stage1_epochs=2", "--set", "optim.epochs=6",
         "--set", "batch_size=8", "--set", "ids_per_batch=4"]
 WORLD = ["--set", "data={seed: 3, identities: 8, cameras: 4, frames_per_camera: 8, pace: 4.0, people_per_frame: 4}",
          "--set", "train_cameras=[0, 1]"]
@@ -29,7 +29,7 @@ def teacher(tmp_path_factory):
 
 def test_teacher_run_has_both_stages_and_every_branch(teacher):
     history = json.loads((teacher / "history.json").read_text())["history"]
-    assert len(history) == 2 and {"id", "va", "fb"} <= set(history[0])
+    assert len(history) == 6 and {"id", "va", "fb"} <= set(history[0])
     for name in ("model.safetensors", "rgb.onnx", "ir.onnx", "sketch.onnx", "text.onnx", "tokenizer.json",
                  "text_encoder.json", "loss.png"):
         assert (teacher / name).is_file(), name
@@ -55,10 +55,11 @@ def test_students_and_crossmodal_benchmark(teacher, tmp_path):
         students[modality] = tmp_path / modality
         assert main(["distill", "--config", "samples/configs/aio_student.yaml", "--set", "model=test_reid",
                      "--set", "model_args={}", "--set", f"teacher={teacher / 'model.safetensors'}",
-                     "--set", f"modality={modality}", "--set", f"out={students[modality]}", "--set", "optim.epochs=2",
+                     "--set", f"modality={modality}", "--set", f"out={students[modality]}", "--set", "optim.epochs=5",
                      "--set", "batch_size=8", "--set", "ids_per_batch=4", *WORLD]) == 0
-        agreement = json.loads((students[modality] / "teacher_agreement.json").read_text())
-        assert agreement["mean_cosine_after"] > agreement["mean_cosine_before"]
+        history = json.loads((students[modality] / "history.json").read_text())["history"]
+        assert history[-1]["embed"] < history[0]["embed"]  # moving into the teacher's space of this modality
+        assert (students[modality] / "teacher_agreement.json").is_file()
     report = tmp_path / "cross.json"
     assert main(["evaluate", "crossmodal", "--teacher", f"aio={teacher / 'model.safetensors'}",
                  "--student", f"student={students['rgb'] / 'model.onnx'},{students['ir'] / 'model.onnx'}",
@@ -69,20 +70,22 @@ def test_students_and_crossmodal_benchmark(teacher, tmp_path):
             assert 0 <= results[label][kind]["mAP"] <= 1 and results[label][kind]["queries"] > 0
 
 
-def test_query_command_searches_a_gallery_with_text(teacher, captions, capsys, tmp_path):
+def test_query_command_searches_a_gallery_with_text(teacher, captions, capsys, tmp_path, tiny_models):
     from edgereid.gallery import Gallery
     from edgereid.runtime.backends import load_backend
 
-    card = load_backend(teacher / "rgb.onnx").card
-    gallery = Gallery(card)
     rng = np.random.default_rng(0)
-    for name in ("alice", "bob", "carol"):
-        gallery.enroll(name, rng.normal(size=(2, card.embedding_dim)))
-    gallery.save(tmp_path / "gallery.npz")
-    assert main(["query", captions[0], "--text-encoder", str(teacher), "--gallery", str(tmp_path / "gallery.npz"),
+    for name, model in (("teacher", teacher / "rgb.onnx"), ("other", tiny_models["test_reid"]["onnx"])):
+        gallery = Gallery(load_backend(model).card)  # both 32-d, but only the first in the teacher's space
+        for person in ("alice", "bob", "carol"):
+            gallery.enroll(person, rng.normal(size=(2, gallery.dim)))
+        gallery.save(tmp_path / f"{name}.npz")
+    assert main(["query", captions[0], "--text-encoder", str(teacher), "--gallery", str(tmp_path / "teacher.npz"),
                  "-k", "2"]) == 0
     out = capsys.readouterr().out
     assert "1." in out and "2." in out and "cosine" in out
+    assert main(["query", captions[0], "--text-encoder", str(teacher), "--gallery", str(tmp_path / "other.npz")]) == 2
+    assert "not enrolled in this AIO teacher's embedding space" in capsys.readouterr().err
 
 
 def test_minilm_folder_checked_and_a_different_copy_refused(tmp_path):
@@ -97,7 +100,7 @@ def test_minilm_folder_checked_and_a_different_copy_refused(tmp_path):
     tiny_tokenizer().save(str(folder / "tokenizer.json"))
     model = AIOModel(load_encoder(EncoderSpec(kind="minilm", path=str(folder))), 3, (32, 16), 8)
     save_aio(model, tmp_path / "teacher.safetensors")
-    assert load_aio(tmp_path / "teacher.safetensors").encoder.weights_sha256 == model.encoder.weights_sha256
+    assert load_aio(tmp_path / "teacher.safetensors").encoder.digest == model.encoder.digest
     other = tmp_path / "other"
     shutil.copytree(folder, other)
     load_encoder(EncoderSpec(kind="tiny", seed=5)).bert.save_pretrained(str(other))

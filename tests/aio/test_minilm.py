@@ -13,7 +13,7 @@ def test_minilm_loads_offline_frozen_and_understands_sentences():
     from edgereid.aio.encoder import EncoderSpec, load_encoder
 
     encoder = load_encoder(EncoderSpec(kind="minilm"))
-    assert encoder.width == 384 and len(encoder.weights_sha256) == 64
+    assert encoder.width == 384 and len(encoder.digest) == 64
     assert not any(p.requires_grad for p in encoder.parameters())
     tokens = CaptionTokenizer(encoder.tokenizer, encoder.special)
     batch = tokens.encode(["a person in a red jacket", "someone wearing a red coat", "a blue car parked in the street"])

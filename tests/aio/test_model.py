@@ -26,8 +26,9 @@ def _tokens(model) -> CaptionTokenizer:
 def test_frozen_encoder_gets_no_gradient_while_tokenizers_and_heads_do(tiny_aio, captions):
     model = tiny_aio.train()
     masked = _tokens(model).encode(captions, 0.5, np.random.default_rng(0))
-    feature, text_hidden = model.encode(_images(), masked)
-    bn = model.bnneck(feature)
+    images = _images()
+    feature, text_hidden = model.encode(images, masked)
+    bn = model.bnneck(feature, images, masked)
     loss = model.classifier(bn).logsumexp(1).mean() + masked_attribute_loss(model.attribute_head(text_hidden),
                                                                              masked.targets)
     loss.backward()
@@ -70,16 +71,16 @@ def test_binding_loss_is_lower_for_aligned_than_shuffled_features():
     labels = torch.arange(8).repeat_interleave(2)
     rgb = torch.randn(8, 32, generator=generator)[labels] + 0.3 * torch.randn(16, 32, generator=generator)
     shuffled_rgb = rgb[torch.randperm(16, generator=generator)]
-    for paired in (False, True):
-        aligned = feature_binding_loss(rgb.clone(), rgb, labels, paired=paired)
-        assert aligned < feature_binding_loss(shuffled_rgb, rgb, labels, paired=paired)
+    for sources in (None, torch.arange(16)):
+        aligned = feature_binding_loss(rgb.clone(), rgb, labels, sources=sources)
+        assert aligned < feature_binding_loss(shuffled_rgb, rgb, labels, sources=sources)
     other = rgb.clone().requires_grad_(True)
     anchor = rgb.clone().requires_grad_(True)
     feature_binding_loss(other + 0.1, anchor, labels).backward()
     assert anchor.grad is None and other.grad.abs().sum() > 0  # RGB is the anchor, not pulled
 
 
-def test_paired_binding_leaves_out_the_crop_a_view_was_made_from():
+def test_binding_leaves_out_the_crop_a_view_was_made_from():
     generator = torch.Generator().manual_seed(4)
     labels = torch.tensor([0, 0, 1, 1])
     rgb, other = torch.randn(4, 16, generator=generator), torch.randn(4, 16, generator=generator)
@@ -87,7 +88,11 @@ def test_paired_binding_leaves_out_the_crop_a_view_was_made_from():
     partner = torch.tensor([1, 0, 3, 2])
     expected = torch.stack([-(scores[i, partner[i]] - torch.logsumexp(scores[i, torch.arange(4) != i], 0))
                             for i in range(4)]).mean()
-    torch.testing.assert_close(feature_binding_loss(other, rgb, labels, paired=True), expected)
+    torch.testing.assert_close(feature_binding_loss(other, rgb, labels, sources=torch.arange(4)), expected)
+    duplicated = torch.tensor([7, 7, 2, 3])  # a crop drawn twice: its rows are not each other's positive
+    assert feature_binding_loss(other, rgb, labels, sources=duplicated) == pytest.approx(
+        float(torch.stack([-(scores[i, partner[i]] - torch.logsumexp(scores[i, torch.arange(4) != i], 0))
+                           for i in (2, 3)]).mean()))
     assert not torch.isclose(feature_binding_loss(other, rgb, labels), expected)
 
 
@@ -120,3 +125,21 @@ def test_masking_hides_whole_attribute_words(tiny_aio, captions):
         for position in torch.nonzero(hidden[row]).flatten().tolist():
             assert words[int(plain.ids[row, position])] == ATTRIBUTE_WORDS[int(masked.targets[row, position])]
     assert plain.targets.eq(IGNORE).all() and (plain.ids[:, 0] == tiny_aio.encoder.special["[CLS]"]).all()
+
+
+def test_tiny_vocabulary_covers_every_caption_word(tiny_aio):
+    from edgereid.data.synthetic import World, WorldConfig
+
+    tokens = _tokens(tiny_aio)
+    world = World(WorldConfig(seed=11, num_identities=200, num_cameras=1))
+    ids = tokens.encode([world.identity(pid).text for pid in range(1, 201)]).ids
+    assert not (ids == tiny_aio.encoder.tokenizer.token_to_id("[UNK]")).any()
+
+
+def test_stature_is_never_masked(tiny_aio):
+    tokens = _tokens(tiny_aio)
+    caption = "a short person with short black hair, wearing a red jacket"
+    for seed in range(20):
+        masked = tokens.encode([caption], 1.0, np.random.default_rng(seed))
+        assert masked.ids[0, 2] != tiny_aio.encoder.special["[MASK]"]  # [CLS] a short ...
+        assert masked.ids[0, 5] == tiny_aio.encoder.special["[MASK]"]  # ... with short (hair)

@@ -34,8 +34,8 @@ def test_market1501_real_file_names(tmp_path):
     assert _by_name(split.train) == {"0002_c1s1_000451_03.jpg": (2, 0), "0002_c2s1_000301_01.jpg": (2, 1),
                                      "0007_c2s3_070952_01.jpg": (7, 1)}
     assert _by_name(split.query) == {"0001_c1s1_001051_00.jpg": (1, 0), "0003_c6s1_000176_00.jpg": (3, 5)}
-    assert _by_name(split.gallery) == {"0001_c2s1_000301_01.jpg": (1, 1), "-1_c1s1_000401_03.jpg": (-1, 0),
-                                       "1501_c6s4_001877_02.jpg": (1501, 5)}  # junk 0000 skipped
+    assert _by_name(split.gallery) == {"0001_c2s1_000301_01.jpg": (1, 1), "0000_c3s1_000151_01.jpg": (0, 2),
+                                       "1501_c6s4_001877_02.jpg": (1501, 5)}  # junk -1 skipped, distractor 0000 kept
     assert all(r.modality == "rgb" for r in split.gallery)
 
 
@@ -46,7 +46,7 @@ def test_dukemtmc_file_names(tmp_path):
     split = read_market1501(tmp_path)
     assert _by_name(split.train) == {"0001_c2_f0046182.jpg": (1, 1), "0005_c5_f0051341.jpg": (5, 4)}
     assert _by_name(split.query) == {"0005_c2_f0046985.jpg": (5, 1)}
-    assert _by_name(split.gallery) == {"0005_c8_f0047030.jpg": (5, 7)}
+    assert _by_name(split.gallery) == {"0005_c8_f0047030.jpg": (5, 7), "0000_c4_f0000001.jpg": (0, 3)}
 
 
 def test_market1501_errors(tmp_path):
@@ -78,11 +78,11 @@ def test_market1501_round_trip(tmp_path):
     assert len(split.train) == 3 * 3 * 2
     assert {r.pid for r in split.query} == {4, 5, 6}
     assert sorted((r.pid, r.camid) for r in split.query) == [(p, c) for p in (4, 5, 6) for c in range(3)]
-    assert sorted({r.pid for r in split.gallery}) == [-1, 4, 5, 6]
-    assert sum(r.pid == -1 for r in split.gallery) == 3
+    assert sorted({r.pid for r in split.gallery}) == [0, 4, 5, 6]
+    assert sum(r.pid == 0 for r in split.gallery) == 3
     assert len(split.gallery) == 3 * 3 * 1 + 3
     assert not set(r.path for r in split.query) & set(r.path for r in split.gallery)
-    assert len(list((root / "bounding_box_test").glob("0000_*.jpg"))) == 3  # junk written, not read
+    assert len(list((root / "bounding_box_test").glob("-1_*.jpg"))) == 3  # junk written, not read
     assert load_image(split.query[0].path).shape == (128, 64, 3)
     with pytest.raises(InputError, match="already has files"):
         world.write_market1501(root)
