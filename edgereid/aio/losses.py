@@ -22,6 +22,7 @@ from edgereid.aio.captions import IGNORE
 
 def masked_attribute_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     """Mean CE over positions whose target is not ``IGNORE``; ``logits`` ``[B, L, V]``, ``targets`` ``[B, L]``."""
+    targets = targets.to(logits.device)
     if not (targets != IGNORE).any():
         return logits.sum() * 0.0
     return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE)
@@ -36,6 +37,7 @@ def feature_binding_loss(other: torch.Tensor, rgb: torch.Tensor, labels: torch.T
     scores = F.normalize(other, dim=1) @ F.normalize(rgb.detach(), dim=1).t() / temperature
     positive = labels[:, None] == labels[None, :]
     if sources is not None:
+        sources = sources.to(scores.device)
         same_crop = sources[:, None] == sources[None, :]
         scores = scores.masked_fill(same_crop, float("-inf"))
         positive = positive & ~same_crop

@@ -119,9 +119,9 @@ class AIOModel(nn.Module):
                 parts.append(tokens)
                 keeps.append(torch.ones_like(tokens[..., 0], dtype=torch.bool))
         if text is not None:
-            embedded = self.encoder.embed_text(text.ids)
+            embedded = self.encoder.embed_text(text.ids.to(self.cls.device))
             parts.append(embedded + self.text_adapter(embedded) + self.modality_embeddings["text"])
-            keeps.append(text.keep)
+            keeps.append(text.keep.to(self.cls.device))
         # sizes from tensors, not Python ints, so an exported graph keeps a dynamic batch
         sequence = torch.cat([self.cls.expand(parts[0].shape[0], -1, -1), *parts], 1)
         keep = torch.cat([torch.ones_like(sequence[:, :1, 0], dtype=torch.bool), *keeps], 1)

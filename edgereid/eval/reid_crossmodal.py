@@ -3,7 +3,8 @@
 The gallery is always RGB camera crops (what cameras record); the queries come in five kinds:
 
 - R->R: RGB crops of the same world (the first crop of every identity and camera), as a reference;
-- I->R: crops of the world's IR camera (the last camera of four or more records in IR);
+- I->R: every crop of the world's IR camera (the last camera of four or more records in IR), as
+  SYSU-MM01's all-search protocol takes every IR image as a query;
 - S->R: sketches drawn from the RGB query crops (the world's line renderer), as a witness would draw;
 - T->R: each identity's caption, as an operator would type it;
 - R+T->R: an RGB query crop together with its identity's caption.
@@ -117,11 +118,6 @@ def _score(query: np.ndarray, gallery: np.ndarray, q_pids, g_pids, q_cams, g_cam
             "queries": int(valid.sum())}
 
 
-def _first_per_identity(crops: CropSet) -> CropSet:
-    _, first = np.unique(crops.pids, return_index=True)
-    return CropSet(crops.images[first], crops.pids[first], crops.cams[first])
-
-
 def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossModalProtocol()) -> dict[str, object]:
     """Rank-1/5 and mAP per system and query kind."""
     if protocol.cameras < 4:
@@ -150,7 +146,7 @@ def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossMod
         captions = [world.identity(int(pid)).text for pid in q_pids]
         row: dict[str, object] = {"R->R": _score(system.rgb(q_images), gallery, q_pids, g_pids, q_cams, g_cams)}
         if system.ir is not None:
-            ir = _first_per_identity(crops_for(system.ir.spec, (ir_camera,)))
+            ir = crops_for(system.ir.spec, (ir_camera,))
             row["I->R"] = _score(system.ir(ir.images), gallery, ir.pids, g_pids, ir.cams, g_cams)
         if system.sketch is not None:
             rng = np.random.default_rng((protocol.seed, 31))

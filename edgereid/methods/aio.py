@@ -107,6 +107,8 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
     labels, num_classes = label_map(crops.pids)
     captions = {int(pid): world.identity(int(pid)).text for pid in np.unique(crops.pids)}
     model = AIOModel(encoder, num_classes, tuple(config.input_hw), config.tokenizer_channels)
+    device = distributed.device()
+    model.to(device)
     text = CaptionTokenizer(encoder.tokenizer, encoder.special)
     rng = np.random.default_rng(config.optim.seed)
     sample_rng, _ = distributed.sample_randomness(rng, config.optim.seed)
@@ -118,7 +120,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
         return pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch, steps, rng)
 
     def tensor(images: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(normalise_batch(images, spec))
+        return torch.from_numpy(normalise_batch(images, spec)).to(device)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
@@ -135,7 +137,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
             feature, hidden = model.encode(images_in, text_in)
             bn[name] = model.bnneck(feature, images_in, text_in)
             text_hidden = hidden if name == "rgb+text" else text_hidden
-        target = torch.from_numpy(labels[index])
+        target = torch.from_numpy(labels[index]).to(device)
         unit = {name: torch.nn.functional.normalize(value, dim=1) for name, value in bn.items()}
         crops_used = torch.from_numpy(index)
         binding = sum(feature_binding_loss(unit[m], unit["rgb"], target, config.fb_temperature,
@@ -148,6 +150,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
 
     history = fit(model, model.trainable_parameters(), epoch_batches, step, config.optim, steps,
                   f"aio ({config.encoder.kind} encoder)")
+    model.cpu()
     out = Path(config.out)
     checkpoint = out / "model.safetensors"
     if not distributed.is_main():  # under torchrun only the first process writes

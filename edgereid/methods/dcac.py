@@ -125,8 +125,9 @@ def denoising_loss(ldm, pixels: torch.Tensor, context: torch.Tensor, generator: 
     """``mean |eps - eps_theta(z_t, t, c)|^2`` with ``z_0`` a detached VAE sample and ``t ~ U{0..T-1}``."""
     with torch.no_grad():
         latents = ldm.vae.encode(pixels).latent_dist.sample(generator) * ldm.latent_scale
-    noise = torch.randn(latents.shape, generator=generator)
-    steps = torch.randint(0, ldm.scheduler.config.num_train_timesteps, (len(latents),), generator=generator)
+    noise = torch.randn(latents.shape, generator=generator).to(latents.device)  # CPU generator: reproducible
+    steps = torch.randint(0, ldm.scheduler.config.num_train_timesteps, (len(latents),),
+                          generator=generator).to(latents.device)
     predicted = ldm.unet(ldm.scheduler.add_noise(latents, noise, steps), steps, context).sample
     return F.mse_loss(predicted, noise)
 
@@ -134,7 +135,8 @@ def denoising_loss(ldm, pixels: torch.Tensor, context: torch.Tensor, generator: 
 @torch.no_grad()
 def _bn_features(model, crops: CropSet, spec) -> torch.Tensor:
     model.eval()
-    parts = [model.bnneck(model.features(torch.from_numpy(normalise_batch(crops.images[i:i + 128], spec))))
+    device = distributed.device()
+    parts = [model.bnneck(model.features(torch.from_numpy(normalise_batch(crops.images[i:i + 128], spec)).to(device)))
              for i in range(0, len(crops), 128)]
     model.train()
     return torch.cat(parts)
@@ -163,9 +165,14 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
         parts["prompts"] = IdPrompts(num_classes, ldm.context_dim, config.prompt_init_std)
         add_lora(ldm.unet, config.lora_rank, config.lora_alpha)
         parts["unet"] = ldm.unet
+    device = distributed.device()
+    parts.to(device)
+    memory.to(device)
+    if use_ldm:
+        ldm.vae.to(device)
     rng = np.random.default_rng(config.optim.seed)
     sample_rng, generator = distributed.sample_randomness(rng, config.optim.seed)
-    targets_all = torch.from_numpy(labels)
+    targets_all = torch.from_numpy(labels).to(device)
     steps = len(crops[0]) // config.batch_size
 
     def epoch_batches(_: int) -> Iterator[np.ndarray]:
@@ -175,22 +182,23 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops[0].images[index]
         flip_half(images, sample_rng)
-        bn = model.bnneck(model.features(torch.from_numpy(normalise_batch(photometric_jitter(images, sample_rng),
-                                                                          spec))))
+        jittered = normalise_batch(photometric_jitter(images, sample_rng), spec)
+        bn = model.bnneck(model.features(torch.from_numpy(jittered).to(device)))
         logits = model.classifier(bn)
-        target = targets_all[index]
+        target = targets_all[torch.from_numpy(index).to(device)]
         unit = F.normalize(bn, dim=1)
         terms = {"id": config.id_weight * label_smoothed_ce(logits, target),
                  "pcl": config.pcl_weight * memory.loss(unit, target)}
         # every process applies the same update, from the whole (gathered) batch
         memory.update_hard(distributed.all_gather(unit.detach()), distributed.all_gather(target))
         if use_ldm:
-            pixels = torch.from_numpy(normalise_batch(crops[1].images[index], specs[1]))
+            pixels = torch.from_numpy(normalise_batch(crops[1].images[index], specs[1])).to(device)
             context = parts["prompts"](logits, config.tau)
             terms["ldm"] = config.ldm_weight * denoising_loss(ldm, pixels, context, generator)
         return terms
 
     history = fit(parts, parts.parameters(), epoch_batches, step, config.optim, steps,
                   f"dcac {config.model}" + ("" if use_ldm else " (no diffusion)"))
+    model.cpu()
     title = f"DCAC teacher {config.model}" + ("" if use_ldm else " without the diffusion loss")
     return finish_run(model, model.card(config.model), config.out, config_dict, history, title, config.export)

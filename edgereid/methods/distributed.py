@@ -1,4 +1,4 @@
-"""Data-parallel training under ``torchrun`` (several GPUs, or several CPU processes with gloo).
+"""Data-parallel training under ``torchrun`` (several GPUs with NCCL, or several CPU processes with gloo).
 
 Every process builds the same model from the same seed and draws the same batches; each keeps its own
 slice of every batch (:func:`shard`), and gradients are averaged across processes after each backward
@@ -18,13 +18,25 @@ import torch.distributed as dist
 
 
 def init_from_env() -> bool:
-    """Join the process group ``torchrun`` describes; False when not launched by ``torchrun``. The
-    backend is gloo: the training methods keep their tensors on the CPU (placing them on
-    ``cuda:LOCAL_RANK`` with NCCL is not written yet)."""
+    """Join the process group ``torchrun`` describes; False when not launched by ``torchrun``. CPU tensors
+    are reduced with gloo, CUDA tensors with NCCL, so methods that train on :func:`device` and methods that
+    stay on the CPU both work."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
-    dist.init_process_group("gloo")
+    if torch.cuda.is_available():
+        torch.cuda.set_device(device())
+        dist.init_process_group("cpu:gloo,cuda:nccl")
+    else:
+        dist.init_process_group("gloo")
     return True
+
+
+def device() -> torch.device:
+    """Where this process trains the methods that use a GPU (DCAC, AIO, ReID distillation): its own GPU,
+    ``cuda:LOCAL_RANK``, when CUDA is available, else the CPU. (Written for GPUs; run on a CPU only here.)"""
+    if torch.cuda.is_available():
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return torch.device("cpu")
 
 
 def world_size() -> int:

@@ -101,7 +101,7 @@ def embedding_regression(student: torch.Tensor, teacher: torch.Tensor) -> torch.
 def relational_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
     """KL between row-softmaxed batch cosine similarities (self-pairs excluded), teacher as target."""
     s, t = F.normalize(student, dim=1), F.normalize(teacher, dim=1)
-    eye = torch.eye(len(s), dtype=torch.bool)
+    eye = torch.eye(len(s), dtype=torch.bool, device=s.device)
     s_sim = (s @ s.t() / temperature).masked_fill(eye, -1e4)
     t_sim = (t @ t.t() / temperature).masked_fill(eye, -1e4)
     return F.kl_div(F.log_softmax(s_sim, 1), F.log_softmax(t_sim, 1), log_target=True, reduction="batchmean")
@@ -111,8 +111,9 @@ def relational_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: flo
 def teacher_agreement(model, teacher, images: np.ndarray, teacher_images: np.ndarray, spec, teacher_spec) -> float:
     """Mean cosine between the student's and the teacher's embeddings of the same crops (eval mode)."""
     model.eval()
-    student = model(torch.from_numpy(normalise_batch(images, spec)))
-    target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)))
+    device = distributed.device()
+    student = model(torch.from_numpy(normalise_batch(images, spec)).to(device))
+    target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)).to(device))
     model.train()
     return float(F.cosine_similarity(student, target).mean())
 
@@ -134,6 +135,9 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
         config.optim.seed)
     labels, num_classes = label_map(crops.pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    device = distributed.device()
+    model.to(device)
+    teacher.to(device)
     rng = np.random.default_rng(config.optim.seed)
     sample_rng, _ = distributed.sample_randomness(rng, config.optim.seed)
     steps = len(crops) // config.batch_size
@@ -143,12 +147,13 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
         flipped = flip_half(images, sample_rng)
         teacher_images[flipped] = teacher_images[flipped][:, :, ::-1]  # the same view for both
         jittered = photometric_jitter(images, sample_rng)
-        feat = model.bnneck(model.features(torch.from_numpy(normalise_batch(jittered, spec))))
+        feat = model.bnneck(model.features(torch.from_numpy(normalise_batch(jittered, spec)).to(device)))
         with torch.no_grad():
-            target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)))
+            target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)).to(device))
+        identity = torch.from_numpy(labels[index]).to(device)
         return {"embed": config.embed_weight * embedding_regression(feat, target),
                 "relation": config.relation_weight * relational_kd(feat, target, config.relation_temperature),
-                "id": config.id_weight * label_smoothed_ce(model.classifier(feat), torch.from_numpy(labels[index]))}
+                "id": config.id_weight * label_smoothed_ce(model.classifier(feat), identity)}
 
     probe = rng.choice(len(crops), min(256, len(crops)), replace=False)
     start = teacher_agreement(model, teacher, crops.images[probe], teacher_crops.images[probe], spec, teacher_spec)
@@ -156,6 +161,7 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
                   lambda _: pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch,
                                        steps, rng), step, config.optim, steps, f"distill reid {config.model}")
     end = teacher_agreement(model, teacher, crops.images[probe], teacher_crops.images[probe], spec, teacher_spec)
+    model.cpu()
     agreement = {"crops": len(probe), "mean_cosine_before": start, "mean_cosine_after": end}
     card = model.card(config.model).replace(provenance=Provenance(
         config_fingerprint=config_fingerprint(config_dict),
