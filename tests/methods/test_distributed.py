@@ -77,3 +77,25 @@ def test_edgereid_train_runs_under_torchrun(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "model.safetensors").is_file()
     assert done.stdout.count("checkpoint:") == 1  # only the first process reports
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="torchrun gloo test written for Linux")
+def test_aio_and_its_distillation_run_under_torchrun(tmp_path):
+    pytest.importorskip("transformers")
+    world = ["--set", "data={seed: 3, identities: 8, cameras: 4, frames_per_camera: 8, pace: 4.0, people_per_frame: 4}",
+             "--set", "train_cameras=[0, 1]", "--set", "batch_size=8", "--set", "ids_per_batch=4",
+             "--set", "optim.epochs=1", "--set", "export=false"]
+    runs = [["train", "--config", "samples/configs/aio_world.yaml", "--set", f"out={tmp_path / 'teacher'}",
+             "--set", "encoder={kind: tiny}", "--set", "input_hw=[32, 16]", "--set", "tokenizer_channels=8",
+             "--set", "stage1_epochs=0", *world],
+            ["distill", "--config", "samples/configs/aio_student.yaml", "--set", "model=test_reid",
+             "--set", "model_args={}", "--set", f"teacher={tmp_path / 'teacher' / 'model.safetensors'}",
+             "--set", "modality=ir", "--set", f"out={tmp_path / 'student'}", *world]]
+    for run in runs:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
+                   "edgereid", *run]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.count("checkpoint:") == 1
+    assert (tmp_path / "student" / "model.safetensors").is_file()
