@@ -10,7 +10,7 @@ from edgereid.pipeline import PipelineConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN_CONFIGS = sorted(p for p in (ROOT / "samples" / "configs").glob("*.yaml") if p.name != "pipeline.yaml")
-HELD_OUT_SEEDS = (600, 700, 1000, 1001, 1002, 1003)  # calibration, face benchmark, demo
+HELD_OUT_SEEDS = (600, 700, 710, 720, 730, 1000, 1001, 1002, 1003)  # calibration, benchmarks, demo
 
 
 def _load_config(path: Path):
