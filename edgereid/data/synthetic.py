@@ -8,7 +8,7 @@ renders person crops with COCO-17 keypoints and faces, face crops at any resolut
 footage with ground truth, and writes the on-disk layouts of Market-1501, SYSU-MM01 and face
 folders, so that :mod:`edgereid.data.datasets` reads synthetic and real data alike.
 
-Identities are numbered from 1 (as in Market-1501, where 0 marks junk); cameras from 0.
+Identities are numbered from 1 (as in Market-1501, where 0000 marks distractors and -1 junk); cameras from 0.
 All coordinates are continuous pixels in which pixel ``(i, j)`` covers ``[i, i+1) x [j, j+1)``.
 Same seed, same pixels; per-identity looks come from ``(seed, pid)`` streams, so adding
 identities or cameras leaves the existing ones unchanged.

@@ -62,7 +62,7 @@ class AIOConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 16
     ids_per_batch: int = 8
-    mask_probability: float = 0.5
+    mask_probability: float = 1.0
     fb_temperature: float = 0.1
     id_weight: float = 1.0
     va_weight: float = 1.0

@@ -135,7 +135,7 @@ def denoising_loss(ldm, pixels: torch.Tensor, context: torch.Tensor, generator: 
 @torch.no_grad()
 def _bn_features(model, crops: CropSet, spec) -> torch.Tensor:
     model.eval()
-    device = distributed.device()
+    device = next(model.parameters()).device
     parts = [model.bnneck(model.features(torch.from_numpy(normalise_batch(crops.images[i:i + 128], spec)).to(device)))
              for i in range(0, len(crops), 128)]
     model.train()

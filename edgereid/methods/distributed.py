@@ -23,7 +23,7 @@ def init_from_env() -> bool:
     stay on the CPU both work."""
     if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
         return dist.is_initialized()
-    if torch.cuda.is_available():
+    if device().type == "cuda":
         torch.cuda.set_device(device())
         dist.init_process_group("cpu:gloo,cuda:nccl")
     else:
@@ -33,9 +33,11 @@ def init_from_env() -> bool:
 
 def device() -> torch.device:
     """Where this process trains the methods that use a GPU (DCAC, AIO, ReID distillation): its own GPU,
-    ``cuda:LOCAL_RANK``, when CUDA is available, else the CPU. (Written for GPUs; run on a CPU only here.)"""
-    if torch.cuda.is_available():
-        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    ``cuda:LOCAL_RANK``, when there is one for it, else the CPU (more processes than GPUs train on the CPU).
+    (Written for GPUs; run on a CPU only here.)"""
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available() and local_rank < torch.cuda.device_count():
+        return torch.device("cuda", local_rank)
     return torch.device("cpu")
 
 

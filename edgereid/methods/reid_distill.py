@@ -111,7 +111,7 @@ def relational_kd(student: torch.Tensor, teacher: torch.Tensor, temperature: flo
 def teacher_agreement(model, teacher, images: np.ndarray, teacher_images: np.ndarray, spec, teacher_spec) -> float:
     """Mean cosine between the student's and the teacher's embeddings of the same crops (eval mode)."""
     model.eval()
-    device = distributed.device()
+    device = next(model.parameters()).device
     student = model(torch.from_numpy(normalise_batch(images, spec)).to(device))
     target = teacher(torch.from_numpy(normalise_batch(teacher_images, teacher_spec)).to(device))
     model.train()

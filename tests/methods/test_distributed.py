@@ -73,7 +73,7 @@ def test_edgereid_train_runs_under_torchrun(tmp_path):
                "--set", "train_cameras=[0, 1]", "--set", "batch_size=8", "--set", "ids_per_batch=4",
                "--set", "export=false"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
     assert done.returncode == 0, done.stderr[-2000:]
     assert (out / "model.safetensors").is_file()
     assert done.stdout.count("checkpoint:") == 1  # only the first process reports
@@ -95,7 +95,7 @@ def test_aio_and_its_distillation_run_under_torchrun(tmp_path):
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",
                    "edgereid", *run]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300,
-                              env={**os.environ, "OMP_NUM_THREADS": "1"})
+                              env={**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""})
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.count("checkpoint:") == 1
     assert (tmp_path / "student" / "model.safetensors").is_file()
