@@ -106,7 +106,7 @@ aio: setup
 	$(BIN)/edgereid train --config samples/configs/aio_world.yaml --set out=$(AIO)/teacher
 	$(BIN)/edgereid distill --config samples/configs/aio_student.yaml --set out=$(AIO)/student_rgb
 	$(BIN)/edgereid distill --config samples/configs/aio_student.yaml --set modality=ir --set out=$(AIO)/student_ir
-	$(BIN)/edgereid evaluate crossmodal --out docs/reid/crossmodal.json --frames 120 \
+	$(BIN)/edgereid evaluate crossmodal --out docs/reid/crossmodal.json --frames 120 --sheet docs/reid/crossmodal_examples.png \
 		--teacher "AIO teacher=$(AIO)/teacher/model.safetensors" \
 		--student "student distilled from AIO=$(AIO)/student_rgb/model.onnx,$(AIO)/student_ir/model.onnx" \
 		--branches $(AIO)/teacher

@@ -309,7 +309,7 @@ def _cmd_evaluate_crossmodal(args: argparse.Namespace) -> int:
                                         _existing_model(files[1]) if len(files) == 2 else None, args.branches)
     if not systems:
         raise EdgeReidError("nothing to evaluate", fix="give --teacher and/or --student")
-    report = evaluate(systems, CrossModalProtocol(args.seed, args.identities, args.cameras, args.frames))
+    report = evaluate(systems, CrossModalProtocol(args.seed, args.identities, args.cameras, args.frames), args.sheet)
     print(markdown_table(report))
     print(f"wrote {write_report(report, args.out)}")
     return 0
@@ -573,6 +573,7 @@ def build_parser() -> argparse.ArgumentParser:
     cross.add_argument("--cameras", type=int, default=4, help="the last camera records IR (needs >= 4)")
     cross.add_argument("--frames", type=int, default=60, help="frames per camera")
     cross.add_argument("--out", default="docs/reid/crossmodal.json", help="JSON report")
+    cross.add_argument("--sheet", help="PNG: text and IR queries of the first model with their top-5 gallery crops")
     cross.set_defaults(func=_cmd_evaluate_crossmodal)
 
     kp_eval = benchmarks.add_parser("keypoints", help="unsupervised keypoints read out linearly to labelled "

@@ -85,6 +85,30 @@ def contact_sheet(pairs: list[tuple[np.ndarray, np.ndarray, bool, str]], path: s
     return write_png(path, sheet)
 
 
+def retrieval_sheet(rows: list[tuple[str | np.ndarray, list[np.ndarray], list[bool]]], path: str | Path,
+                    cell: tuple[int, int] = (128, 64), text_width: int = 280) -> Path:
+    """A PNG of queries (a caption or a crop) each followed by its top-ranked gallery crops, framed green
+    when the crop shows the queried person and red when not."""
+    import textwrap
+
+    height, width = cell
+    k = max(len(results) for _, results, _ in rows)
+    sheet = np.full((len(rows) * (height + 8), text_width + k * (width + 4), 3), 255, dtype=np.uint8)
+    for r, (query, results, correct) in enumerate(rows):
+        y = r * (height + 8)
+        if isinstance(query, str):
+            for line_index, line in enumerate(textwrap.wrap(query, 44)[:height // 14]):
+                cv2.putText(sheet, line, (4, y + 14 + 14 * line_index), cv2.FONT_HERSHEY_SIMPLEX, 0.36, (0, 0, 0), 1,
+                            cv2.LINE_AA)
+        else:
+            sheet[y:y + height, 0:width] = cv2.resize(query, (width, height), interpolation=cv2.INTER_AREA)
+        for c, (crop, hit) in enumerate(zip(results, correct)):
+            x = text_width + c * (width + 4)
+            sheet[y:y + height, x:x + width] = cv2.resize(crop, (width, height), interpolation=cv2.INTER_AREA)
+            cv2.rectangle(sheet, (x, y), (x + width - 1, y + height - 1), (40, 170, 40) if hit else (40, 40, 220), 2)
+    return write_png(path, sheet)
+
+
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """A BGR uint8 image written atomically as PNG."""
     from edgereid.fileio import atomic_write_bytes

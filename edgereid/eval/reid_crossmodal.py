@@ -118,8 +118,20 @@ def _score(query: np.ndarray, gallery: np.ndarray, q_pids, g_pids, q_cams, g_cam
             "queries": int(valid.sum())}
 
 
-def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossModalProtocol()) -> dict[str, object]:
-    """Rank-1/5 and mAP per system and query kind."""
+def _sheet_rows(queries: list, embeddings: np.ndarray, pids: np.ndarray, gallery: np.ndarray,
+                gallery_images: np.ndarray, g_pids: np.ndarray, count: int = 3, k: int = 5) -> list:
+    """``count`` evenly spaced queries with their top-``k`` gallery crops and whether each is a hit."""
+    rows = []
+    for i in np.linspace(0, len(queries) - 1, count).astype(int):
+        top = np.argsort(-(gallery @ embeddings[i]))[:k]
+        rows.append((queries[i], list(gallery_images[top]), list(g_pids[top] == pids[i])))
+    return rows
+
+
+def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossModalProtocol(),
+             sheet: str | Path | None = None) -> dict[str, object]:
+    """Rank-1/5 and mAP per system and query kind; ``sheet``: a PNG of text and IR queries of the first
+    system with their top-5 gallery crops."""
     if protocol.cameras < 4:
         raise InputError("the cross-modal benchmark needs the world's IR camera", expected="cameras >= 4",
                          got=str(protocol.cameras))
@@ -145,9 +157,12 @@ def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossMod
         q_images, q_pids, q_cams = rgb.images[is_query], rgb.pids[is_query], rgb.cams[is_query]
         captions = [world.identity(int(pid)).text for pid in q_pids]
         row: dict[str, object] = {"R->R": _score(system.rgb(q_images), gallery, q_pids, g_pids, q_cams, g_cams)}
+        examples = []
         if system.ir is not None:
             ir = crops_for(system.ir.spec, (ir_camera,))
-            row["I->R"] = _score(system.ir(ir.images), gallery, ir.pids, g_pids, ir.cams, g_cams)
+            ir_embeddings = system.ir(ir.images)
+            row["I->R"] = _score(ir_embeddings, gallery, ir.pids, g_pids, ir.cams, g_cams)
+            examples += _sheet_rows(list(ir.images), ir_embeddings, ir.pids, gallery, rgb.images[is_gallery], g_pids)
         if system.sketch is not None:
             rng = np.random.default_rng((protocol.seed, 31))
             source = crops_for(system.sketch.spec, rgb_cameras)
@@ -158,12 +173,18 @@ def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossMod
             row["S->R"] = _score(system.sketch(sketches), gallery, q_pids, g_pids, q_cams, g_cams)
         if system.text is not None:
             pids = np.unique(g_pids)
-            texts = system.text([world.identity(int(pid)).text for pid in pids])
+            sentences = [world.identity(int(pid)).text for pid in pids]
+            texts = system.text(sentences)
             row["T->R"] = _score(texts, gallery, pids, g_pids, np.full(len(pids), -1), g_cams)
+            examples = _sheet_rows(sentences, texts, pids, gallery, rgb.images[is_gallery], g_pids) + examples
         if system.rgb_text is not None:
             fused = np.concatenate([system.rgb_text(q_images[i:i + 64], captions[i:i + 64])
                                     for i in range(0, len(q_images), 64)])
             row["R+T->R"] = _score(fused, gallery, q_pids, g_pids, q_cams, g_cams)
+        if sheet and examples and not results:  # the first system's examples
+            from edgereid.viz import retrieval_sheet
+
+            retrieval_sheet(examples, sheet)
         row["notes"] = system.notes
         row["gallery"] = int(is_gallery.sum())
         results[label] = row

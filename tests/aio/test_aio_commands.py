@@ -64,7 +64,12 @@ def test_students_and_crossmodal_benchmark(teacher, tmp_path):
     report = tmp_path / "cross.json"
     assert main(["evaluate", "crossmodal", "--teacher", f"aio={teacher / 'model.safetensors'}",
                  "--student", f"student={students['rgb'] / 'model.onnx'},{students['ir'] / 'model.onnx'}",
-                 "--branches", str(teacher), "--identities", "6", "--frames", "10", "--out", str(report)]) == 0
+                 "--branches", str(teacher), "--identities", "6", "--frames", "10", "--out", str(report),
+                 "--sheet", str(tmp_path / "examples.png")]) == 0
+    import cv2
+
+    sheet = cv2.imread(str(tmp_path / "examples.png"))
+    assert sheet is not None and sheet.shape[0] == 6 * (128 + 8)  # 3 caption rows + 3 IR rows
     results = json.loads(report.read_text())["results"]
     for label in ("aio", "student"):
         for kind in ("R->R", "I->R", "S->R", "T->R", "R+T->R"):
