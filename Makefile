@@ -99,17 +99,19 @@ dcac: setup
 		cp $(DC)/ablation_s$$seed/loss.png docs/reid/ablation_loss_s$$seed.png; done
 
 # The cross-modal benchmark (README "Multimodal re-identification"): AIO teacher on the frozen MiniLM, its RGB
-# and IR students, IR/sketch/text/RGB+text -> RGB retrieval on an unseen world and on the training identities
-# (~20 minutes).
+# and IR students, the teacher without the binding loss, IR/sketch/text/RGB+text -> RGB retrieval on an unseen
+# world and on the training identities (~35 minutes).
 AIO := runs/aio
 aio: setup
 	$(BIN)/edgereid train --config samples/configs/aio_world.yaml --set out=$(AIO)/teacher
 	$(BIN)/edgereid distill --config samples/configs/aio_student.yaml --set out=$(AIO)/student_rgb
 	$(BIN)/edgereid distill --config samples/configs/aio_student.yaml --set modality=ir --set out=$(AIO)/student_ir
+	$(BIN)/edgereid train --config samples/configs/aio_world.yaml --set fb_weight=0 --set export=false \
+		--set out=$(AIO)/ablation_no_fb
 	$(BIN)/edgereid evaluate crossmodal --out docs/reid/crossmodal.json --frames 120 --sheet docs/reid/crossmodal_examples.png \
 		--teacher "AIO teacher=$(AIO)/teacher/model.safetensors" \
 		--student "student distilled from AIO=$(AIO)/student_rgb/model.onnx,$(AIO)/student_ir/model.onnx" \
-		--branches $(AIO)/teacher
+		--branches $(AIO)/teacher --teacher "AIO teacher without FB (ablation)=$(AIO)/ablation_no_fb/model.safetensors"
 	$(BIN)/edgereid evaluate crossmodal --out docs/reid/crossmodal_training_identities.json --seed 150 \
 		--identities 250 --frames 80 --branches $(AIO)/teacher \
 		--teacher "AIO teacher on its training identities=$(AIO)/teacher/model.safetensors" \
