@@ -22,9 +22,9 @@ from edgereid.models.reid import IMAGENET_MEAN, IMAGENET_STD
 META_AIO = "edgereid.aio"
 
 
-def image_spec(model: AIOModel) -> InputSpec:
-    """How crops are fed to the image tokenizers (the runtime's preprocessing contract)."""
-    return InputSpec(height=model.input_hw[0], width=model.input_hw[1], mean=IMAGENET_MEAN, std=IMAGENET_STD)
+def image_spec(input_hw: tuple[int, ...]) -> InputSpec:
+    """How crops of ``input_hw`` are fed to the image tokenizers (the runtime's preprocessing contract)."""
+    return InputSpec(height=input_hw[0], width=input_hw[1], mean=IMAGENET_MEAN, std=IMAGENET_STD)
 
 
 def save_aio(model: AIOModel, path: str | Path, extra: dict[str, str] | None = None) -> Path:

@@ -59,7 +59,7 @@ def branch_card(model: AIOModel, modality: str, checkpoint: str | Path | None = 
     provenance = Provenance(checkpoint_sha256=file_sha256(checkpoint) if checkpoint else "",
                             source=json.dumps({"aio_teacher": Path(checkpoint).name if checkpoint else "",
                                                "modality": modality}))
-    return ModelCard(name=f"aio_teacher_{modality}", task="reid", input=image_spec(model),
+    return ModelCard(name=f"aio_teacher_{modality}", task="reid", input=image_spec(model.input_hw),
                      outputs=(OutputSpec("embedding", "embedding", (model.embedding_dim,)),),
                      embedding_dim=model.embedding_dim, provenance=provenance)
 

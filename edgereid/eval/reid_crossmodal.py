@@ -32,8 +32,7 @@ from edgereid.data.scene_crops import CropSet, SceneData, crops_from_cameras, sc
 from edgereid.data.synthetic import World, WorldConfig
 from edgereid.errors import InputError
 from edgereid.eval.embedders import ImageEmbedder, onnx_embedder
-from edgereid.eval.metrics import evaluate_rank
-from edgereid.eval.reid_dg import split_query_gallery
+from edgereid.eval.reid_dg import rank_metrics, split_query_gallery
 from edgereid.runtime.postprocess import l2_normalize
 from edgereid.runtime.preprocess import normalise_batch
 
@@ -72,7 +71,7 @@ def teacher_system(checkpoint: str | Path) -> System:
     from edgereid.aio.checkpoint import image_spec, load_aio
 
     model = load_aio(checkpoint)
-    spec = image_spec(model)
+    spec = image_spec(model.input_hw)
     tokens = CaptionTokenizer(model.encoder.tokenizer, model.encoder.special)
 
     def images(modality: str) -> ImageEmbedder:
@@ -112,10 +111,8 @@ def student_system(rgb_onnx: str | Path, ir_onnx: str | Path | None, branches: s
 
 def _score(query: np.ndarray, gallery: np.ndarray, q_pids, g_pids, q_cams, g_cams) -> dict[str, float]:
     """Metrics, and how many queries count (those with a true match left after the camera rule)."""
-    cmc, mean_ap = evaluate_rank(1.0 - query @ gallery.T, q_pids, g_pids, q_cams, g_cams)
     valid = ((q_pids[:, None] == g_pids[None, :]) & (q_cams[:, None] != g_cams[None, :])).any(1)
-    return {"rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]), "mAP": float(mean_ap),
-            "queries": int(valid.sum())}
+    return {**rank_metrics(query, gallery, q_pids, g_pids, q_cams, g_cams), "queries": int(valid.sum())}
 
 
 def _sheet_rows(queries: list, embeddings: np.ndarray, pids: np.ndarray, gallery: np.ndarray,

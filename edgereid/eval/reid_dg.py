@@ -32,6 +32,13 @@ def split_query_gallery(pids: np.ndarray, cams: np.ndarray) -> tuple[np.ndarray,
     return query, ~query
 
 
+def rank_metrics(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
+                 q_cams: np.ndarray, g_cams: np.ndarray) -> dict[str, float]:
+    """mAP, rank-1 and rank-5 of unit query embeddings against unit gallery embeddings (Market protocol)."""
+    cmc, mean_ap = evaluate_rank(1.0 - query @ gallery.T, q_pids, g_pids, q_cams, g_cams)
+    return {"mAP": float(mean_ap), "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)])}
+
+
 def evaluate(models: dict[str, Path], seed: int = 720, identities: int = 60, cameras: int = 4,
              frames: int = 60) -> dict[str, object]:
     """mAP and rank-1/5 per model on world ``seed``."""
@@ -40,10 +47,8 @@ def evaluate(models: dict[str, Path], seed: int = 720, identities: int = 60, cam
     for label, path in models.items():
         emb, pids, cams = world_embeddings(str(path), "reid", world, frames)
         query, gallery = split_query_gallery(pids, cams)
-        distance = 1.0 - emb[query] @ emb[gallery].T
-        cmc, mean_ap = evaluate_rank(distance, pids[query], pids[gallery], cams[query], cams[gallery])
-        results[label] = {"mAP": mean_ap, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
-                          "queries": int(query.sum()), "gallery": int(gallery.sum())}
+        results[label] = {**rank_metrics(emb[query], emb[gallery], pids[query], pids[gallery], cams[query],
+                                         cams[gallery]), "queries": int(query.sum()), "gallery": int(gallery.sum())}
     protocol = {"seed": seed, "identities": identities, "cameras": cameras, "frames_per_camera": frames,
                 "models": {k: str(v) for k, v in models.items()}}
     return {"protocol": protocol, "results": results}
@@ -61,10 +66,8 @@ def evaluate_dataset(models: dict[str, Path], root: str | Path) -> dict[str, obj
     for label, path in models.items():
         embed = onnx_embedder(path)
         query, gallery = image_crops(split.query, embed.spec), image_crops(split.gallery, embed.spec)
-        distance = 1.0 - embed(query.images) @ embed(gallery.images).T
-        cmc, mean_ap = evaluate_rank(distance, query.pids, gallery.pids, query.cams, gallery.cams)
-        results[label] = {"mAP": mean_ap, "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
-                          "queries": len(query), "gallery": len(gallery)}
+        results[label] = {**rank_metrics(embed(query.images), embed(gallery.images), query.pids, gallery.pids,
+                                         query.cams, gallery.cams), "queries": len(query), "gallery": len(gallery)}
     protocol = {"dataset": str(root), "models": {k: str(v) for k, v in models.items()}}
     return {"protocol": protocol, "results": results}
 

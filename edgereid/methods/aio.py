@@ -30,7 +30,7 @@ from edgereid.aio.captions import CaptionTokenizer
 from edgereid.aio.encoder import EncoderSpec, load_encoder
 from edgereid.aio.losses import feature_binding_loss, masked_attribute_loss
 from edgereid.aio.modalities import modality_images
-from edgereid.aio.model import AIOModel
+from edgereid.aio.model import PATCH, AIOModel
 from edgereid.config import load_method_config
 from edgereid.data.scene_crops import SceneData
 from edgereid.data.synthetic import World, WorldConfig
@@ -76,6 +76,9 @@ class AIOConfig:
             raise ConfigError(f"{path}: stage1_epochs must be within the epochs and mask_probability in (0, 1]",
                               got=f"stage1_epochs={config.stage1_epochs}, epochs={config.optim.epochs}, "
                               f"mask_probability={config.mask_probability}")
+        if len(config.input_hw) != 2 or any(side % PATCH for side in config.input_hw):
+            raise ConfigError(f"{path}: input_hw must be [height, width], both multiples of {PATCH}",
+                              got=str(list(config.input_hw)))
         if config.batch_size % config.ids_per_batch:
             raise ConfigError(f"{path}: batch_size must be a multiple of ids_per_batch",
                               got=f"{config.batch_size} and {config.ids_per_batch}")
@@ -99,8 +102,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
 
     torch.manual_seed(config.optim.seed)
     encoder = load_encoder(config.encoder)
-    probe = AIOModel(encoder, 1, tuple(config.input_hw), config.tokenizer_channels)
-    spec = image_spec(probe)
+    spec = image_spec(tuple(config.input_hw))
     world = World(WorldConfig(seed=config.data.seed, num_identities=config.data.identities,
                               num_cameras=config.data.cameras))
     crops = reid_training_crops(config.data, "", spec, rgb_cameras(world, config.train_cameras))
