@@ -4,4 +4,6 @@ The top-level package imports nothing heavy: deployment code (runtime, gallery, 
 without torch, TensorRT or cuda-python installed.
 """
 
-__version__ = "0.1.0"
+from edgereid.version import __version__
+
+__all__ = ["__version__"]

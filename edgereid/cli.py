@@ -19,7 +19,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         import torch
 
         from edgereid.models.checkpoint import save_checkpoint
-        from edgereid.registry import create_model
+        from edgereid.models import create_model
 
         torch.manual_seed(args.seed)
         checkpoint = save_checkpoint(create_model(args.model), Path(args.out).with_suffix(".safetensors"))
@@ -47,7 +47,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
 
 def _cmd_engine(args: argparse.Namespace) -> int:
-    from edgereid.exporting.engine import BatchProfile, build_engine
+    from edgereid.engine_file import BatchProfile
+    from edgereid.exporting.engine import build_engine
 
     result = build_engine(args.onnx, args.out, precision=args.precision, calib=args.calib,
                           batch=BatchProfile.parse(args.batch), workspace_mb=args.workspace,
@@ -225,7 +226,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 
 def _cmd_diffusion_pretrain(args: argparse.Namespace) -> int:
-    from edgereid.diffusion.pretrain import PretrainConfig, pretrain
+    from edgereid.methods.ldm_pretrain import PretrainConfig, pretrain
 
     config = PretrainConfig.load(args.config, _parse_overrides(args.set))
     out = pretrain(config, _effective_config(config, args))
@@ -234,7 +235,7 @@ def _cmd_diffusion_pretrain(args: argparse.Namespace) -> int:
 
 
 def _cmd_keypoints_learn(args: argparse.Namespace) -> int:
-    from edgereid.keypoints.stable_keypoints import StableKeypointsConfig, learn
+    from edgereid.methods.stable_keypoints.learning import StableKeypointsConfig, learn
 
     config = StableKeypointsConfig.load(args.config, _parse_overrides(args.set))
     path = learn(config, _effective_config(config, args))
@@ -244,8 +245,8 @@ def _cmd_keypoints_learn(args: argparse.Namespace) -> int:
 
 def _cmd_keypoints_label(args: argparse.Namespace) -> int:
     from edgereid.data.crop_folder import read_images
-    from edgereid.keypoints.crops import save_pseudo_labels
-    from edgereid.keypoints.teacher import KeypointTeacher
+    from edgereid.data.person_crops import save_pseudo_labels
+    from edgereid.methods.stable_keypoints.teacher import KeypointTeacher
 
     teacher = KeypointTeacher(args.teacher, ldm=args.ldm, expected_k=args.k, tta_views=args.tta)
     paths, images = read_images(args.crops, args.limit)
@@ -253,14 +254,14 @@ def _cmd_keypoints_label(args: argparse.Namespace) -> int:
     out = save_pseudo_labels(args.out, args.crops, paths, prediction.points, prediction.confidence, teacher.sha256)
     print(f"pseudo-labels for {len(paths)} crops (K={teacher.k}): {out}")
     if args.preview:
-        from edgereid.viz import keypoint_sheet
+        from edgereid.plots import keypoint_sheet
 
         print(f"preview: {keypoint_sheet(images[:24], prediction.points[:24], args.preview)}")
     return 0
 
 
 def _cmd_keypoints_readout(args: argparse.Namespace) -> int:
-    from edgereid.keypoints.readout import store_readout
+    from edgereid.exporting.readout import store_readout
 
     out, count = store_readout(_existing_model(args.model), args.crops, args.out, args.limit)
     print(f"read-out fitted on {count} labelled crops; wrote {out} (the pipeline now reports named joints)")
@@ -316,7 +317,7 @@ def _cmd_evaluate_crossmodal(args: argparse.Namespace) -> int:
 
 
 def _cmd_query(args: argparse.Namespace) -> int:
-    from edgereid.aio.query import TextQueryEncoder
+    from edgereid.methods.aio.query import TextQueryEncoder
     from edgereid.gallery import Gallery
 
     encoder = TextQueryEncoder(args.text_encoder)
@@ -393,7 +394,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 def _cmd_synth(args: argparse.Namespace) -> int:
     from edgereid.data.synthetic import World, WorldConfig
     from edgereid.data.video import write_scene_videos
-    from edgereid.keypoints.crops import write_person_crops
+    from edgereid.data.person_crops import write_person_crops
 
     world = World(WorldConfig(seed=args.seed, num_identities=args.identities, num_cameras=args.cameras))
     writers = {"market1501": world.write_market1501, "sysu": world.write_sysu_like, "faces": world.write_faces,

@@ -24,9 +24,11 @@ from edgereid.eval.baselines import (colour_histogram_embedding, mean_pose, plac
 from edgereid.eval.metrics import cosine_distance_matrix, evaluate_rank, identification_top1, pck
 from edgereid.gallery import Gallery
 from edgereid.pipeline import Pipeline
-from edgereid.runtime.preprocess import plan_crops, preprocess_batch, validate_boxes
+from edgereid.ops.geometry import plan_crops, validate_boxes
+from edgereid.ops.preprocess import preprocess_batch
 from edgereid.types import FaceBoxes, FrameResult
-from edgereid.viz import annotate, contact_sheet
+from edgereid.viz import annotate
+from edgereid.plots import contact_sheet
 
 
 @dataclass(frozen=True)

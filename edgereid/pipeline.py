@@ -24,7 +24,8 @@ from edgereid.gallery import Gallery
 from edgereid.runtime.backends import load_backend
 from edgereid.runtime.batcher import DROP_POLICIES, Batcher, WorkItem
 from edgereid.runtime.model import CropModel, CropOutputs, crop_model_for
-from edgereid.runtime.preprocess import check_landmarks_in_boxes, validate_boxes, validate_frame, validate_landmarks
+from edgereid.ops.geometry import check_landmarks_in_boxes, validate_boxes, validate_landmarks
+from edgereid.ops.preprocess import validate_frame
 from edgereid.types import FaceBoxes, Faces, FrameResult, Persons
 
 MODALITIES = ("rgb", "ir")

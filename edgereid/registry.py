@@ -2,7 +2,9 @@
 
 Builders register with :func:`register_model`; :func:`create_model` builds by name and records the
 name and arguments on the model so a checkpoint can rebuild it. Registering a name twice is an
-error, never a silent override. This module does not import torch.
+error, never a silent override. This module does not import torch, and it sits on the core floor, so
+it never imports the models themselves: import :mod:`edgereid.models` (whose ``create_model`` and
+``list_models`` are these) to have the built-in students registered.
 """
 
 from __future__ import annotations
@@ -42,24 +44,17 @@ def register_model(name: str, *, task: str, description: str = "") -> Callable:
     return decorate
 
 
-def _ensure_builtin_models() -> None:
-    # Importing the package registers the built-in students (needs torch).
-    import edgereid.models  # noqa: F401
-
-
 def get_entry(name: str) -> ModelEntry:
     """The registry entry for ``name``, with a did-you-mean on a miss."""
-    _ensure_builtin_models()
     if name not in _REGISTRY:
         close = difflib.get_close_matches(name, _REGISTRY, n=3)
-        hint = f"did you mean {', '.join(close)}?" if close else "see `edgereid.registry.list_models()`"
+        hint = f"did you mean {', '.join(close)}?" if close else "see `edgereid.models.list_models()`"
         raise RegistryError(f"unknown model '{name}'", fix=hint)
     return _REGISTRY[name]
 
 
 def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
     """Registered model names matching a shell-style ``pattern`` (and ``task`` when given)."""
-    _ensure_builtin_models()
     return sorted(n for n, e in _REGISTRY.items()
                   if fnmatch.fnmatch(n, pattern) and (task is None or e.task == task))
 

@@ -27,7 +27,7 @@ import numpy as np
 from edgereid.errors import EdgeReidError
 from edgereid.gallery import Gallery
 from edgereid.pipeline import Pipeline
-from edgereid.runtime.postprocess import l2_normalize
+from edgereid.ops.postprocess import l2_normalize
 from edgereid.types import FaceBoxes, FrameResult
 
 

@@ -19,9 +19,12 @@ import numpy as np
 
 from edgereid.card import InputSpec, read_card
 from edgereid.eval.bench import bench_scene, environment
+from edgereid.engine_file import gpu_available
 from edgereid.runtime import cuda
 from edgereid.runtime.gpu_preprocess import GpuPreprocessor
-from edgereid.runtime.preprocess import nv12_to_bgr, plan_crops, preprocess_reference, validate_boxes
+from edgereid.ops.preprocess import nv12_to_bgr
+from edgereid.ops.geometry import plan_crops, validate_boxes
+from edgereid.ops.reference import preprocess_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"reid": ROOT / "samples/models/reid", "face": ROOT / "samples/models/face",
@@ -169,7 +172,8 @@ def end_to_end(stream, seconds: float) -> dict[str, float]:
 def tensorrt_parity(tmp: Path) -> dict[str, object]:
     """Engines (fp32, fp16) of the bundled students against ONNX Runtime, where TensorRT imports."""
     try:
-        from edgereid.exporting.engine import build_engine, import_tensorrt
+        from edgereid.exporting.engine import build_engine
+        from edgereid.engine_file import import_tensorrt
 
         import_tensorrt("tensorrt")
     except Exception as exc:  # noqa: BLE001 - reported, not hidden
@@ -195,7 +199,7 @@ def main() -> int:
     parser.add_argument("--out", default="gpu_check.json")
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
-    ok, why = cuda.gpu_available()
+    ok, why = gpu_available()
     report: dict[str, object] = {"date": time.strftime("%Y-%m-%d %H:%M"), "environment": environment()}
     if not ok:
         report["skipped"] = f"no usable GPU: {why}"

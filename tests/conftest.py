@@ -16,7 +16,7 @@ def tiny_models(tmp_path_factory) -> dict[str, dict[str, Path]]:
     torch = pytest.importorskip("torch")
     from edgereid.exporting.onnx_export import export_checkpoint
     from edgereid.models.checkpoint import save_checkpoint
-    from edgereid.registry import create_model
+    from edgereid.models import create_model
 
     root = tmp_path_factory.mktemp("models")
     models = {}
@@ -60,7 +60,7 @@ def tiny_ldm_path(tmp_path_factory) -> Path:
     torch = pytest.importorskip("torch")
     pytest.importorskip("diffusers")
     from edgereid.diffusion.ldm import save_ldm
-    from edgereid.diffusion.pretrain import PretrainConfig, UnetConfig, VaeConfig, build_ldm
+    from edgereid.methods.ldm_pretrain import PretrainConfig, UnetConfig, VaeConfig, build_ldm
 
     torch.manual_seed(0)
     config = PretrainConfig(out="unused", image_hw=(32, 24), vae=VaeConfig(channels=(8, 16)),

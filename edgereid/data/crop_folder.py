@@ -48,7 +48,8 @@ def read_images(folder: str | Path, limit: int | None = None) -> tuple[list[Path
 
 def load_crops(folder: str | Path, spec: InputSpec, limit: int | None = None) -> np.ndarray:
     """Up to ``limit`` images of ``folder`` (spread over the sorted list) as a normalised batch ``[N, 3, H, W]``."""
-    from edgereid.runtime.preprocess import plan_whole_images, preprocess_batch
+    from edgereid.ops.geometry import plan_whole_images
+    from edgereid.ops.preprocess import preprocess_batch
 
     _, frames = read_images(folder, limit)
     return preprocess_batch(frames, plan_whole_images(frames, spec), spec)

@@ -2,7 +2,7 @@
 
 Faces are rendered at high resolution (``WorldConfig.face_size``, 112 px) with their five landmarks,
 and turned into model inputs exactly as the runtime does it: the similarity warp of
-:func:`edgereid.runtime.preprocess.plan_crops` onto the card's template. Low-resolution copies go
+:func:`edgereid.ops.geometry.plan_crops` onto the card's template. Low-resolution copies go
 through the world's surveillance degradation (blur, area down-sampling to ``size`` px, noise, JPEG)
 and are aligned from that small image, so a model sees what a camera would give it.
 """
@@ -18,7 +18,7 @@ from edgereid.data.faces import degrade
 from edgereid.data.scene_crops import runtime_crops_uint8
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
 from edgereid.errors import ConfigError, InputError
-from edgereid.runtime.preprocess import plan_whole_images
+from edgereid.ops.geometry import plan_whole_images
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Training and evaluation crops cut from synthetic-world scenes with the runtime's own preprocessing.
 
 Crops come from the same scenes, boxes and camera effects the demo uses, and pass through
-:func:`edgereid.runtime.preprocess.preprocess_batch`, so a model trains on exactly the arithmetic it
+:func:`edgereid.ops.preprocess.preprocess_batch`, so a model trains on exactly the arithmetic it
 will be fed at run time. Crops are kept as uint8 ``[N, H, W, 3]`` (BGR) to stay small; keypoints
 and face landmarks are mapped into crop pixels. World annotations (pixel edges) are converted to the
 runtime's pixel-centre convention with :func:`~edgereid.data.synthetic.to_pixel_centres` first.
@@ -16,8 +16,9 @@ import numpy as np
 from edgereid.card import InputSpec
 from edgereid.errors import ConfigError
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
-from edgereid.runtime.postprocess import points_to_input
-from edgereid.runtime.preprocess import allocate_staging, crop_into, fill_bgr, plan_crops, validate_boxes
+from edgereid.ops.geometry import points_to_input
+from edgereid.ops.preprocess import allocate_staging, crop_into, fill_bgr
+from edgereid.ops.geometry import plan_crops, validate_boxes
 
 
 @dataclass(frozen=True)

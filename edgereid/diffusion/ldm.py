@@ -131,6 +131,6 @@ def save_ldm(ldm: LatentDiffusion, path: str | Path, info: dict | None = None) -
 
 def diffusion_spec(image_hw: tuple[int, int]) -> InputSpec:
     """The crop layout a diffusion model reads: letterboxed RGB scaled to [-1, 1] (mean = std = 127.5),
-    so the runtime's own preprocessing (:func:`edgereid.runtime.preprocess.normalise_batch`) feeds the VAE."""
+    so the runtime's own preprocessing (:func:`edgereid.ops.preprocess.normalise_batch`) feeds the VAE."""
     return InputSpec(height=int(image_hw[0]), width=int(image_hw[1]), color_order="RGB",
                      mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5), resize="letterbox")

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from edgereid.diffusion.ldm import LatentDiffusion, diffusion_spec, import_diffusers
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.ops.preprocess import normalise_batch
 
 
 def _to_bgr(pixels: torch.Tensor) -> np.ndarray:
@@ -37,7 +37,7 @@ def generate(ldm: LatentDiffusion, captions: list[str], steps: int = 25, guidanc
 @torch.no_grad()
 def sample_sheet(ldm: LatentDiffusion, crops_bgr: np.ndarray, captions: list[str], path: str | Path) -> Path:
     """Three rows, one column per crop: the crop, its reconstruction, a sample from its caption."""
-    from edgereid.viz import write_png
+    from edgereid.plots import write_png
 
     spec = diffusion_spec(ldm.image_hw)
     recon = _to_bgr(ldm.vae.decode(ldm.encode(torch.from_numpy(normalise_batch(crops_bgr, spec)))

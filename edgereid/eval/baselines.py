@@ -10,7 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from edgereid.runtime.postprocess import l2_normalize
+from edgereid.ops.postprocess import l2_normalize
 
 HIST_BINS = (8, 4, 4)  # hue, saturation, value
 

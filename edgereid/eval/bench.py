@@ -20,7 +20,7 @@ import numpy as np
 
 from edgereid.runtime.backends import Backend
 from edgereid.runtime.model import crop_model_for
-from edgereid.runtime.preprocess import validate_boxes
+from edgereid.ops.geometry import validate_boxes
 
 
 @dataclass(frozen=True)
@@ -127,7 +127,7 @@ def format_table(rows: list[BenchRow]) -> str:
 
 def plot(rows: list[BenchRow], path: str | Path, title: str) -> Path:
     """Crops/s against batch size for each measured path (needs matplotlib)."""
-    from edgereid.viz import line_plot
+    from edgereid.plots import line_plot
 
     batches = [r.batch for r in rows]
     if rows[0].raw_crops_per_s is None:
@@ -147,7 +147,7 @@ def environment() -> dict[str, object]:
     import subprocess
     from importlib import metadata
 
-    from edgereid.runtime.cuda import gpu_available
+    from edgereid.engine_file import gpu_available
 
     info: dict[str, object] = {"platform": platform.platform(), "python": platform.python_version(),
                                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}

@@ -16,7 +16,7 @@ import numpy as np
 from edgereid.card import AcceptThreshold, read_card, write_card
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
 from edgereid.errors import EdgeReidError
-from edgereid.eval.metrics import tar_at_far
+from edgereid.ops.scores import tar_at_far
 from edgereid.pipeline import Pipeline
 from edgereid.types import FaceBoxes
 

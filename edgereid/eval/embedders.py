@@ -9,8 +9,8 @@ from typing import Callable
 import numpy as np
 
 from edgereid.card import InputSpec
-from edgereid.runtime.postprocess import l2_normalize
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.ops.postprocess import l2_normalize
+from edgereid.ops.preprocess import normalise_batch
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ from edgereid.data.face_sets import align_faces, degrade_faces, render_faces
 from edgereid.data.synthetic import to_pixel_centres
 from edgereid.errors import InputError
 from edgereid.eval.baselines import raw_pixel_embedding
-from edgereid.eval.metrics import identification_top1, tar_at_far
-from edgereid.runtime.preprocess import normalise_batch, whole_image_boxes
+from edgereid.eval.metrics import identification_top1
+from edgereid.ops.scores import tar_at_far
+from edgereid.ops.preprocess import normalise_batch
+from edgereid.ops.geometry import whole_image_boxes
 
 HR = "HR"  # the column of undegraded probes
 RAW_PIXELS = "raw pixels (baseline)"
@@ -135,7 +137,7 @@ def markdown_table(report: dict[str, object]) -> str:
 def write_report(report: dict[str, object], out_dir: str | Path) -> dict[str, Path]:
     """``faces_lowres.json``, ``faces_lowres.md`` and ``faces_lowres.png`` (TAR and top-1 against probe size)."""
     from edgereid.fileio import atomic_write_text
-    from edgereid.viz import line_plot
+    from edgereid.plots import line_plot
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -18,8 +18,8 @@ import numpy as np
 
 from edgereid.errors import InputError
 from edgereid.eval.metrics import nme, pck
-from edgereid.keypoints.crops import LabelledCrops, read_labelled_crops
-from edgereid.keypoints.readout import apply_matrix, fit_readout, normalise
+from edgereid.data.person_crops import LabelledCrops, read_labelled_crops
+from edgereid.ops.readout import apply_matrix, fit_readout, normalise
 
 MEAN_POSE = "mean-pose baseline"
 SHEET_CROPS = 24
@@ -35,14 +35,14 @@ def predict(path: str | Path, crops: LabelledCrops,
     they already are the folder's named joints, and the model's own number of keypoints K."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from edgereid.keypoints.teacher import KeypointTeacher
+        from edgereid.methods.stable_keypoints.teacher import KeypointTeacher
 
         teacher = KeypointTeacher(path, tta_views=tta_views)
         return teacher.predict_images(crops.images).points, False, teacher.k
     from edgereid.card import read_card
     from edgereid.runtime.backends import load_backend
     from edgereid.runtime.model import CropModel
-    from edgereid.runtime.preprocess import plan_whole_images
+    from edgereid.ops.geometry import plan_whole_images
 
     card = read_card(path)
     runner = CropModel(load_backend(path))
@@ -91,7 +91,7 @@ def evaluate(models: dict[str, Path], fit_folder: str | Path, test_folder: str |
         results[label] = {**_scores(joints, test, alpha), "k": k, "readout": how,
                           "seconds": round(time.perf_counter() - start, 1)}
         if sheets:
-            from edgereid.viz import keypoint_sheet
+            from edgereid.plots import keypoint_sheet
 
             name = "".join(c if c.isalnum() else "_" for c in label).strip("_")
             keypoint_sheet(test.images[:SHEET_CROPS], joints[:SHEET_CROPS], Path(sheets) / f"joints_{name}.png")

@@ -11,41 +11,22 @@ on malformed inputs instead of returning a silently wrong number.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 
 import numpy as np
 
 from edgereid.errors import InputError
+from edgereid.ops.postprocess import l2_normalize
+from edgereid.ops.scores import checked_array as _array
 
 # Queries are ranked in blocks so that the [block, gallery] work arrays stay near this size.
 _RANK_BLOCK_ELEMENTS = 1 << 21
-
-
-def _array(values: object, name: str, ndim: int, dtype: type | None = np.float64) -> np.ndarray:
-    """``values`` as an array of ``ndim`` dimensions, or an InputError naming the argument."""
-    array = np.asarray(values, dtype=dtype)
-    if array.ndim != ndim:
-        raise InputError(f"'{name}' has the wrong number of dimensions",
-                         expected=f"{ndim}-D array", got=f"shape {array.shape}")
-    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
-        raise InputError(f"'{name}' contains NaN or inf", fix="check the model outputs or inputs")
-    return array
 
 
 def _require_shape(array: np.ndarray, name: str, shape: tuple[int, ...]) -> None:
     if array.shape != shape:
         raise InputError(f"'{name}' does not match the other inputs",
                          expected=f"shape {shape}", got=f"shape {array.shape}")
-
-
-def l2_normalize(vectors: np.ndarray, name: str = "vectors") -> np.ndarray:
-    """Rows of a 2-D array scaled to unit L2 norm; zero rows have no direction and are refused."""
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    if np.any(norms == 0):
-        raise InputError(f"'{name}' contains all-zero vectors, which have no cosine similarity",
-                         got=f"{int(np.sum(norms == 0))} zero rows")
-    return vectors / norms
 
 
 def cosine_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -55,10 +36,10 @@ def cosine_distance_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if a.shape[1] != b.shape[1]:
         raise InputError("cannot compare vectors of different sizes",
                          expected=f"b with {a.shape[1]} columns", got=f"shape {b.shape}")
-    return 1.0 - l2_normalize(a, "a") @ l2_normalize(b, "b").T
-
+    return 1.0 - l2_normalize(a, refuse_zero="a") @ l2_normalize(b, refuse_zero="b").T
 
 # --- re-identification ---------------------------------------------------------------------------
+
 
 def _query_blocks(num_q: int, num_g: int) -> Iterator[slice]:
     rows = max(1, _RANK_BLOCK_ELEMENTS // num_g)
@@ -128,53 +109,7 @@ def evaluate_rank(distmat: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
     cmc = np.cumsum(first_hits) / valid.sum()
     return cmc, float(average_precision[valid].mean())
 
-
 # --- faces ----------------------------------------------------------------------------------------
-
-def _scores(values: object, name: str) -> np.ndarray:
-    scores = _array(values, name, 1)
-    if scores.size == 0:
-        raise InputError(f"'{name}' is empty", expected="at least one score")
-    return scores
-
-
-def _check_far(far: float) -> None:
-    if not 0.0 <= far <= 1.0:
-        raise InputError("false-accept rate must be a fraction", expected="0 <= far <= 1",
-                         got=str(far))
-
-
-def threshold_at_far(impostor_scores: np.ndarray, far: float) -> float:
-    """Smallest threshold at which at most ``far`` of the impostor scores are accepted.
-
-    A score is accepted when strictly greater than the threshold. With ``n`` impostors, at most
-    ``m = floor(far * n)`` of them may be accepted, so the threshold is the ``(m + 1)``-th largest
-    impostor score; if every impostor may be accepted (``m == n``) it is ``-inf``.
-    """
-    scores = _scores(impostor_scores, "impostor_scores")
-    _check_far(far)
-    n = scores.size
-    allowed = min(math.floor(far * n), n)
-    # far * n is rounded; settle on the largest count m with m / n <= far exactly as stated.
-    while allowed < n and (allowed + 1) / n <= far:
-        allowed += 1
-    while allowed > 0 and allowed / n > far:
-        allowed -= 1
-    if allowed == n:
-        return float("-inf")
-    descending = np.sort(scores)[::-1]
-    return float(descending[allowed])
-
-
-def tar_at_far(genuine_scores: np.ndarray, impostor_scores: np.ndarray,
-               far: float) -> tuple[float, float]:
-    """True-accept rate at the :func:`threshold_at_far` threshold; returns ``(tar, threshold)``.
-
-    TAR is the fraction of genuine scores strictly greater than the threshold.
-    """
-    genuine = _scores(genuine_scores, "genuine_scores")
-    threshold = threshold_at_far(impostor_scores, far)
-    return float(np.mean(genuine > threshold)), threshold
 
 
 def identification_top1(probe_emb: np.ndarray, probe_ids: np.ndarray,
@@ -197,8 +132,8 @@ def identification_top1(probe_emb: np.ndarray, probe_ids: np.ndarray,
     predicted = gallery_ids[np.argmax(similarity, axis=1)]
     return float(np.mean(predicted == probe_ids))
 
-
 # --- keypoints ------------------------------------------------------------------------------------
+
 
 def _joint_errors(pred: np.ndarray, gt: np.ndarray,
                   visible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -33,8 +33,8 @@ from edgereid.data.synthetic import World, WorldConfig
 from edgereid.errors import InputError
 from edgereid.eval.embedders import ImageEmbedder, onnx_embedder
 from edgereid.eval.reid_dg import rank_metrics, split_query_gallery
-from edgereid.runtime.postprocess import l2_normalize
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.ops.postprocess import l2_normalize
+from edgereid.ops.preprocess import normalise_batch
 
 QUERY_KINDS = ("R->R", "I->R", "S->R", "T->R", "R+T->R")
 TextEmbedder = Callable[[list[str]], np.ndarray]
@@ -67,8 +67,8 @@ def teacher_system(checkpoint: str | Path) -> System:
     """Every query kind through an AIO teacher checkpoint (torch, CPU)."""
     import torch
 
-    from edgereid.aio.captions import CaptionTokenizer
-    from edgereid.aio.checkpoint import image_spec, load_aio
+    from edgereid.methods.aio.captions import CaptionTokenizer
+    from edgereid.methods.aio.checkpoint import image_spec, load_aio
 
     model = load_aio(checkpoint)
     spec = image_spec(model.input_hw)
@@ -94,7 +94,7 @@ def teacher_system(checkpoint: str | Path) -> System:
 
 def student_system(rgb_onnx: str | Path, ir_onnx: str | Path | None, branches: str | Path) -> System:
     """A student's RGB (and IR) ONNX with the teacher's exported text and sketch branches from ``branches``."""
-    from edgereid.aio.query import TextQueryEncoder
+    from edgereid.methods.aio.query import TextQueryEncoder
 
     rgb = onnx_embedder(rgb_onnx)
     ir = onnx_embedder(ir_onnx) if ir_onnx else None
@@ -179,7 +179,7 @@ def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossMod
                                     for i in range(0, len(q_images), 64)])
             row["R+T->R"] = _score(fused, gallery, q_pids, g_pids, q_cams, g_cams)
         if sheet and examples and not results:  # the first system's examples
-            from edgereid.viz import retrieval_sheet
+            from edgereid.plots import retrieval_sheet
 
             retrieval_sheet(examples, sheet)
         row["notes"] = system.notes

@@ -10,8 +10,9 @@ A build writes, atomically and only after everything succeeded:
   version + GPU compute capability + precision + batch profile, so an identical request is a copy;
 - a timing cache (beside the engine unless given), reused by the next build;
 - a sidecar ``<engine>.json`` with the card, the key, the engine's SHA-256 and size, the plugins it
-  needs and the command that rebuilds it. :func:`check_engine` refuses an engine that is truncated,
-  altered, or built for another TensorRT or GPU, saying "rebuild with: <command>".
+  needs and the command that rebuilds it, written through :mod:`edgereid.engine_file` (whose
+  :func:`~edgereid.engine_file.check_engine` refuses an engine that is truncated, altered, or built for
+  another TensorRT or GPU, saying "rebuild with: <command>").
 
 A failed build or gate leaves any previous engine in place.
 """
@@ -19,75 +20,16 @@ A failed build or gate leaves any previous engine in place.
 from __future__ import annotations
 
 import hashlib
-import json
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgereid.card import ModelCard, file_sha256
-from edgereid.errors import BackendError, ExportError, MissingDependencyError
-from edgereid.fileio import atomic_write_bytes, atomic_write_text
-from edgereid.runtime import cuda
-
-FLAVOURS = ("tensorrt", "tensorrt_rtx")
-SIDECAR_VERSION = 1
-
-
-def import_tensorrt(prefer: str | None = None):
-    """``(module, flavour)`` of the first importable TensorRT flavour (or ``prefer``)."""
-    import importlib
-
-    for flavour in ([prefer] if prefer else FLAVOURS):
-        if flavour not in FLAVOURS:
-            raise ExportError(f"unknown TensorRT flavour '{flavour}'", expected=str(FLAVOURS))
-        try:
-            return importlib.import_module(flavour), flavour
-        except ImportError:
-            continue
-    raise MissingDependencyError(
-        "no TensorRT Python module can be imported", expected="tensorrt (10.x/11.x) or tensorrt_rtx",
-        fix="pip install 'edgereid[trt]' on a machine with NVIDIA's index (or JetPack's python3-libnvinfer); "
-            "tensorrt-rtx-cu12 installs from PyPI and builds ahead of time without a GPU")
-
-
-@dataclass(frozen=True)
-class BatchProfile:
-    """The optimisation profile's batch sizes: engines accept ``min <= batch <= max`` and are tuned for ``opt``."""
-
-    min: int = 1
-    opt: int = 8
-    max: int = 32
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.min <= self.opt <= self.max:
-            raise ExportError("bad batch profile", expected="1 <= MIN <= OPT <= MAX", got=f"{self}")
-
-    @classmethod
-    def parse(cls, text: str) -> "BatchProfile":
-        try:
-            low, opt, high = (int(v) for v in text.split(":"))
-        except ValueError as exc:
-            raise ExportError(f"bad --batch '{text}'", expected="MIN:OPT:MAX, e.g. 1:8:32") from exc
-        return cls(low, opt, high)
-
-    def text(self) -> str:
-        return f"{self.min}:{self.opt}:{self.max}"
-
-
-@dataclass(frozen=True)
-class EngineKey:
-    """Everything an engine is specific to; two builds with equal keys give interchangeable engines."""
-
-    onnx_sha256: str
-    flavour: str
-    trt_version: str
-    compute_capability: str
-    precision: str
-    profile: str
-
-    def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:20]
+from edgereid.card import ModelCard
+from edgereid import engine_file
+from edgereid.engine_file import BatchProfile, EngineKey, import_tensorrt, write_sidecar
+from edgereid.errors import ExportError
+from edgereid.fileio import atomic_write_bytes
 
 
 @dataclass
@@ -111,7 +53,7 @@ def _rtx_target(trt, requested: str | None) -> tuple[Any, str]:
             choices = [c for c in dir(trt.ComputeCapability) if c.startswith("SM")]
             raise ExportError(f"TensorRT-RTX cannot target compute capability {requested}", expected=str(choices))
         return getattr(trt.ComputeCapability, name), requested
-    current = cuda.compute_capability()
+    current = engine_file.compute_capability()
     if current:
         return trt.ComputeCapability.CURRENT, current
     return trt.ComputeCapability.SM86, "8.6"  # no GPU: an Ampere default, stated in the sidecar
@@ -223,7 +165,7 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     if flavour == "tensorrt_rtx":
         target, capability = _rtx_target(trt, compute_capability)
     else:
-        target, capability = None, cuda.compute_capability()
+        target, capability = None, engine_file.compute_capability()
         if capability is None:
             raise ExportError("TensorRT builds for the GPU it runs on, and none is usable here",
                               fix="build on the target device (or use tensorrt_rtx to build ahead of time)")
@@ -309,50 +251,16 @@ def _rebuild_command(onnx_path: Path, out: Path, precision: str, calib, batch: B
 
 def _write(out: Path, plan: bytes, card: ModelCard, key: EngineKey, gate, notes: str, plugins: tuple[str, ...],
            command: str, cached: bool) -> BuildResult:
-    """Engine, its plugin libraries (copied beside it: the backend loads them from there before
-    deserialising) and the sidecar, each written atomically."""
+    """Engine, its plugin libraries (copied beside it: the backend loads them from there, by name and
+    hash, before deserialising) and the sidecar, each written atomically."""
+    beside = []
     for library in plugins:
-        if Path(library).resolve().parent != out.resolve().parent:
-            atomic_write_bytes(out.parent / Path(library).name, Path(library).read_bytes())
-    sidecar_path = out.with_suffix(out.suffix + ".json")
-    sidecar = {"sidecar_version": SIDECAR_VERSION, "card": card.to_dict(), "key": asdict(key),
-               "engine_sha256": hashlib.sha256(plan).hexdigest(), "engine_bytes": len(plan),
-               "plugins": [Path(p).name for p in plugins], "gate": gate, "precision_notes": notes,
-               "rebuild": command}
+        target = out.parent / Path(library).name
+        if Path(library).resolve() != target.resolve():
+            atomic_write_bytes(target, Path(library).read_bytes())
+        beside.append(target)
+    sidecar = write_sidecar(out, plan, card, key, gate=gate, notes=notes, plugins=tuple(beside), rebuild=command)
     atomic_write_bytes(out, plan)
-    atomic_write_text(sidecar_path, json.dumps(sidecar, indent=1))
-    return BuildResult(out, sidecar_path, key, cached, gate, notes)
+    return BuildResult(out, sidecar, key, cached, gate, notes)
 
 
-def read_sidecar(engine: str | Path) -> dict[str, Any]:
-    """The sidecar of ``engine``; an error if it is missing or unreadable."""
-    path = Path(str(engine) + ".json")
-    if not path.is_file():
-        raise BackendError(f"engine {engine} has no sidecar {path.name}",
-                           fix="build engines with export/build_engine.py, which writes it")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise BackendError(f"sidecar {path} is not valid JSON", got=str(exc)) from exc
-
-
-def check_engine(engine: str | Path, trt_version: str, flavour: str, compute_capability: str | None) -> dict[str, Any]:
-    """Refuse an engine that is truncated or altered, or was built for another TensorRT or GPU."""
-    engine = Path(engine)
-    if not engine.is_file():
-        raise BackendError(f"engine not found: {engine}", fix="check the path or build it")
-    sidecar = read_sidecar(engine)
-    rebuild = f"rebuild with: {sidecar.get('rebuild', 'python export/build_engine.py --onnx M.onnx --out ' + str(engine))}"
-    size = engine.stat().st_size
-    if size != sidecar["engine_bytes"] or file_sha256(engine) != sidecar["engine_sha256"]:
-        raise BackendError(f"engine {engine} is truncated or was altered after its build",
-                           expected=f"{sidecar['engine_bytes']} bytes with the recorded SHA-256", got=f"{size} bytes",
-                           fix=rebuild)
-    key = sidecar["key"]
-    built = (key["flavour"], key["trt_version"], key["compute_capability"])
-    here = (flavour, trt_version, compute_capability)
-    if built[:2] != here[:2] or (compute_capability is not None and built[2] != compute_capability):
-        raise BackendError(f"engine {engine} was built for another TensorRT or GPU",
-                           expected=f"{built[0]} {built[1]} on compute capability {built[2]}",
-                           got=f"{here[0]} {here[1]} on compute capability {here[2] or 'none (no GPU)'}", fix=rebuild)
-    return sidecar

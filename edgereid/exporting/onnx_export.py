@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from torch import nn
 
-import edgereid
 from edgereid.card import ModelCard, Provenance, file_sha256, set_card_metadata
 from edgereid.errors import ExportError
 from edgereid.fileio import atomic_write_bytes
+from edgereid.version import __version__
 
 EMBEDDING_MIN_COSINE = 0.9999
 KEYPOINT_MAX_PIXELS = 0.5
@@ -108,7 +108,7 @@ def export_checkpoint(checkpoint: str | Path, out_path: str | Path, *, opset: in
     header = read_checkpoint_header(checkpoint)
     fingerprint = header.get("edgereid.config_fingerprint", "")
     provenance = Provenance(checkpoint_sha256=file_sha256(checkpoint), config_fingerprint=fingerprint,
-                            edgereid_version=edgereid.__version__,
+                            edgereid_version=__version__,
                             source=json.dumps({"checkpoint": Path(checkpoint).name,
                                                **({"trained": card.provenance.source} if card.provenance.source else {})}))
     return export_onnx(model, card.replace(provenance=provenance), out_path, opset=opset)

@@ -42,8 +42,8 @@ from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degra
 from edgereid.methods.batches import flip_half, label_map, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead
 from edgereid.methods.trainer import OptimConfig, finish_run, fit
-from edgereid.registry import create_model
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.models import create_model
+from edgereid.ops.preprocess import normalise_batch
 
 METHODS = ("arcface", "coreface")
 

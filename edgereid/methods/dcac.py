@@ -35,8 +35,8 @@ from edgereid.methods.batches import flip_half, label_map, photometric_jitter, p
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import dataset_folders, reid_training_crops
 from edgereid.methods.trainer import OptimConfig, finish_run, fit
-from edgereid.registry import create_model
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.models import create_model
+from edgereid.ops.preprocess import normalise_batch
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ def dataset_folders(dataset: str | Sequence[str]) -> tuple[str, ...]:
 def image_crops(records, spec: InputSpec) -> CropSet:
     """Dataset images (whole images are the crops) through the runtime's preprocessing, with labels."""
     from edgereid.data.datasets import load_image
-    from edgereid.runtime.preprocess import plan_whole_images
+    from edgereid.ops.geometry import plan_whole_images
 
     images = [load_image(r.path) for r in records]
     return CropSet(runtime_crops_uint8(spec, images, plan_whole_images(images, spec)),

@@ -29,8 +29,8 @@ from edgereid.methods.batches import flip_half, label_map, photometric_jitter, p
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import dataset_folders, reid_training_crops
 from edgereid.methods.trainer import OptimConfig, config_fingerprint, finish_run, fit
-from edgereid.registry import create_model
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.models import create_model
+from edgereid.ops.preprocess import normalise_batch
 
 
 @dataclass(frozen=True)
@@ -58,7 +58,7 @@ class ReidDistillConfig:
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "ReidDistillConfig":
-        from edgereid.aio.model import IMAGE_MODALITIES
+        from edgereid.methods.aio.model import IMAGE_MODALITIES
 
         config = load_method_config(cls, path, overrides, ("reid_kd",), "distill")
         dataset_folders(config.dataset)
@@ -71,12 +71,12 @@ class ReidDistillConfig:
 def load_teacher(path: str | Path, modality: str) -> tuple[torch.nn.Module, ModelCard]:
     """The frozen teacher as crops -> embeddings: a registry ReID checkpoint, or the ``modality`` branch
     of an AIO teacher."""
-    from edgereid.aio.checkpoint import is_aio_checkpoint, load_aio
+    from edgereid.methods.aio.checkpoint import is_aio_checkpoint, load_aio
     from edgereid.models.checkpoint import load_checkpoint
 
     if not is_aio_checkpoint(path):
         return load_checkpoint(path)
-    from edgereid.aio.export import ImageBranch, branch_card
+    from edgereid.methods.aio.export import ImageBranch, branch_card
 
     model = load_aio(path)
     return ImageBranch(model, modality), branch_card(model, modality, path)
@@ -86,7 +86,7 @@ def modality_crops(crops: CropSet, modality: str, seed: int) -> CropSet:
     """``crops`` as the world renders them in ``modality`` (unchanged for rgb)."""
     if modality == "rgb":
         return crops
-    from edgereid.aio.modalities import modality_images
+    from edgereid.methods.aio.modalities import modality_images
 
     images = modality_images(crops.images, modality, "world", np.random.default_rng((seed, 17)))
     return CropSet(images, crops.pids, crops.cams)

@@ -19,9 +19,9 @@ METHODS: dict[str, dict[str, tuple[str, str, str]]] = {
               "arcface": ("edgereid.methods.coreface", "FaceMarginConfig", "train"),
               "coreface": ("edgereid.methods.coreface", "FaceMarginConfig", "train"),
               "dcac": ("edgereid.methods.dcac", "DCACConfig", "train"),
-              "aio": ("edgereid.methods.aio", "AIOConfig", "train")},
+              "aio": ("edgereid.methods.aio.training", "AIOConfig", "train")},
     "distill": {"ccface": ("edgereid.methods.ccface", "CCFaceConfig", "distill"),
-                "stable_keypoints": ("edgereid.keypoints.distill", "KeypointDistillConfig", "distill"),
+                "stable_keypoints": ("edgereid.methods.stable_keypoints.distill", "KeypointDistillConfig", "distill"),
                 "reid_kd": ("edgereid.methods.reid_distill", "ReidDistillConfig", "distill")},
 }
 

@@ -23,8 +23,8 @@ from edgereid.data.scene_crops import SceneData, concat_crops, rendered_face_cro
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
 from edgereid.methods.trainer import OptimConfig, finish_run, fit
-from edgereid.registry import create_model, get_entry
-from edgereid.runtime.preprocess import normalise_batch
+from edgereid.models import create_model, get_entry
+from edgereid.ops.preprocess import normalise_batch
 
 # COCO-17 index of each joint's mirror image (left <-> right).
 COCO17_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)

@@ -95,7 +95,7 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
 
 def plot_history(history: list[dict[str, float]], path: str | Path, title: str) -> Path:
     """Loss curves, one line per term, as a PNG."""
-    from edgereid.viz import line_plot
+    from edgereid.plots import line_plot
 
     names = dict.fromkeys(name for record in history for name in record if name != "epoch")
     # a term may start later (e.g. CoReFace's contrastive stage): plot it over the epochs it has

@@ -13,11 +13,11 @@ from typing import Any
 import torch
 from torch import nn
 
-import edgereid
 from edgereid.card import ModelCard
 from edgereid.errors import CheckpointError
 from edgereid.fileio import atomic_write_bytes
 from edgereid.registry import create_model
+from edgereid.version import __version__
 
 META_MODEL = "edgereid.model"
 META_ARGS = "edgereid.args"
@@ -26,11 +26,11 @@ META_VERSION = "edgereid.version"
 
 
 def model_card(model: nn.Module) -> ModelCard:
-    """The card of a model built by :func:`edgereid.registry.create_model`."""
+    """The card of a model built by :func:`edgereid.models.create_model`."""
     name = getattr(model, "registry_name", None)
     if name is None:
         raise CheckpointError("model was not built through the registry",
-                              fix="build it with edgereid.registry.create_model(name, ...)")
+                              fix="build it with edgereid.models.create_model(name, ...)")
     return model.card(name)
 
 
@@ -43,7 +43,7 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, card: ModelCard | Non
         META_MODEL: model.registry_name if hasattr(model, "registry_name") else "",
         META_ARGS: json.dumps(getattr(model, "constructor_args", {})),
         META_CARD: (card or model_card(model)).to_json(),
-        META_VERSION: edgereid.__version__,
+        META_VERSION: __version__,
         **(extra or {}),
     }
     tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}

@@ -43,34 +43,6 @@ def check(result, what: str):
     return values[0] if len(values) == 1 else tuple(values)
 
 
-def _first_device():
-    """``(properties of GPU 0, "")`` when a CUDA device can be used, else ``(None, why)``."""
-    try:
-        runtime = _runtime()
-    except MissingDependencyError as exc:
-        return None, str(exc).splitlines()[0]
-    error, count = runtime.cudaGetDeviceCount()
-    if int(error) != 0:
-        return None, f"cudaGetDeviceCount: {error}"
-    if not count:
-        return None, "no CUDA device"
-    return check(runtime.cudaGetDeviceProperties(0), "cudaGetDeviceProperties"), ""
-
-
-def gpu_available() -> tuple[bool, str]:
-    """``(True, name)`` when a CUDA device can be used, else ``(False, why)``."""
-    props, why = _first_device()
-    if props is None:
-        return False, why
-    return True, props.name.decode(errors="replace").rstrip("\x00")
-
-
-def compute_capability() -> str | None:
-    """``"8.7"``-style compute capability of GPU 0, or None without a usable GPU."""
-    props, _ = _first_device()
-    return None if props is None else f"{props.major}.{props.minor}"
-
-
 class Stream:
     """A CUDA stream (non-default, so work can be captured into CUDA graphs)."""
 

@@ -2,7 +2,7 @@
 with a PTX cache, and launches through cuda-python.
 
 The kernel source is the single definition of the GPU arithmetic; it matches
-:func:`edgereid.runtime.preprocess.preprocess_reference`, which the tests hold it to by compiling the
+:func:`edgereid.ops.reference.preprocess_reference`, which the tests hold it to by compiling the
 same source for the host (``kernels/host_shim.h``). Job tables are NumPy structured arrays laid out like
 the C structs, so the same packing feeds the host build, the GPU launch and the TensorRT plugin.
 """
@@ -18,7 +18,8 @@ import numpy as np
 from edgereid.card import InputSpec
 from edgereid.errors import BackendError, InputError, MissingDependencyError
 from edgereid.runtime.cuda import bindings, check
-from edgereid.runtime.preprocess import CropPlan, _invert_affine, fill_bgr
+from edgereid.ops.geometry import CropPlan, invert_affine
+from edgereid.ops.preprocess import fill_bgr
 
 KERNEL_DIR = Path(__file__).parent / "kernels"
 KERNEL_SOURCE = KERNEL_DIR / "crop_resize.cu"
@@ -44,7 +45,7 @@ def pack_jobs(plan: CropPlan) -> np.ndarray:
     jobs["box"] = plan.boxes
     jobs["place"] = plan.placement
     if plan.warps is not None:
-        jobs["to_frame"] = np.stack([_invert_affine(w).reshape(6) for w in plan.warps]) if len(plan) else 0
+        jobs["to_frame"] = np.stack([invert_affine(w).reshape(6) for w in plan.warps]) if len(plan) else 0
     return jobs
 
 

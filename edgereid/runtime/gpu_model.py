@@ -11,7 +11,7 @@ import numpy as np
 from edgereid.runtime.backends.tensorrt import TensorRtBackend
 from edgereid.runtime.gpu_preprocess import GpuPreprocessor
 from edgereid.runtime.model import CropModel, CropOutputs, _slice_plan
-from edgereid.runtime.preprocess import CropPlan
+from edgereid.ops.geometry import CropPlan
 
 
 class GpuCropModel(CropModel):
@@ -28,7 +28,7 @@ class GpuCropModel(CropModel):
             return self._empty()
         raw = []
         self.preprocessor.upload(frames, self.backend.stream)
-        smallest = int(self.backend.profile.split(":")[0])
+        smallest = self.backend.profile.min
         for start in range(0, len(plan), self.max_batch):
             part = _slice_plan(plan, start, start + self.max_batch)
             self.preprocessor.run(part, self.backend.input_pointer, self.backend.stream)

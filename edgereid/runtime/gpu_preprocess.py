@@ -3,7 +3,7 @@ normalised by one kernel launch, written straight into a device buffer (an engin
 
 Frames may be host arrays (uploaded once per call, not per box, into reused buffers) or device arrays exposing
 ``__cuda_array_interface__``/DLPack (zero-copy), BGR ``uint8 [H, W, 3]`` or NV12 ``uint8 [H*3/2, W]``.
-The arithmetic is the one of :func:`edgereid.runtime.preprocess.preprocess_reference`
+The arithmetic is the one of :func:`edgereid.ops.reference.preprocess_reference`
 (``kernels/crop_resize.cu``; the tests hold the host build of that source to the reference).
 """
 
@@ -15,8 +15,9 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.errors import InputError
+from edgereid import engine_file
 from edgereid.runtime import cuda, cuda_kernels
-from edgereid.runtime.preprocess import CropPlan
+from edgereid.ops.geometry import CropPlan
 
 
 def frame_layout(shape: tuple[int, ...], dtype: np.dtype, fmt: int, where: str) -> tuple[int, int]:
@@ -40,7 +41,7 @@ class GpuPreprocessor:
     device frames referenced in place); :meth:`run` then writes any number of crop batches from them."""
 
     def __init__(self, spec: InputSpec, max_batch: int, half: bool = False, arch: str | None = None) -> None:
-        capability = arch or f"compute_{(cuda.compute_capability() or '8.7').replace('.', '')}"
+        capability = arch or f"compute_{(engine_file.compute_capability() or '8.7').replace('.', '')}"
         self.spec, self.max_batch, self.half = spec, max_batch, half
         self.module = cuda.KernelModule(cuda_kernels.compile_ptx(capability, half=half))
         self.norm = cuda_kernels.pack_normalise(spec)

@@ -8,8 +8,11 @@ import numpy as np
 
 from edgereid.card import ModelCard
 from edgereid.runtime.backends import Backend
-from edgereid.runtime.postprocess import apply_readout, l2_normalize, points_to_frame
-from edgereid.runtime.preprocess import CropPlan, allocate_batch, allocate_staging, plan_crops, preprocess_batch
+from edgereid.ops.readout import apply_readout
+from edgereid.ops.postprocess import l2_normalize
+from edgereid.ops.geometry import points_to_frame
+from edgereid.ops.geometry import CropPlan, plan_crops
+from edgereid.ops.preprocess import allocate_batch, allocate_staging, preprocess_batch
 
 
 @dataclass(frozen=True)

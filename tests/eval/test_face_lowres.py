@@ -6,7 +6,7 @@ import pytest
 from edgereid.errors import InputError
 from edgereid.eval.face_lowres import (HR, RAW_PIXELS, LowResProtocol, benchmark_faces, embed_raw_pixels, evaluate,
                                        markdown_table, write_report)
-from edgereid.eval.metrics import threshold_at_far
+from edgereid.ops.scores import threshold_at_far
 
 
 def test_benchmark_sets_have_the_asked_sizes_and_identities():

@@ -11,8 +11,8 @@ import pytest
 
 from edgereid.errors import InputError
 from edgereid.eval import metrics
-from edgereid.eval.metrics import (cosine_distance_matrix, evaluate_rank, identification_top1,
-                                   nme, pck, tar_at_far, threshold_at_far)
+from edgereid.eval.metrics import cosine_distance_matrix, evaluate_rank, identification_top1, nme, pck
+from edgereid.ops.scores import tar_at_far, threshold_at_far
 
 
 def _torchreid_rank_module():

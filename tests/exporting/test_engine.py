@@ -10,6 +10,7 @@ import onnx  # noqa: E402
 from onnx import TensorProto, helper  # noqa: E402
 
 from edgereid.errors import BackendError, ExportError  # noqa: E402
+from edgereid.engine_file import BatchProfile, check_engine  # noqa: E402
 from edgereid.exporting import engine as eng  # noqa: E402
 
 
@@ -19,7 +20,7 @@ def build(onnx_path, out, **kwargs):
 
 def test_fp32_build_writes_engine_sidecar_and_timing_cache(tiny_models, tmp_path):
     out = tmp_path / "face.engine"
-    result = build(tiny_models["test_face"]["onnx"], out, batch=eng.BatchProfile(1, 4, 16), cache_dir=tmp_path / "cache")
+    result = build(tiny_models["test_face"]["onnx"], out, batch=BatchProfile(1, 4, 16), cache_dir=tmp_path / "cache")
     assert out.stat().st_size > 1000 and not result.cached
     sidecar = json.loads((tmp_path / "face.engine.json").read_text())
     key = sidecar["key"]
@@ -28,13 +29,13 @@ def test_fp32_build_writes_engine_sidecar_and_timing_cache(tiny_models, tmp_path
     assert sidecar["card"]["task"] == "face" and sidecar["engine_bytes"] == out.stat().st_size
     assert "--batch 1:4:16" in sidecar["rebuild"]
     assert (tmp_path / "face.engine.timing").stat().st_size > 0
-    again = build(tiny_models["test_face"]["onnx"], tmp_path / "copy.engine", batch=eng.BatchProfile(1, 4, 16),
+    again = build(tiny_models["test_face"]["onnx"], tmp_path / "copy.engine", batch=BatchProfile(1, 4, 16),
                   cache_dir=tmp_path / "cache")
     assert again.cached and (tmp_path / "copy.engine").read_bytes() == out.read_bytes()
-    other = build(tiny_models["test_face"]["onnx"], tmp_path / "b8.engine", batch=eng.BatchProfile(1, 8, 16),
+    other = build(tiny_models["test_face"]["onnx"], tmp_path / "b8.engine", batch=BatchProfile(1, 8, 16),
                   cache_dir=tmp_path / "cache")
     assert not other.cached and other.key.digest() != result.key.digest()
-    assert eng.check_engine(out, trt.__version__, "tensorrt_rtx", "8.6")["key"] == key
+    assert check_engine(out, trt.__version__, "tensorrt_rtx", "8.6")["key"] == key
 
 
 def test_the_profile_spans_the_batch_on_every_input(tiny_models):
@@ -42,14 +43,14 @@ def test_the_profile_spans_the_batch_on_every_input(tiny_models):
     builder = trt.Builder(logger)
     network, _ = eng.parse_onnx(trt, builder, logger, tiny_models["test_reid"]["onnx"].read_bytes(), "test_reid")
     config = builder.create_builder_config()
-    profile = eng.add_profile(builder, network, config, eng.BatchProfile.parse("2:8:32"))
+    profile = eng.add_profile(builder, network, config, BatchProfile.parse("2:8:32"))
     shapes = profile.get_shape(network.get_input(0).name)
     assert [tuple(s)[0] for s in shapes] == [2, 8, 32] and tuple(shapes[0])[1:] == tuple(network.get_input(0).shape)[1:]
     assert config.num_optimization_profiles == 1
     with pytest.raises(ExportError, match="MIN <= OPT <= MAX"):
-        eng.BatchProfile.parse("8:2:32")
+        BatchProfile.parse("8:2:32")
     with pytest.raises(ExportError, match="MIN:OPT:MAX"):
-        eng.BatchProfile.parse("8")
+        BatchProfile.parse("8")
 
 
 def test_reduced_precision_builds_after_the_gate(tiny_models, tmp_path):
@@ -108,12 +109,12 @@ def test_engines_from_elsewhere_or_damaged_are_refused(tiny_models, tmp_path):
     out = tmp_path / "reid.engine"
     build(tiny_models["test_reid"]["onnx"], out)
     with pytest.raises(BackendError, match="(?s)another TensorRT or GPU.*rebuild with: python export/build_engine.py"):
-        eng.check_engine(out, "10.3.0", "tensorrt", "8.7")
+        check_engine(out, "10.3.0", "tensorrt", "8.7")
     with pytest.raises(BackendError, match="another TensorRT or GPU"):
-        eng.check_engine(out, trt.__version__, "tensorrt_rtx", "8.9")
+        check_engine(out, trt.__version__, "tensorrt_rtx", "8.9")
     out.write_bytes(out.read_bytes()[:-100])
     with pytest.raises(BackendError, match="(?s)truncated or was altered.*rebuild with"):
-        eng.check_engine(out, trt.__version__, "tensorrt_rtx", "8.6")
+        check_engine(out, trt.__version__, "tensorrt_rtx", "8.6")
     (tmp_path / "reid.engine.json").unlink()
     with pytest.raises(BackendError, match="has no sidecar"):
-        eng.check_engine(out, trt.__version__, "tensorrt_rtx", "8.6")
+        check_engine(out, trt.__version__, "tensorrt_rtx", "8.6")

@@ -6,7 +6,7 @@ import torch
 from edgereid.card import read_card
 from edgereid.errors import ExportError
 from edgereid.exporting.onnx_export import check_parity, export_onnx
-from edgereid.registry import create_model
+from edgereid.models import create_model
 from edgereid.runtime.backends import load_backend
 
 

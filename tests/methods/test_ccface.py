@@ -13,7 +13,7 @@ from edgereid.methods.ccface import (  # noqa: E402
     AdaptiveAngularPenalty, CCFaceConfig, CCFaceObjective, Predictor, check_student_fits,
     cross_resolution_alignment, load_face_teacher, lr_repulsion, shared_proxy_loss)
 from edgereid.models.checkpoint import save_checkpoint  # noqa: E402
-from edgereid.registry import create_model  # noqa: E402
+from edgereid.models import create_model  # noqa: E402
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from edgereid.methods.coreface import (  # noqa: E402
     AdaptiveMargin, CoReFaceObjective, DropoutSchedule, FaceMarginConfig, batch_margin, contrastive_loss,
     pair_similarity)
 from edgereid.methods.losses import ArcMarginHead  # noqa: E402
-from edgereid.registry import create_model  # noqa: E402
+from edgereid.models import create_model  # noqa: E402
 
 
 def _views(dropout: float, labels: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -15,7 +15,7 @@ from torch.nn import functional as F  # noqa: E402
 from edgereid.methods.dcac import ClusterMemory, IdPrompts, denoising_loss  # noqa: E402
 from edgereid.methods.lora import DCAC_TARGETS, LoraLinear, add_lora  # noqa: E402
 from edgereid.methods.losses import label_smoothed_ce  # noqa: E402
-from edgereid.registry import create_model  # noqa: E402
+from edgereid.models import create_model  # noqa: E402
 
 NUM_IDS = 6
 

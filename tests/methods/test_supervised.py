@@ -8,7 +8,7 @@ from edgereid.data.scene_crops import SceneData, scene_crops
 from edgereid.errors import ConfigError
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, gaussian_heatmaps
 from edgereid.methods.supervised import TrainConfig, train
-from edgereid.registry import create_model
+from edgereid.models import create_model
 
 TINY_DATA = {"seed": 7, "identities": 8, "cameras": 2, "frames_per_camera": 12, "pace": 4.0, "people_per_frame": 4}
 

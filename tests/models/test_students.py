@@ -5,7 +5,8 @@ import torch
 from edgereid.errors import CheckpointError, RegistryError
 from edgereid.models.checkpoint import load_checkpoint, save_checkpoint
 from edgereid.models.keypoints import soft_argmax
-from edgereid.registry import create_model, list_models, register_model
+from edgereid.models import create_model, list_models
+from edgereid.registry import register_model
 
 
 def test_registry_lists_and_filters():

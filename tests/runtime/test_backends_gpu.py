@@ -6,10 +6,10 @@ import pytest
 from edgereid.errors import BackendError, InputError
 from edgereid.runtime import cuda
 from edgereid.runtime.backends import load_backend
-from edgereid.runtime.backends.tensorrt import check_batch
+from edgereid.engine_file import BatchProfile, gpu_available
 from edgereid.runtime.gpu_preprocess import frame_layout
 
-GPU, WHY_NO_GPU = cuda.gpu_available()
+GPU, WHY_NO_GPU = gpu_available()
 
 
 @pytest.mark.parametrize("name", ["test_reid", "test_keypoints", "test_face"])
@@ -38,11 +38,11 @@ def test_torch_backend_refuses_a_missing_gpu(tiny_models):
 
 
 def test_batches_outside_the_profile_are_refused():
-    check_batch("1:8:32", 32)
+    BatchProfile.parse("1:8:32").check(32)
     with pytest.raises(InputError, match="outside the engine's profile 1:8:32"):
-        check_batch("1:8:32", 33)
+        BatchProfile.parse("1:8:32").check(33)
     with pytest.raises(InputError, match="outside"):
-        check_batch("4:8:32", 1)
+        BatchProfile.parse("4:8:32").check(1)
 
 
 def test_device_frames_of_the_wrong_dtype_or_layout_are_refused():
@@ -78,7 +78,8 @@ def test_engine_files_without_a_gpu_fail_cleanly(tiny_models, tmp_path):
 def test_gpu_preprocessor_matches_the_reference(frames):
     from edgereid.card import InputSpec
     from edgereid.runtime.gpu_preprocess import GpuPreprocessor
-    from edgereid.runtime.preprocess import plan_crops, preprocess_reference, validate_boxes
+    from edgereid.ops.geometry import plan_crops, validate_boxes
+    from edgereid.ops.reference import preprocess_reference
 
     spec = InputSpec(height=64, width=48, resize="letterbox")
     boxes = validate_boxes([[0, 0, 320, 240], [-10, -5, 40, 60], [60, 20, 140, 220]], frames[0].shape)

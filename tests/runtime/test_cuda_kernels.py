@@ -10,7 +10,9 @@ import pytest
 
 from edgereid.card import InputSpec
 from edgereid.runtime import cuda_kernels as ck
-from edgereid.runtime.preprocess import nv12_to_bgr, plan_crops, preprocess_reference, validate_boxes
+from edgereid.ops.preprocess import nv12_to_bgr
+from edgereid.ops.geometry import plan_crops, validate_boxes
+from edgereid.ops.reference import preprocess_reference
 
 # Measured: the float32 kernel and the float64 reference differ by at most 0.005 grey levels (sample
 # positions in float32 at x ~ 300 px); 0.01 leaves room. The OpenCV CPU path is allowed 1.0.

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from edgereid.card import InputSpec
-from edgereid.runtime.preprocess import FACE_TEMPLATE_112, plan_crops, preprocess_batch, validate_boxes
+from edgereid.ops.geometry import FACE_TEMPLATE_112, plan_crops, validate_boxes
+from edgereid.ops.preprocess import preprocess_batch
 
 SPEC = InputSpec(height=64, width=64, mean=(0.0,) * 3, std=(1.0,) * 3)
 TEMPLATE = FACE_TEMPLATE_112 * 64 / 112

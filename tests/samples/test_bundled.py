@@ -21,10 +21,10 @@ def _load_config(path: Path):
     if method is not None:
         return load_run_config(path, None, verb_of(method))
     if path.stem.startswith("ldm_"):
-        from edgereid.diffusion.pretrain import PretrainConfig
+        from edgereid.methods.ldm_pretrain import PretrainConfig
 
         return PretrainConfig.load(path)
-    from edgereid.keypoints.stable_keypoints import StableKeypointsConfig
+    from edgereid.methods.stable_keypoints.learning import StableKeypointsConfig
 
     return StableKeypointsConfig.load(path)
 

@@ -16,17 +16,9 @@ import numpy as np
 
 from edgereid.card import ModelCard
 from edgereid.errors import BackendError, InputError
+from edgereid import engine_file
+from edgereid.engine_file import BatchProfile, check_engine, import_tensorrt, plugin_libraries, sidecar_flavour
 from edgereid.runtime import cuda
-
-
-def check_batch(profile: str, batch: int) -> None:
-    """A batch must lie inside the engine's optimisation profile ``MIN:OPT:MAX``."""
-    low, opt, high = (int(v) for v in profile.split(":"))
-    if not low <= batch <= high:
-        wider = f"{min(low, batch)}:{min(max(opt, min(low, batch)), max(high, batch))}:{max(high, batch)}"
-        raise InputError(f"batch of {batch} crops is outside the engine's profile {profile}",
-                         expected=f"{low} <= batch <= {high}",
-                         fix=f"split or pad the batch (max_batch: {high}), or rebuild with --batch {wider}")
 
 
 class TensorRtBackend:
@@ -35,26 +27,23 @@ class TensorRtBackend:
     name = "tensorrt"
 
     def __init__(self, engine_path: str | Path, use_cuda_graphs: bool = True) -> None:
-        from edgereid.exporting.engine import check_engine, import_tensorrt
-
         self.path = Path(engine_path)
         if not self.path.is_file():
             raise BackendError(f"engine not found: {self.path}", fix="check the path, or build it with export/build_engine.py")
-        sidecar_flavour = _sidecar_flavour(self.path)
-        trt, flavour = import_tensorrt(sidecar_flavour)
-        ok, why = cuda.gpu_available()
+        trt, flavour = import_tensorrt(sidecar_flavour(self.path))
+        ok, why = engine_file.gpu_available()
         if not ok:
             raise BackendError("the TensorRT backend needs a CUDA GPU", got=why,
                                fix="run on the GPU machine, or use the .onnx model with ONNX Runtime on the CPU")
-        sidecar = check_engine(self.path, trt.__version__, flavour, cuda.compute_capability())
+        sidecar = check_engine(self.path, trt.__version__, flavour, engine_file.compute_capability())
         self.card = ModelCard.from_dict(sidecar["card"])
-        self.profile: str = sidecar["key"]["profile"]
-        self.max_batch = int(self.profile.split(":")[2])
+        self.profile = BatchProfile.parse(sidecar["key"]["profile"])
+        self.max_batch = self.profile.max
         self.precision = sidecar["key"]["precision"]
         self.providers = (f"{flavour} {trt.__version__}",)
         registry = trt.get_plugin_registry()
-        for library in sidecar.get("plugins", []):
-            registry.load_library(str(self.path.parent / library))
+        for library in plugin_libraries(self.path, sidecar):
+            registry.load_library(str(library))
         self._logger = trt.Logger(trt.Logger.WARNING)
         self.runtime = trt.Runtime(self._logger)
         self.engine = self.runtime.deserialize_cuda_engine(self.path.read_bytes())
@@ -98,7 +87,7 @@ class TensorRtBackend:
             return self._infer_device(batch)
         name, _, dtype = self._inputs[0]
         n = len(batch)
-        check_batch(self.profile, n)
+        self.profile.check(n)
         staging = self._host[name].array[:n]
         staging[...] = batch.astype(dtype, copy=False)
         self._device[name].upload(staging, self.stream)
@@ -113,7 +102,7 @@ class TensorRtBackend:
             raise InputError("device batch does not match the engine input",
                              expected=f"{np.dtype(dtype)} [N, {', '.join(map(str, shape[1:]))}]",
                              got=f"{view.dtype} {list(view.shape)}")
-        check_batch(self.profile, view.shape[0])
+        self.profile.check(view.shape[0])
         self.context.set_tensor_address(name, view.ptr)
         try:
             if not self.context.set_input_shape(name, tuple(view.shape)) or \
@@ -125,10 +114,10 @@ class TensorRtBackend:
 
     def execute(self, n: int) -> None:
         """Run on whatever the input buffer holds for ``n`` crops (replaying a CUDA graph when possible)."""
-        check_batch(self.profile, n)
+        self.profile.check(n)
         name, shape, _ = self._inputs[0]
         if not self.context.set_input_shape(name, (n, *shape[1:])):
-            raise InputError(f"TensorRT refused input shape {(n, *shape[1:])}", expected=f"batch in {self.profile}")
+            raise InputError(f"TensorRT refused input shape {(n, *shape[1:])}", expected=f"batch in {self.profile.text()}")
         graph = self._graphs.get(n)
         if graph is not None:
             cuda.check(cuda._runtime().cudaGraphLaunch(graph, self.stream.handle), "cudaGraphLaunch")
@@ -165,8 +154,3 @@ class TensorRtBackend:
         self.stream.synchronize()
         return {name: np.array(value, dtype=np.float32) for name, value in out.items()}
 
-
-def _sidecar_flavour(path: Path) -> str | None:
-    from edgereid.exporting.engine import read_sidecar
-
-    return read_sidecar(path)["key"]["flavour"]

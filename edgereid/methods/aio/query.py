@@ -1,0 +1,48 @@
+"""Text queries on a CPU: an operator's description encoded by the AIO teacher's exported text branch
+with ONNX Runtime (no torch), into the embedding space that camera crops are searched in."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgereid.methods.aio.captions import CaptionTokenizer
+from edgereid.errors import InputError, CheckpointError
+from edgereid.ops.postprocess import l2_normalize
+
+TEXT_FILES = ("text.onnx", "tokenizer.json", "text_encoder.json")
+
+
+class TextQueryEncoder:
+    """``TextQueryEncoder("runs/aio/teacher").encode(["a person in a red jacket with a backpack"])``
+    gives unit embeddings ``[N, D]`` comparable with the teacher's (and its distilled students') crops."""
+
+    def __init__(self, folder: str | Path, threads: int = 2) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        missing = [name for name in TEXT_FILES if not (folder / name).is_file()]
+        if missing:
+            raise CheckpointError(f"{folder} has no exported AIO text branch", expected=", ".join(TEXT_FILES),
+                                 got=f"missing {missing}", fix="train an AIO teacher with export: true (its run folder holds them)")
+        self.info = json.loads((folder / "text_encoder.json").read_text())
+        self.tokens = CaptionTokenizer(Tokenizer.from_file(str(folder / "tokenizer.json")),
+                                       self.info["special_tokens"], self.info["max_length"])
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(folder / "text.onnx"), options, providers=["CPUExecutionProvider"])
+
+    @property
+    def embedding_dim(self) -> int:
+        return int(self.info["embedding_dim"])
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        """Unit embeddings of ``texts`` (float32 ``[N, D]``)."""
+        if isinstance(texts, str) or not texts or not all(isinstance(t, str) and t.strip() for t in texts):
+            raise InputError("text queries must be a non-empty list of non-empty strings", got=repr(texts)[:80])
+        ids, keep, _ = self.tokens.encode_numpy(list(texts))
+        embedding = self.session.run(["embedding"], {"input_ids": ids, "attention_mask": keep.astype(np.int64)})[0]
+        return l2_normalize(embedding.astype(np.float32))

@@ -1,0 +1,172 @@
+"""AIO (``method: aio``): a multimodal ReID teacher on a frozen pre-trained encoder. Paper
+re-implementation (the official code was not available; ``methods.md`` §2, :mod:`edgereid.methods.aio`).
+
+Every batch holds P identities x K RGB crops from the training cameras. Each crop is also given as IR
+and as a sketch, and each identity's caption as text: in the first ``stage1_epochs`` the IR and sketch
+are synthesised (channel augmentation, line art), afterwards the world renders them (its IR material
+model and sketch lines), the paper's progression from synthetic to real multimodal data. Per batch the
+model encodes RGB, IR, sketch and text alone and RGB with a masked caption, and trains on:
+
+- CE: label-smoothed identity loss on the BNNeck logits of all five (each through its modality's BNNeck,
+  one classifier for all);
+- VA: the masked attribute words predicted at the masked caption positions of the RGB + caption pass;
+- FB: IR, sketch and text embeddings bound to the batch's RGB embeddings of the same identity (an IR or
+  sketch image is not scored against the RGB crop it was made from, only the identity's other crops).
+
+Only the tokenizers, ``[CLS]``, modality embeddings and heads train; the encoder stays frozen.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+
+from edgereid.methods.aio.captions import CaptionTokenizer
+from edgereid.methods.aio.encoder import EncoderSpec, load_encoder
+from edgereid.methods.aio.losses import feature_binding_loss, masked_attribute_loss
+from edgereid.methods.aio.modalities import modality_images
+from edgereid.methods.aio.model import PATCH, AIOModel
+from edgereid.config import load_method_config
+from edgereid.data.scene_crops import SceneData
+from edgereid.data.synthetic import World, WorldConfig
+from edgereid.errors import ConfigError
+from edgereid.methods import distributed
+from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
+from edgereid.methods.losses import label_smoothed_ce
+from edgereid.methods.reid_data import reid_training_crops
+from edgereid.methods.trainer import OptimConfig, fit, run_metadata, write_history
+from edgereid.ops.preprocess import normalise_batch
+
+BOUND_MODALITIES = ("ir", "sketch", "text")
+
+
+@dataclass(frozen=True)
+class AIOConfig:
+    """``train_cameras``: RGB cameras whose crops train (0-based; empty = every RGB camera); ``stage1_epochs``: epochs
+    on synthesised IR/sketch before the world's own renderings; ``mask_probability``: chance that each
+    attribute word of a caption is masked for VA."""
+
+    method: str
+    out: str
+    encoder: EncoderSpec = field(default_factory=EncoderSpec)
+    input_hw: tuple[int, ...] = (128, 64)
+    tokenizer_channels: int = 32
+    data: SceneData = field(default_factory=SceneData)
+    train_cameras: tuple[int, ...] = ()
+    stage1_epochs: int = 4
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 16
+    ids_per_batch: int = 8
+    mask_probability: float = 1.0
+    fb_temperature: float = 0.1
+    id_weight: float = 1.0
+    va_weight: float = 1.0
+    fb_weight: float = 1.0
+    export: bool = True
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "AIOConfig":
+        config = load_method_config(cls, path, overrides, ("aio",), "train")
+        if not 0 <= config.stage1_epochs <= config.optim.epochs or not 0 < config.mask_probability <= 1:
+            raise ConfigError(f"{path}: stage1_epochs must be within the epochs and mask_probability in (0, 1]",
+                              got=f"stage1_epochs={config.stage1_epochs}, epochs={config.optim.epochs}, "
+                              f"mask_probability={config.mask_probability}")
+        if len(config.input_hw) != 2 or any(side % PATCH for side in config.input_hw):
+            raise ConfigError(f"{path}: input_hw must be [height, width], both multiples of {PATCH}",
+                              got=str(list(config.input_hw)))
+        if config.batch_size % config.ids_per_batch:
+            raise ConfigError(f"{path}: batch_size must be a multiple of ids_per_batch",
+                              got=f"{config.batch_size} and {config.ids_per_batch}")
+        return config
+
+
+def rgb_cameras(world: World, chosen: tuple[int, ...]) -> tuple[int, ...]:
+    """The training cameras: ``chosen``, or every RGB camera of the world; an IR camera is refused (its
+    crops would enter as RGB anchors)."""
+    ir = [c.cam_id for c in world.cameras if c.modality == "ir"]
+    if set(chosen) & set(ir):
+        raise ConfigError("train_cameras holds an IR camera: AIO's anchors are RGB crops",
+                          expected=f"cameras other than {ir}", got=str(list(chosen)),
+                          fix="leave train_cameras empty for every RGB camera, or list RGB cameras only")
+    return tuple(chosen) or tuple(c.cam_id for c in world.cameras if c.modality == "rgb")
+
+
+def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
+    """Train the AIO teacher, save it with its history, export its branches; returns the checkpoint."""
+    from edgereid.methods.aio.checkpoint import image_spec, save_aio
+
+    torch.manual_seed(config.optim.seed)
+    encoder = load_encoder(config.encoder)
+    spec = image_spec(tuple(config.input_hw))
+    world = World(WorldConfig(seed=config.data.seed, num_identities=config.data.identities,
+                              num_cameras=config.data.cameras))
+    crops = reid_training_crops(config.data, "", spec, rgb_cameras(world, config.train_cameras))
+    labels, num_classes = label_map(crops.pids)
+    captions = {int(pid): world.identity(int(pid)).text for pid in np.unique(crops.pids)}
+    model = AIOModel(encoder, num_classes, tuple(config.input_hw), config.tokenizer_channels)
+    device = distributed.device()
+    model.to(device)
+    text = CaptionTokenizer(encoder.tokenizer, encoder.special)
+    rng = np.random.default_rng(config.optim.seed)
+    sample_rng, _ = distributed.sample_randomness(rng, config.optim.seed)
+    steps = len(crops) // config.batch_size
+    stage = {"source": "synthetic"}
+
+    def epoch_batches(epoch: int) -> Iterator[np.ndarray]:
+        stage["source"] = "synthetic" if epoch < config.stage1_epochs else "world"
+        return pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch, steps, rng)
+
+    def tensor(images: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(normalise_batch(images, spec)).to(device)
+
+    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+        images = crops.images[index]
+        flip_half(images, sample_rng)
+        rgb = tensor(photometric_jitter(images, sample_rng))
+        views = {m: tensor(modality_images(images, m, stage["source"], sample_rng)) for m in ("ir", "sketch")}
+        sentences = [captions[int(pid)] for pid in crops.pids[index]]
+        plain = text.encode(sentences)
+        masked = text.encode(sentences, config.mask_probability, sample_rng)
+        inputs = {"rgb": ({"rgb": rgb}, None), "ir": ({"ir": views["ir"]}, None),
+                  "sketch": ({"sketch": views["sketch"]}, None), "text": (None, plain), "rgb+text": ({"rgb": rgb}, masked)}
+        bn, text_hidden = {}, None
+        for name, (images_in, text_in) in inputs.items():
+            feature, hidden = model.encode(images_in, text_in)
+            bn[name] = model.bnneck(feature, images_in, text_in)
+            text_hidden = hidden if name == "rgb+text" else text_hidden
+        target = torch.from_numpy(labels[index]).to(device)
+        unit = {name: torch.nn.functional.normalize(value, dim=1) for name, value in bn.items()}
+        crops_used = torch.from_numpy(index)
+        binding = sum(feature_binding_loss(unit[m], unit["rgb"], target, config.fb_temperature,
+                                           sources=None if m == "text" else crops_used)
+                      for m in BOUND_MODALITIES) / len(BOUND_MODALITIES)
+        logits = model.classifier(torch.cat(list(bn.values())))
+        return {"id": config.id_weight * label_smoothed_ce(logits, target.repeat(len(bn))),
+                "va": config.va_weight * masked_attribute_loss(model.attribute_head(text_hidden), masked.targets),
+                "fb": config.fb_weight * binding}
+
+    history = fit(model, model.trainable_parameters(), epoch_batches, step, config.optim, steps,
+                  f"aio ({config.encoder.kind} encoder)")
+    model.cpu()
+    out = Path(config.out)
+    checkpoint = out / "model.safetensors"
+    if not distributed.is_main():  # under torchrun only the first process writes
+        return checkpoint
+    out.mkdir(parents=True, exist_ok=True)
+    save_aio(model, checkpoint, run_metadata(config_dict))
+    write_history(out, config_dict, history, f"AIO teacher ({config.encoder.kind} encoder, "
+                  f"stage 2 from epoch {config.stage1_epochs + 1})")
+    if config.export:
+        from edgereid.methods.aio.export import export_branches
+        from edgereid.fileio import atomic_write_text
+
+        reports = export_branches(model, checkpoint, out)
+        atomic_write_text(out / "export.json", json.dumps(reports, indent=1))
+        for name, summary in reports.items():
+            print(f"exported {out / (name + '.onnx')}: {summary}")
+    return checkpoint

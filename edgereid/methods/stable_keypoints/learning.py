@@ -1,0 +1,200 @@
+"""StableKeypoints teacher (``edgereid keypoints learn``): ported from the official code
+(``ubc-vision/StableKeypoints``; ``methods.md`` §3).
+
+N learnable token embeddings replace the text context of a frozen latent diffusion model; one UNet pass
+at an almost clean timestep per image gives cross-attention maps ``[N, H, W]`` (softmax over tokens,
+:mod:`edgereid.methods.stable_keypoints.attention`). Training (Adam on the embeddings only) makes the maps of a
+Gaussian-KL + furthest-point selected subset sharp (localisation loss to peak-1 Gaussians at their
+argmax) and equivariant under random affine warps. The final K token indices are the ones selected
+most often over many images; at inference the maps of those K tokens are averaged over test-time
+affine augmentations (each warped back) and their argmax is the keypoint.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from edgereid.config import apply_overrides, build, load_yaml
+from edgereid.diffusion.ldm import LatentDiffusion, diffusion_spec, load_ldm
+from edgereid.errors import CheckpointError, ConfigError, InputError
+from edgereid.methods.stable_keypoints import geometry
+from edgereid.methods.stable_keypoints.attention import capture_token_maps, stack_maps
+
+TEACHER_KIND = "edgereid.stable_keypoints_teacher"
+# The up-path cross-attention modules of the world model (for Stable Diffusion 1.5 use
+# up_blocks.1.attentions.0/1/2 and up_blocks.2.attentions.0, the official "layers 0-3").
+WORLD_LAYERS = ("up_blocks.1.attentions.0", "up_blocks.1.attentions.1",
+                "up_blocks.2.attentions.0", "up_blocks.2.attentions.1")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Random affine warps for the equivariance loss and test-time augmentation (official ranges)."""
+
+    degrees: float = 15.0
+    scale: tuple[float, float] = (0.8, 1.0)
+    translate: float = 0.25
+
+
+@dataclass(frozen=True)
+class StableKeypointsConfig:
+    """Defaults are the official ones except where the world model's scale needs smaller numbers
+    (tokens, steps, map size, TTA views); each is a key here."""
+
+    ldm: str
+    crops: str
+    out: str
+    num_tokens: int = 500
+    top_k: int = 10
+    candidates: int = 25
+    sigma: float = 2.0
+    layers: tuple[str, ...] = WORLD_LAYERS
+    map_hw: tuple[int, int] = (32, 24)
+    timestep: int = 1
+    localisation_weight: float = 100.0
+    equivariance_weight: float = 1000.0
+    lr: float = 5e-3
+    steps: int = 500
+    batch_size: int = 4
+    num_indices: int = 100
+    tta_views: int = 10
+    max_crops: int = 2000
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    threads: int = 2
+
+    @classmethod
+    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "StableKeypointsConfig":
+        config = build(cls, apply_overrides(load_yaml(path), overrides), str(path))
+        if not config.top_k <= config.candidates <= config.num_tokens:
+            raise ConfigError(f"{path}: need top_k <= candidates <= num_tokens",
+                              got=f"{config.top_k}, {config.candidates}, {config.num_tokens}")
+        return config
+
+
+class TokenMaps:
+    """Token embeddings over a frozen latent diffusion model: images to ``[B, N, H, W]`` maps."""
+
+    def __init__(self, ldm: LatentDiffusion, embedding: torch.Tensor, layers: tuple[str, ...],
+                 map_hw: tuple[int, int], timestep: int, seed: int = 0) -> None:
+        if embedding.shape[-1] != ldm.context_dim:
+            raise CheckpointError("token embedding width does not match the UNet's context",
+                                  expected=f"{ldm.context_dim}", got=f"{embedding.shape[-1]}",
+                                  fix="use the diffusion model the tokens were learnt with")
+        self.ldm = ldm.freeze()
+        self.embedding = embedding
+        self.layers = tuple(layers)
+        self.map_hw = tuple(map_hw)
+        self.timestep = int(timestep)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Maps of every token for images in [-1, 1] ``[B, 3, H, W]`` (RGB); differentiable in the tokens."""
+        with torch.no_grad():
+            latents = self.ldm.encode(pixels)
+            noise = torch.randn(latents.shape, generator=self.generator)
+            t = torch.full((len(latents),), self.timestep, dtype=torch.long)
+            noisy = self.ldm.scheduler.add_noise(latents, noise, t)
+        context = self.embedding.expand(len(latents), *self.embedding.shape[-2:])
+        with capture_token_maps(self.ldm.unet, self.layers, self.map_hw, tuple(latents.shape[-2:])) as store:
+            self.ldm.unet(noisy, t, context)
+        return stack_maps(store, self.map_hw)
+
+
+def training_losses(token_maps: TokenMaps, pixels: torch.Tensor, config: StableKeypointsConfig,
+                    generator: torch.Generator) -> dict[str, torch.Tensor]:
+    """Weighted localisation and equivariance losses of one batch (per image: tokens selected on the
+    warped image's maps, as the official code does)."""
+    aug = config.augment
+    theta = geometry.random_affine(len(pixels), tuple(pixels.shape[-2:]), generator, aug.degrees, aug.scale,
+                                   aug.translate)
+    both = token_maps(torch.cat([pixels, geometry.warp(pixels, theta)]))
+    maps, warped_maps = both[:len(pixels)], both[len(pixels):]
+    chosen = torch.stack([geometry.select_tokens(m.detach(), config.candidates, config.top_k, config.sigma)
+                          for m in warped_maps])
+    pick = lambda stack: torch.gather(stack, 1, chosen[:, :, None, None].expand(-1, -1, *stack.shape[-2:]))
+    loc = (geometry.localisation_loss(pick(maps), config.sigma)
+           + geometry.localisation_loss(pick(warped_maps), config.sigma)) / 2
+    eq = geometry.equivariance_loss(pick(maps), pick(warped_maps), theta)
+    return {"localisation": loc * config.localisation_weight, "equivariance": eq * config.equivariance_weight}
+
+
+def learn(config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
+    """Optimise the token embeddings, choose the K indices, write the teacher file; returns its path."""
+    from tqdm import tqdm
+
+    from edgereid.data.crop_folder import load_crops
+
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    ldm = load_ldm(config.ldm)
+    pixels = torch.from_numpy(load_crops(config.crops, diffusion_spec(ldm.image_hw), limit=config.max_crops))
+    if len(pixels) < config.batch_size:
+        raise InputError(f"{config.crops} holds {len(pixels)} crops", expected=f"at least batch_size={config.batch_size}",
+                         fix="add crops or lower batch_size")
+    embedding = torch.nn.Parameter(torch.randn(1, config.num_tokens, ldm.context_dim))
+    token_maps = TokenMaps(ldm, embedding, config.layers, config.map_hw, config.timestep, config.seed)
+    optimizer = torch.optim.Adam([embedding], lr=config.lr)
+    generator = torch.Generator().manual_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+    history: list[dict[str, float]] = []
+    bar = tqdm(range(config.steps), desc="keypoints: learning tokens", unit="step", dynamic_ncols=True)
+    for step in bar:
+        batch = pixels[rng.choice(len(pixels), config.batch_size, replace=False)]
+        terms = training_losses(token_maps, batch, config, generator)
+        loss = sum(terms.values())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        history.append({"step": step + 1, **{k: float(v.detach()) for k, v in terms.items()}})
+        bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
+    embedding.requires_grad_(False)
+    indices = choose_indices(token_maps, pixels[rng.permutation(len(pixels))[:config.num_indices]], config)
+    out = Path(config.out)
+    path = save_teacher(out / "teacher.safetensors", embedding.detach()[0], indices, ldm, config, config_dict)
+    _write_history(out, history)
+    return path
+
+
+@torch.no_grad()
+def choose_indices(token_maps: TokenMaps, pixels: torch.Tensor, config: StableKeypointsConfig) -> torch.Tensor:
+    """The ``top_k`` token indices selected most often (Gaussian KL + FPS) over ``pixels``."""
+    counts: Counter[int] = Counter()
+    for start in range(0, len(pixels), 16):
+        for maps in token_maps(pixels[start:start + 16]):
+            counts.update(geometry.select_tokens(maps, config.candidates, config.top_k, config.sigma).tolist())
+    return torch.tensor([index for index, _ in counts.most_common(config.top_k)], dtype=torch.long)
+
+
+def save_teacher(path: Path, embedding: torch.Tensor, indices: torch.Tensor, ldm: LatentDiffusion,
+                 config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
+    """Embeddings + chosen indices as safetensors, with what is needed to rebuild the maps in the header."""
+    from safetensors.torch import save
+
+    from edgereid.fileio import atomic_write_bytes
+
+    metadata = {"edgereid.kind": TEACHER_KIND, "ldm": str(config.ldm), "layers": json.dumps(list(config.layers)),
+                "map_hw": json.dumps(list(config.map_hw)), "timestep": str(config.timestep),
+                "image_hw": json.dumps(list(ldm.image_hw)), "sigma": str(config.sigma),
+                "augment": json.dumps(asdict(config.augment)), "tta_views": str(config.tta_views),
+                "config": json.dumps(config_dict, default=str)}
+    tensors = {"embedding": embedding.contiguous(), "indices": indices.contiguous()}
+    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def _write_history(out: Path, history: list[dict[str, float]]) -> None:
+    from edgereid.fileio import atomic_write_text
+    from edgereid.plots import line_plot
+
+    atomic_write_text(out / "history.json", json.dumps(history))
+    every = max(1, len(history) // 200)
+    series = {name: ([h["step"] for h in history[::every]], [h[name] for h in history[::every]])
+              for name in ("localisation", "equivariance")}
+    line_plot(series, out / "loss.png", "StableKeypoints: token learning", "step", "weighted loss")

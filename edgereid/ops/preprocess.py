@@ -1,0 +1,141 @@
+"""Preprocessing arithmetic: frames and a crop plan in, one normalised NCHW batch out (OpenCV).
+
+The contract (design, "Preprocessing arithmetic"): each box is resized with bilinear sampling at
+half-pixel centres and edge clamping inside the box (OpenCV ``INTER_LINEAR``, no antialiasing);
+``letterbox`` keeps the aspect ratio, centres the resized crop and fills the rest so that it is exactly
+zero after normalisation (:func:`zero_letterbox_bars`); colour order and mean/std come from the card.
+Faces with landmarks are warped by their plan's similarity transform.
+
+:func:`preprocess_batch` is the CPU runtime's implementation (one box at a time into a preallocated
+batch buffer); :func:`edgereid.ops.reference.preprocess_reference` is the pure-NumPy specification it,
+and the GPU kernel, are tested against. Training feeds its uint8 crops through the same
+:func:`normalise_batch`.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from edgereid.card import InputSpec
+from edgereid.errors import InputError
+from edgereid.ops.geometry import CropPlan
+
+
+def validate_frame(frame: object, where: str = "frame") -> np.ndarray:
+    """Check a BGR frame: uint8 ``[H, W, 3]``, non-empty, C-contiguous on return."""
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"{where} is not a NumPy array", expected="np.ndarray uint8 [H, W, 3] (BGR)",
+                         got=type(frame).__name__, fix="decode the image with cv2.imread or a video reader")
+    if frame.dtype != np.uint8:
+        raise InputError(f"{where} has the wrong dtype", expected="uint8 (0-255)", got=str(frame.dtype),
+                         fix="convert with np.clip(frame, 0, 255).astype(np.uint8)")
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise InputError(f"{where} has the wrong shape", expected="[H, W, 3] BGR", got=str(frame.shape),
+                         fix="convert grey or BGRA frames with cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR / "
+                             "COLOR_BGRA2BGR); NV12 with edgereid.ops.preprocess.nv12_to_bgr")
+    if frame.shape[0] == 0 or frame.shape[1] == 0:
+        raise InputError(f"{where} is empty", expected="height and width > 0", got=str(frame.shape))
+    return np.ascontiguousarray(frame)
+
+
+def normalise_into(dst: np.ndarray, pixels_bgr: np.ndarray, spec: InputSpec) -> None:
+    """Write ``(pixel - mean) / std`` in the card's colour order into a channel-first view.
+
+    ``dst`` is ``[3, ...]`` and ``pixels_bgr`` is ``[..., 3]`` with the same middle shape.
+    """
+    order = (2, 1, 0) if spec.color_order == "RGB" else (0, 1, 2)
+    for out_channel, src_channel in enumerate(order):
+        np.subtract(pixels_bgr[..., src_channel], spec.mean[out_channel], out=dst[out_channel],
+                    dtype=np.float32, casting="unsafe")
+        dst[out_channel] *= np.float32(1.0 / spec.std[out_channel])
+
+
+def fill_bgr(spec: InputSpec) -> tuple[float, float, float]:
+    """The card's mean as a BGR pixel: what letterbox bars and warp borders are filled with."""
+    mean = spec.mean
+    return (mean[2], mean[1], mean[0]) if spec.color_order == "RGB" else tuple(mean)
+
+
+def allocate_batch(spec: InputSpec, max_batch: int) -> np.ndarray:
+    """A ``[max_batch, 3, H, W]`` buffer of the card's input dtype that :func:`preprocess_batch` fills."""
+    return np.zeros((max_batch, 3, spec.height, spec.width), dtype=np.dtype(spec.dtype))
+
+
+def allocate_staging(spec: InputSpec, max_batch: int) -> np.ndarray:
+    """The uint8 ``[max_batch, H, W, 3]`` buffer crops are resized into before normalisation."""
+    return np.zeros((max_batch, spec.height, spec.width, 3), dtype=np.uint8)
+
+
+def preprocess_batch(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec,
+                     out: np.ndarray | None = None, staging: np.ndarray | None = None) -> np.ndarray:
+    """OpenCV implementation: every crop of ``plan`` into ``out[:len(plan)]`` (allocated when None).
+
+    Crops are resized into a uint8 ``staging`` buffer ``[N, H, W, 3]`` one box at a time, then the
+    whole batch is normalised and packed NCHW in six vectorised operations.
+    """
+    count = len(plan)
+    if out is None:
+        out = allocate_batch(spec, count)
+    if staging is None:
+        staging = np.empty((count, spec.height, spec.width, 3), dtype=np.uint8)
+    if out.shape[0] < count or out.shape[1:] != (3, spec.height, spec.width) or staging.shape[0] < count:
+        raise InputError("batch buffer too small for the crops", expected=f"[>={count}, 3, "
+                         f"{spec.height}, {spec.width}]", got=str(out.shape))
+    crop_into(staging, frames, plan, spec)
+    normalise_batch(staging[:count], spec, out[:count])
+    if spec.resize == "letterbox" and plan.warps is None:
+        zero_letterbox_bars(out, plan)
+    return out[:count]
+
+
+def crop_into(staging: np.ndarray, frames: list[np.ndarray], plan: CropPlan, spec: InputSpec) -> np.ndarray:
+    """Resize (or warp) every crop of ``plan`` into uint8 ``staging[:len(plan)]``, one box at a time.
+
+    Letterbox bars are left as they were: callers fill them (with zeros after normalisation, or with
+    the mean colour for uint8 crops).
+    """
+    fill = fill_bgr(spec)
+    for i in range(len(plan)):
+        frame = frames[plan.frame_index[i]]
+        if plan.warps is not None:
+            cv2.warpAffine(frame, plan.warps[i], (spec.width, spec.height), dst=staging[i],
+                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+            continue
+        x1, y1, x2, y2 = plan.boxes[i]
+        px, py, pw, ph = plan.placement[i]
+        staging[i, py:py + ph, px:px + pw] = cv2.resize(frame[y1:y2, x1:x2], (int(pw), int(ph)),
+                                                        interpolation=cv2.INTER_LINEAR)
+    return staging[:len(plan)]
+
+
+def normalise_batch(staging: np.ndarray, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
+    """uint8 BGR crops ``[N, H, W, 3]`` to the model's float32 ``[N, 3, H, W]`` input, per the card."""
+    if out is None:
+        out = np.empty((len(staging), 3, spec.height, spec.width), dtype=np.float32)
+    normalise_into(out.transpose(1, 0, 2, 3), staging, spec)
+    return out
+
+
+def zero_letterbox_bars(out: np.ndarray, plan: CropPlan) -> None:
+    """Set the padding around each letterboxed crop to the mean (zero after normalisation)."""
+    for i, (px, py, pw, ph) in enumerate(plan.placement):
+        out[i, :, :py] = 0.0
+        out[i, :, py + ph:] = 0.0
+        out[i, :, :, :px] = 0.0
+        out[i, :, :, px + pw:] = 0.0
+
+
+def nv12_to_bgr(nv12: np.ndarray, height: int, width: int) -> np.ndarray:
+    """BT.601 limited-range NV12 (``[H*3/2, W]`` uint8) to a BGR frame, the contract's arithmetic."""
+    if nv12.dtype != np.uint8 or nv12.shape != (height * 3 // 2, width) or height % 2 or width % 2:
+        raise InputError("NV12 frame has the wrong layout", expected=f"uint8 [{height * 3 // 2}, {width}] "
+                         "with even height and width", got=f"{nv12.dtype} {nv12.shape}")
+    y = nv12[:height].astype(np.float32) - 16.0
+    uv = nv12[height:].reshape(height // 2, width // 2, 2).astype(np.float32) - 128.0
+    uv = uv.repeat(2, axis=0).repeat(2, axis=1)
+    u, v = uv[..., 0], uv[..., 1]
+    r = 1.164383 * y + 1.596027 * v
+    g = 1.164383 * y - 0.391762 * u - 0.812968 * v
+    b = 1.164383 * y + 2.017232 * u
+    return np.clip(np.rint(np.stack([b, g, r], axis=-1)), 0, 255).astype(np.uint8)
