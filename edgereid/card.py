@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from edgereid.errors import ModelCardError
+from edgereid.ort_session import open_session
 
 SCHEMA_VERSION = 1
 CARD_METADATA_KEY = "edgereid.card"
@@ -228,17 +229,8 @@ def file_sha256(path: str | Path) -> str:
 
 def read_card(onnx_path: str | Path) -> ModelCard:
     """The card embedded in an ONNX file; needs only onnxruntime."""
-    import onnxruntime as ort
-
     path = Path(onnx_path)
-    if not path.is_file():
-        raise ModelCardError(f"model file not found: {path}", fix="check the path")
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # onnxruntime raises its own exception types
-        raise ModelCardError(f"cannot open ONNX file {path}", got=str(exc).splitlines()[0]) from exc
+    session = open_session(path, error=ModelCardError, optimize=False)
     return card_from_metadata(session.get_modelmeta().custom_metadata_map, str(path))
 
 

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.errors import EdgeReidError
+from edgereid.errors import EdgeReidError, ModelCardError
+from edgereid.ort_session import open_session
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -76,11 +77,9 @@ def _parse_output(text: str) -> "OutputSpec":
 
 
 def _cmd_card_attach(args: argparse.Namespace) -> int:
-    import onnxruntime as ort
-
     from edgereid.card import InputSpec, ModelCard, Provenance, file_sha256, write_card
 
-    session = ort.InferenceSession(str(_existing_model(args.onnx)), providers=["CPUExecutionProvider"])
+    session = open_session(_existing_model(args.onnx), error=ModelCardError)
     outputs = tuple(_parse_output(o) for o in args.output)
     if not outputs:
         graph_outputs = session.get_outputs()
@@ -143,12 +142,11 @@ def _opset(path: Path) -> str:
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
-    import onnxruntime as ort
 
     from edgereid.card import card_from_metadata
 
     path = _existing_model(args.file)
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = open_session(path, error=ModelCardError)
     meta = session.get_modelmeta()
     card = card_from_metadata(meta.custom_metadata_map, str(path))
     print(f"{path}  ({path.stat().st_size / 1e6:.2f} MB, producer {meta.producer_name}, opset {_opset(path)})")

@@ -50,6 +50,10 @@ class BackendError(EdgeReidError):
     """An inference backend could not be created as asked (provider, device, engine)."""
 
 
+class BackendClosedError(BackendError):
+    """A backend (or a pipeline) was used after ``close()`` released what it held."""
+
+
 class ExportError(EdgeReidError):
     """An export produced a graph that fails its checks (ONNX checker, parity with torch)."""
 

@@ -375,10 +375,14 @@ class Pipeline:
                 "batches": s.batches}
 
     def close(self) -> None:
-        """Finish queued work and stop the worker; results stay readable."""
+        """Finish queued work, stop the worker and close every model (releasing sessions and device
+        memory); results stay readable."""
         self.batcher.close()
         if self._worker is not None:
             self._worker.join()
+        with self._run_lock:
+            for model in self.models.values():
+                model.close()
 
     def __enter__(self) -> "Pipeline":
         return self

@@ -6,11 +6,15 @@ keypoints ``[N, K, 2]`` as (x, y) in frame pixels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, TypeVar, Union
 
 import numpy as np
 
 from edgereid.errors import InputError
+
+RowIndex = Union[int, slice, np.ndarray, list]
+_Rows = TypeVar("_Rows", bound="_RowAligned")
 
 
 def _rows(name: str, array: np.ndarray | None, count: int, trailing: tuple[int | None, ...]) -> None:
@@ -23,6 +27,37 @@ def _rows(name: str, array: np.ndarray | None, count: int, trailing: tuple[int |
     if not ok:
         dims = ", ".join("*" if t is None else str(t) for t in trailing)
         raise InputError(f"'{name}' has the wrong shape", expected=f"[{count}, {dims}]", got=str(shape))
+
+
+class _RowAligned:
+    """Row selection for result types whose arrays are row-aligned with ``boxes`` (after supervision's
+    ``Detections``): ``result[mask]``, ``result[2:5]``, ``result[[0, 3]]`` and ``result[i]`` give the same
+    type with those rows; per-result fields (``joint_names``) are kept whole."""
+
+    boxes: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def __getitem__(self: _Rows, index: RowIndex) -> _Rows:
+        if isinstance(index, (int, np.integer)):
+            index = [int(index)]
+        rows = np.arange(len(self))[index]
+        if isinstance(index, np.ndarray) and index.dtype == bool and len(index) != len(self):
+            raise InputError("boolean row mask of the wrong length", expected=str(len(self)), got=str(len(index)))
+        changes: dict[str, Any] = {}
+        for spec in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, spec.name)
+            if isinstance(value, np.ndarray):
+                changes[spec.name] = value[rows]
+            elif spec.name == "identities" and value:
+                changes[spec.name] = tuple(value[i] for i in rows)
+        return replace(self, **changes)  # type: ignore[type-var]
+
+    @classmethod
+    def empty(cls: type[_Rows]) -> _Rows:
+        """No rows: what a frame without boxes gets."""
+        return cls(np.zeros((0, 4), dtype=np.float32))  # type: ignore[call-arg]
 
 
 @dataclass(frozen=True)
@@ -44,8 +79,11 @@ class FaceBoxes:
 
 
 @dataclass(frozen=True)
-class Persons:
-    """Per-person results of one frame, row-aligned with the submitted boxes."""
+class Persons(_RowAligned):
+    """Per-person results of one frame, row-aligned with the submitted boxes.
+
+    ``scores`` are cosine scores against the ReID gallery; NaN where there is no score (no gallery, an
+    empty gallery, or a failed row). Select rows with ``persons[mask]``."""
 
     boxes: np.ndarray
     embeddings: np.ndarray | None = None
@@ -69,16 +107,14 @@ class Persons:
             raise InputError("'identities' does not match the boxes", expected=str(n),
                              got=str(len(self.identities)))
 
-    def __len__(self) -> int:
-        return len(self.boxes)
-
 
 @dataclass(frozen=True)
-class Faces:
+class Faces(_RowAligned):
     """Per-face results of one frame, row-aligned with the submitted face boxes.
 
     ``too_small`` flags faces below the pipeline's ``min_face_size``: they were not embedded (zero
-    vector) or matched (identity None, score NaN), since a few pixels cannot identify anyone."""
+    vector) or matched (identity None, score NaN), since a few pixels cannot identify anyone. NaN is the
+    one "no score" value. Select rows with ``faces[mask]``."""
 
     boxes: np.ndarray
     embeddings: np.ndarray | None = None
@@ -96,13 +132,6 @@ class Faces:
             raise InputError("'identities' does not match the face boxes", expected=str(n),
                              got=str(len(self.identities)))
 
-    def __len__(self) -> int:
-        return len(self.boxes)
-
-
-def _no_faces() -> Faces:
-    return Faces(np.zeros((0, 4), dtype=np.float32))
-
 
 @dataclass(frozen=True)
 class FrameResult:
@@ -115,6 +144,6 @@ class FrameResult:
     camera_id: str
     timestamp: float
     persons: Persons
-    faces: Faces = field(default_factory=_no_faces)
+    faces: Faces = field(default_factory=Faces.empty)
     modality: str = "rgb"
     latency_ms: float = 0.0

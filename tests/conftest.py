@@ -10,6 +10,39 @@ import pytest
 TINY_MODELS = ("test_reid", "test_keypoints", "test_face")
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Tests marked ``gpu`` are skipped with the reason where no CUDA device can be used (as torchvision's
+    conftest does); ``scripts/gpu_check.py`` runs the GPU side on a GPU machine."""
+    from edgereid.engine_file import gpu_available
+
+    gpu_items = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_items:
+        return
+    usable, why = gpu_available()
+    if not usable:
+        skip = pytest.mark.skip(reason=f"needs a CUDA GPU ({why})")
+        for item in gpu_items:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _restore_random_state():
+    """Every test leaves Python's, NumPy's and torch's global random state as it found it, so no test's
+    result depends on which tests ran before it."""
+    import random
+    import sys
+
+    python_state = random.getstate()
+    numpy_state = np.random.get_state()
+    torch = sys.modules.get("torch")
+    torch_state = torch.random.get_rng_state() if torch is not None else None
+    yield
+    random.setstate(python_state)
+    np.random.set_state(numpy_state)
+    if torch_state is not None:
+        torch.random.set_rng_state(torch_state)
+
+
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, dict[str, Path]]:
     """``{name: {"checkpoint": path, "onnx": path}}`` for the tiny test students."""

@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgereid.errors import ExportError
+from edgereid.ort_session import open_session
+
 FP16_MAX = 65504.0
 FP16_SAFE_MAX = 0.5 * FP16_MAX  # headroom: calibration data does not show the worst case
 FP16_TINY = 2.0 ** -24  # smallest FP16 subnormal: weights below it would become 0
@@ -221,7 +224,6 @@ def emulate_fp16(model, plan: Fp16Plan):
 def tensor_ranges(model, batches: list[np.ndarray]) -> dict[str, float]:
     """The largest magnitude each float tensor reaches on ``batches`` (ONNX Runtime, all tensors as outputs)."""
     import onnx
-    import onnxruntime as ort
 
     probe = onnx.ModelProto.FromString(model.SerializeToString())
     floats = _float_tensors(probe)
@@ -231,7 +233,7 @@ def tensor_ranges(model, batches: list[np.ndarray]) -> dict[str, float]:
             if name in floats and name not in existing:
                 probe.graph.output.append(onnx.helper.make_tensor_value_info(name, FLOAT, None))
                 existing.add(name)
-    session = ort.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
+    session = open_session(probe.SerializeToString(), error=ExportError)
     input_name = session.get_inputs()[0].name
     names = [o.name for o in session.get_outputs()]
     peaks = dict.fromkeys(names, 0.0)

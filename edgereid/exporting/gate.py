@@ -20,6 +20,7 @@ import numpy as np
 
 from edgereid.card import ModelCard
 from edgereid.errors import ExportError
+from edgereid.ort_session import open_session
 
 
 RANK1_TIE = 0.01  # cosine: FP32 neighbours this close to the best count as the same answer
@@ -75,12 +76,7 @@ class GateReport:
 def _session(model, optimize: bool = False):
     """``optimize=False`` keeps every Cast pair of an FP16 emulation (no graph rewriting); INT8 Q/DQ
     graphs run optimised, so ONNX Runtime fuses them into its INT8 kernels."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.graph_optimization_level = (ort.GraphOptimizationLevel.ORT_ENABLE_ALL if optimize
-                                        else ort.GraphOptimizationLevel.ORT_DISABLE_ALL)
-    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return open_session(model.SerializeToString(), optimize=optimize, error=ExportError)
 
 
 def _run(model, crops: np.ndarray, batch: int = 64, optimize: bool = False) -> dict[str, np.ndarray]:

@@ -19,6 +19,7 @@ from torch import nn
 from edgereid.card import ModelCard, Provenance, file_sha256, set_card_metadata
 from edgereid.errors import ExportError
 from edgereid.fileio import atomic_write_bytes
+from edgereid.ort_session import open_session
 from edgereid.version import __version__
 
 EMBEDDING_MIN_COSINE = 0.9999
@@ -72,9 +73,8 @@ def export_onnx(model: nn.Module, card: ModelCard, out_path: str | Path, *, opse
 def check_parity(model: nn.Module, card: ModelCard, onnx_bytes: bytes, batch_sizes: tuple[int, ...],
                  seed: int = 0) -> ParityReport:
     """Compare torch and ONNX Runtime outputs on random inputs; raise ExportError below the bar."""
-    import onnxruntime as ort
 
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    session = open_session(onnx_bytes, error=ExportError)
     generator = torch.Generator().manual_seed(seed)
     spec = card.input
     cosines, pixel_errors = [], []

@@ -99,6 +99,8 @@ class PinnedArray:
         if self.ptr:
             check(self._rt.cudaFreeHost(self.ptr), "cudaFreeHost")
             self.ptr = 0
+            self.array = None
+            self.ptr = 0
 
 
 @dataclass(frozen=True)
@@ -169,3 +171,10 @@ class KernelModule:
         pointers = (ctypes.c_void_p * len(args))(*[ctypes.addressof(a) for a in args])
         check(self._driver.cuLaunchKernel(function, *grid, *block, 0, stream.handle, ctypes.addressof(pointers), 0),
               f"cuLaunchKernel({name})")
+
+    def close(self) -> None:
+        """Unload the module (its kernels can no longer be launched)."""
+        if self.module is not None:
+            check(self._driver.cuModuleUnload(self.module), "cuModuleUnload")
+            self.module = None
+            self._functions.clear()

@@ -34,23 +34,18 @@ def frame_layout(shape: tuple[int, ...], dtype: np.dtype, fmt: int, where: str) 
     return shape[0] * 2 // 3, shape[1]
 
 
-class GpuPreprocessor:
-    """Compiles the kernels once for this GPU (NVRTC, cached) and fills engine inputs batch by batch.
+class DeviceFrames:
+    """One batch's frames on the GPU: uploaded once (host frames copied into reused buffers, device frames
+    referenced in place) and read by the preprocessing of every model of the batch."""
 
-    :meth:`upload` puts a set of frames on the device once (host frames copied into reused buffers,
-    device frames referenced in place); :meth:`run` then writes any number of crop batches from them."""
-
-    def __init__(self, spec: InputSpec, max_batch: int, half: bool = False, arch: str | None = None) -> None:
-        capability = arch or f"compute_{(engine_file.compute_capability() or '8.7').replace('.', '')}"
-        self.spec, self.max_batch, self.half = spec, max_batch, half
-        self.module = cuda.KernelModule(cuda_kernels.compile_ptx(capability, half=half))
-        self.norm = cuda_kernels.pack_normalise(spec)
-        self._jobs = cuda.DeviceBuffer(max_batch * cuda_kernels.JOB_DTYPE.itemsize)
+    def __init__(self) -> None:
         self._table: cuda.DeviceBuffer | None = None
         self._frame_buffers: list[cuda.DeviceBuffer] = []
+        self.count = 0
 
     def upload(self, frames: list, stream: cuda.Stream, formats: list[int] | None = None) -> None:
-        """Make ``frames`` (host or device; BGR or NV12 per ``formats``) the source of the next :meth:`run` calls."""
+        """Make ``frames`` (host or device; BGR or NV12 per ``formats``) the current frame set. The copies
+        are complete when this returns, so kernels on any stream may read them."""
         formats = formats or [cuda_kernels.FORMAT_BGR] * len(frames)
         table = np.zeros(len(frames), cuda_kernels.FRAME_DTYPE)
         host_index = 0
@@ -67,9 +62,12 @@ class GpuPreprocessor:
                 height, width = frame_layout(view.shape, view.dtype, fmt, f"frame {i}")
                 table[i] = cuda_kernels.frame_entry(view.ptr, height, width, view.pitch, fmt)
         if self._table is None or self._table.nbytes < table.nbytes:
+            if self._table is not None:
+                self._table.free()
             self._table = cuda.DeviceBuffer(max(table.nbytes, cuda_kernels.FRAME_DTYPE.itemsize))
         self._table.upload(table, stream)
-        self._frames = len(frames)
+        stream.synchronize()  # host staging may be reused and other streams read the frames next
+        self.count = len(frames)
 
     def _frame_buffer(self, index: int, nbytes: int) -> cuda.DeviceBuffer:
         """The index-th host-frame buffer, grown when a frame is larger (buffers are reused across calls)."""
@@ -81,18 +79,61 @@ class GpuPreprocessor:
             stale.free()
         return self._frame_buffers[index]
 
-    def run(self, plan: CropPlan, out_ptr: int, stream: cuda.Stream) -> None:
-        """Write ``len(plan)`` crops of the uploaded frames into the device buffer at ``out_ptr`` (NCHW)."""
+    @property
+    def table_pointer(self) -> int:
         if self._table is None:
             raise InputError("no frames uploaded", fix="call upload(frames, stream) first")
+        return self._table.ptr
+
+    def close(self) -> None:
+        """Free the frame buffers and the frame table."""
+        for buffer in self._frame_buffers:
+            buffer.free()
+        self._frame_buffers.clear()
+        if self._table is not None:
+            self._table.free()
+            self._table = None
+        self.count = 0
+
+
+class GpuPreprocessor:
+    """Compiles the kernels once for this GPU (NVRTC, cached) and fills engine inputs batch by batch.
+
+    :meth:`run` writes crop batches from a :class:`DeviceFrames` (the pipeline uploads a batch's frames
+    once for all its models) or from the frames given to :meth:`upload`. :meth:`close` frees the job
+    buffer, its own frames and the kernel module."""
+
+    def __init__(self, spec: InputSpec, max_batch: int, half: bool = False, arch: str | None = None) -> None:
+        capability = arch or f"compute_{(engine_file.compute_capability() or '8.7').replace('.', '')}"
+        self.spec, self.max_batch, self.half = spec, max_batch, half
+        self.module = cuda.KernelModule(cuda_kernels.compile_ptx(capability, half=half))
+        self.norm = cuda_kernels.pack_normalise(spec)
+        self._jobs = cuda.DeviceBuffer(max_batch * cuda_kernels.JOB_DTYPE.itemsize)
+        self.frames = DeviceFrames()
+
+    def upload(self, frames: list, stream: cuda.Stream, formats: list[int] | None = None) -> None:
+        """Make ``frames`` the source of the next :meth:`run` calls that are given no frame set."""
+        self.frames.upload(frames, stream, formats)
+
+    def run(self, plan: CropPlan, out_ptr: int, stream: cuda.Stream, frames: DeviceFrames | None = None) -> None:
+        """Write ``len(plan)`` crops of ``frames`` (default: the uploaded ones) into the device buffer at
+        ``out_ptr`` (NCHW)."""
+        frames = frames or self.frames
+        table = frames.table_pointer
         if len(plan) > self.max_batch:
             raise InputError("more crops than the preprocessor's batch", expected=f"<= {self.max_batch}", got=str(len(plan)))
-        if len(plan) and int(plan.frame_index.max()) >= self._frames:
-            raise InputError("a crop refers to a frame that was not uploaded", expected=f"index < {self._frames}",
+        if len(plan) and int(plan.frame_index.max()) >= frames.count:
+            raise InputError("a crop refers to a frame that was not uploaded", expected=f"index < {frames.count}",
                              got=str(int(plan.frame_index.max())))
         self._jobs.upload(cuda_kernels.pack_jobs(plan), stream)
         kernel = "edge_warp_affine" if plan.warps is not None else "edge_crop_resize"
-        args = [ctypes.c_void_p(self._table.ptr), ctypes.c_void_p(self._jobs.ptr), ctypes.c_void_p(out_ptr),
+        args = [ctypes.c_void_p(table), ctypes.c_void_p(self._jobs.ptr), ctypes.c_void_p(out_ptr),
                 ctypes.c_int(self.spec.height), ctypes.c_int(self.spec.width),
                 (ctypes.c_char * self.norm.nbytes).from_buffer_copy(self.norm.tobytes())]
         self.module.launch(kernel, cuda_kernels.grid_for(self.spec, len(plan)), cuda_kernels.BLOCK, args, stream)
+
+    def close(self) -> None:
+        """Free the job buffer, the frames uploaded through :meth:`upload` and the kernel module."""
+        self._jobs.free()
+        self.frames.close()
+        self.module.close()

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgereid.card import ModelCard
-from edgereid.runtime.backends import Backend
-from edgereid.ops.readout import apply_readout
+from edgereid.ops.geometry import CropPlan, plan_crops, points_to_frame
 from edgereid.ops.postprocess import l2_normalize
-from edgereid.ops.geometry import points_to_frame
-from edgereid.ops.geometry import CropPlan, plan_crops
 from edgereid.ops.preprocess import allocate_batch, allocate_staging, preprocess_batch
+from edgereid.ops.readout import apply_readout
+from edgereid.runtime.backends.base import Backend, DeviceInput
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,10 @@ class CropModel:
     """Crops boxes from frames, runs the backend in chunks of ``max_batch``, returns frame-space results.
 
     The input buffers are allocated once and reused, so steady-state inference allocates only outputs.
+    The model owns its backend: :meth:`close` (or leaving a ``with`` block) closes it.
     """
+
+    on_device = False  # True where preprocessing runs on the GPU from a batch's DeviceFrames
 
     def __init__(self, backend: Backend, max_batch: int = 32) -> None:
         self.backend = backend
@@ -45,20 +47,32 @@ class CropModel:
     def plan(self, frame_index: np.ndarray, boxes: np.ndarray, landmarks: np.ndarray | None = None) -> CropPlan:
         return plan_crops(frame_index, boxes, self.card.input, landmarks)
 
-    def run(self, frames: list[np.ndarray], plan: CropPlan) -> CropOutputs:
-        """Results for every crop of ``plan`` (frames validated, boxes clipped by the caller)."""
+    def run(self, frames: list[np.ndarray], plan: CropPlan, device_frames: object = None) -> CropOutputs:
+        """Results for every crop of ``plan`` (frames validated, boxes clipped by the caller).
+        ``device_frames`` (the batch's frames already on the GPU) is used by GPU models only."""
         if len(plan) == 0:
             return self._empty()
         raw: list[dict[str, np.ndarray]] = []
         for start in range(0, len(plan), self.max_batch):
             part = _slice_plan(plan, start, start + self.max_batch)
             batch = preprocess_batch(frames, part, self.card.input, self._buffer, self._staging)
-            if self.backend.max_batch is not None and len(part) < self.max_batch:
+            if self.backend.fixed_batch and len(part) < self.max_batch:
                 batch = self._buffer  # fixed-batch models: run padded, keep the real rows
             outputs = self.backend.infer(batch)
             raw.append({k: v[:len(part)] for k, v in outputs.items()})
         merged = {name: np.concatenate([r[name] for r in raw]) for name in raw[0]}
         return self._postprocess(merged, plan)
+
+    def close(self) -> None:
+        """Close the backend (releasing its session or device memory) and drop the batch buffers."""
+        self.backend.close()
+        self._buffer = self._staging = None
+
+    def __enter__(self) -> "CropModel":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _postprocess(self, outputs: dict[str, np.ndarray], plan: CropPlan) -> CropOutputs:
         card = self.card
@@ -90,10 +104,11 @@ def _slice_plan(plan: CropPlan, start: int, stop: int) -> CropPlan:
 
 
 def crop_model_for(backend: Backend, max_batch: int = 32) -> CropModel:
-    """The batch path for ``backend``: for TensorRT engines the GPU kernel writes the crops straight
-    into the engine input (:class:`edgereid.runtime.gpu_model.GpuCropModel`); otherwise the CPU
-    (OpenCV) path fills a reused host batch."""
-    if backend.name == "tensorrt":
+    """The batch path for ``backend``: where the backend declares a device input
+    (:class:`~edgereid.runtime.backends.base.DeviceInput`, e.g. TensorRT engines) the GPU kernel writes the
+    crops straight into it (:class:`edgereid.runtime.gpu_model.GpuCropModel`); otherwise the CPU (OpenCV)
+    path fills a reused host batch."""
+    if isinstance(backend, DeviceInput):
         from edgereid.runtime.gpu_model import GpuCropModel
 
         return GpuCropModel(backend)

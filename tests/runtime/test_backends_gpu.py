@@ -9,7 +9,6 @@ from edgereid.runtime.backends import load_backend
 from edgereid.engine_file import BatchProfile, gpu_available
 from edgereid.runtime.gpu_preprocess import frame_layout
 
-GPU, WHY_NO_GPU = gpu_available()
 
 
 @pytest.mark.parametrize("name", ["test_reid", "test_keypoints", "test_face"])
@@ -64,7 +63,7 @@ def test_device_frames_of_the_wrong_dtype_or_layout_are_refused():
 
 def test_engine_files_without_a_gpu_fail_cleanly(tiny_models, tmp_path):
     pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx-cu12 is not installed")
-    if GPU:
+    if gpu_available()[0]:
         pytest.skip("a GPU is present: the GPU test below covers loading")
     from edgereid.exporting.engine import build_engine
 
@@ -74,7 +73,7 @@ def test_engine_files_without_a_gpu_fail_cleanly(tiny_models, tmp_path):
         load_backend(engine)
 
 
-@pytest.mark.skipif(not GPU, reason=f"needs a CUDA GPU ({WHY_NO_GPU}); scripts/gpu_check.py runs this on one")
+@pytest.mark.gpu
 def test_gpu_preprocessor_matches_the_reference(frames):
     from edgereid.card import InputSpec
     from edgereid.runtime.gpu_preprocess import GpuPreprocessor
@@ -93,3 +92,34 @@ def test_gpu_preprocessor_matches_the_reference(frames):
     out.download(host, stream)
     stream.synchronize()
     assert np.abs(host - preprocess_reference(frames, plan, spec)).max() * 58.4 < 0.01
+
+
+def _device_free_bytes() -> int:
+    free, _total = cuda.check(cuda._runtime().cudaMemGetInfo(), "cudaMemGetInfo")
+    return int(free)
+
+
+@pytest.mark.gpu
+def test_gpu_preprocessing_releases_its_device_memory(frames):
+    """100 open/use/close cycles of the GPU preprocessing: device memory returns to where it was."""
+    from edgereid.card import InputSpec
+    from edgereid.ops.geometry import plan_crops, validate_boxes
+    from edgereid.runtime.gpu_preprocess import DeviceFrames, GpuPreprocessor
+
+    spec = InputSpec(height=256, width=128)
+    plan = plan_crops(np.array([0]), validate_boxes([[0, 0, 120, 200]], frames[0].shape), spec)
+    stream = cuda.Stream()
+    out = cuda.DeviceBuffer(32 * 3 * 256 * 128 * 4)
+    GpuPreprocessor(spec, 32).close()  # compiles once (the NVRTC cache) and creates the context
+    before = _device_free_bytes()
+    for _ in range(100):
+        shared = DeviceFrames()
+        shared.upload(frames, stream)
+        pre = GpuPreprocessor(spec, 32)
+        pre.run(plan, out.ptr, stream, shared)
+        stream.synchronize()
+        pre.close()
+        shared.close()
+    assert before - _device_free_bytes() < 8 << 20
+    out.free()
+    stream.close()

@@ -25,6 +25,7 @@ from edgereid.methods.aio.model import IMAGE_MODALITIES, AIOModel
 from edgereid.card import ModelCard, OutputSpec, Provenance, file_sha256
 from edgereid.errors import ExportError
 from edgereid.fileio import atomic_write_bytes, atomic_write_text
+from edgereid.ort_session import open_session
 
 TEXT_INPUTS = ("input_ids", "attention_mask")
 PARITY_CAPTIONS = ("a tall person with short black hair, wearing a red jacket, blue trousers and black shoes",
@@ -104,9 +105,8 @@ def export_text(model: AIOModel, checkpoint: str | Path, out_dir: Path, opset: i
 
 
 def _text_parity(branch: TextBranch, onnx_bytes: bytes, tokens: CaptionTokenizer, min_cosine: float = 0.9999) -> float:
-    import onnxruntime as ort
 
-    session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
+    session = open_session(onnx_bytes, error=ExportError)
     worst = 1.0
     for captions in (PARITY_CAPTIONS[:1], ("a person",), (PARITY_CAPTIONS[1], "a person", PARITY_CAPTIONS[0])):
         batch = tokens.encode(list(captions))

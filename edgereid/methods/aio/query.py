@@ -11,6 +11,7 @@ import numpy as np
 from edgereid.methods.aio.captions import CaptionTokenizer
 from edgereid.errors import InputError, CheckpointError
 from edgereid.ops.postprocess import l2_normalize
+from edgereid.ort_session import open_session
 
 TEXT_FILES = ("text.onnx", "tokenizer.json", "text_encoder.json")
 
@@ -20,7 +21,6 @@ class TextQueryEncoder:
     gives unit embeddings ``[N, D]`` comparable with the teacher's (and its distilled students') crops."""
 
     def __init__(self, folder: str | Path, threads: int = 2) -> None:
-        import onnxruntime as ort
         from tokenizers import Tokenizer
 
         folder = Path(folder)
@@ -31,9 +31,7 @@ class TextQueryEncoder:
         self.info = json.loads((folder / "text_encoder.json").read_text())
         self.tokens = CaptionTokenizer(Tokenizer.from_file(str(folder / "tokenizer.json")),
                                        self.info["special_tokens"], self.info["max_length"])
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        self.session = ort.InferenceSession(str(folder / "text.onnx"), options, providers=["CPUExecutionProvider"])
+        self.session = open_session(folder / "text.onnx", threads=threads, error=CheckpointError)
 
     @property
     def embedding_dim(self) -> int:

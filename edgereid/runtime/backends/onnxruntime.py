@@ -1,6 +1,7 @@
 """ONNX Runtime backend: the default, CPU-only by default, explicit about providers.
 
-A provider that was asked for and is not applied is an error, never a silent fallback to the CPU.
+A provider that was asked for and is not applied is an error, never a silent fallback to the CPU
+(:func:`edgereid.ort_session.open_session`).
 """
 
 from __future__ import annotations
@@ -11,66 +12,49 @@ from typing import Sequence
 import numpy as np
 
 from edgereid.card import ModelCard, card_from_metadata
-from edgereid.errors import BackendError, InputError, ModelCardError
+from edgereid.errors import InputError, ModelCardError
+from edgereid.ort_session import CPU_PROVIDERS, open_session
+from edgereid.runtime.backends.base import Backend
 
-DEFAULT_PROVIDERS = ("CPUExecutionProvider",)
+DEFAULT_PROVIDERS = CPU_PROVIDERS
+_ORT_TYPES = {"tensor(float)": np.dtype(np.float32), "tensor(float16)": np.dtype(np.float16),
+              "tensor(uint8)": np.dtype(np.uint8), "tensor(int8)": np.dtype(np.int8)}
 
 
-class OnnxRuntimeBackend:
+class OnnxRuntimeBackend(Backend):
     """An ``onnxruntime.InferenceSession`` bound to the model card embedded in the file."""
 
     name = "onnxruntime"
 
     def __init__(self, path: str | Path, providers: Sequence[str] = DEFAULT_PROVIDERS,
                  threads: int | None = None) -> None:
-        import onnxruntime as ort
-
         self.path = Path(path)
-        if not self.path.is_file():
-            raise BackendError(f"model file not found: {self.path}", fix="check the path")
-        available = ort.get_available_providers()
-        missing = [p for p in providers if p not in available]
-        if missing:
-            raise BackendError(f"ONNX Runtime providers {missing} are not available in this install",
-                               expected=f"one of {available}", got=str(list(providers)),
-                               fix="install onnxruntime-gpu for CUDAExecutionProvider, or use the CPU")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
-        # A pipeline holds several sessions on few cores; spinning idle threads would starve the others.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(self.path), options, providers=list(providers))
-        except Exception as exc:  # onnxruntime raises its own exception types
-            raise BackendError(f"ONNX Runtime cannot load {self.path}", got=str(exc).splitlines()[0]) from exc
-        applied = self.session.get_providers()
-        not_applied = [p for p in providers if p not in applied]
-        if not_applied:
-            raise BackendError(f"providers {not_applied} were asked for but not applied",
-                               got=f"session runs on {applied}",
-                               fix="check the GPU driver / CUDA libraries, or ask for CPUExecutionProvider")
-        self.providers = tuple(applied)
-        self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map,
-                                                  str(self.path))
-        self._input = self.session.get_inputs()[0]
+        self.session = open_session(self.path, providers=providers, threads=threads, spinning=False)
+        self.providers = tuple(self.session.get_providers())
+        self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
+        graph_input = self.session.get_inputs()[0]
+        self._input_name = graph_input.name
+        self._input_dtype = _ORT_TYPES.get(graph_input.type)
         self._output_names = [o.name for o in self.session.get_outputs()]
         declared = [o.name for o in self.card.outputs]
         if sorted(declared) != sorted(self._output_names):
             raise ModelCardError(f"card outputs do not match the graph of {self.path}",
                                  expected=str(declared), got=str(self._output_names),
                                  fix="re-attach a card that names the graph's outputs")
-        batch_dim = self._input.shape[0]
-        self.max_batch = batch_dim if isinstance(batch_dim, int) else None
+        batch_dim = graph_input.shape[0]
+        self.fixed_batch = isinstance(batch_dim, int)
+        self.max_batch = batch_dim if self.fixed_batch else None
 
-    def infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
-        spec = self.card.input
-        expected = (3, spec.height, spec.width)
-        if batch.ndim != 4 or batch.shape[1:] != expected:
-            raise InputError("batch has the wrong shape for this model",
-                             expected=f"[N, {', '.join(map(str, expected))}]", got=str(batch.shape))
-        if self.max_batch is not None and batch.shape[0] != self.max_batch:
-            raise InputError(f"this model was exported with a fixed batch of {self.max_batch}",
-                             got=str(batch.shape[0]), fix="re-export with a dynamic batch axis")
-        outputs = self.session.run(self._output_names, {self._input.name: batch})
+    def _infer(self, batch: np.ndarray) -> dict[str, np.ndarray]:
+        if not isinstance(batch, np.ndarray):
+            raise InputError("ONNX Runtime on the CPU takes host batches", expected="np.ndarray",
+                             got=type(batch).__name__, fix="copy device arrays to the host first")
+        if self._input_dtype is not None and batch.dtype != self._input_dtype:
+            raise InputError(f"batch has the wrong dtype for model '{self.card.name}'",
+                             expected=str(np.dtype(self._input_dtype)), got=str(batch.dtype))
+        outputs = self.session.run(self._output_names, {self._input_name: batch})
         return dict(zip(self._output_names, outputs))
+
+    def _release(self) -> None:
+        # The session owns the model's weights and its thread pool; dropping the last reference frees them.
+        self.session = None

@@ -11,18 +11,25 @@ batch bucket once a shape has been seen (static shapes replay without Python-sid
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edgereid.card import ModelCard
-from edgereid.errors import BackendError, InputError
 from edgereid import engine_file
+from edgereid.card import ModelCard
 from edgereid.engine_file import BatchProfile, check_engine, import_tensorrt, plugin_libraries, sidecar_flavour
+from edgereid.errors import BackendError, InputError
 from edgereid.runtime import cuda
+from edgereid.runtime.backends.base import Backend
 
 
-class TensorRtBackend:
-    """One engine, one execution context, one stream; device I/O buffers sized for the profile's max batch."""
+class TensorRtBackend(Backend):
+    """One engine, one execution context, one stream; device I/O buffers sized for the profile's max batch.
+
+    Implements :class:`~edgereid.runtime.backends.base.DeviceInput` (``input_pointer``, ``stream``,
+    ``execute``, ``download``), so GPU preprocessing writes crops straight into the engine's input.
+    :meth:`close` frees the device and pinned buffers, the CUDA graphs, the stream and the engine.
+    """
 
     name = "tensorrt"
 
@@ -39,6 +46,7 @@ class TensorRtBackend:
         self.card = ModelCard.from_dict(sidecar["card"])
         self.profile = BatchProfile.parse(sidecar["key"]["profile"])
         self.max_batch = self.profile.max
+        self.min_batch = self.profile.min
         self.precision = sidecar["key"]["precision"]
         self.providers = (f"{flavour} {trt.__version__}",)
         registry = trt.get_plugin_registry()
@@ -54,6 +62,7 @@ class TensorRtBackend:
         self.stream = cuda.Stream()
         self._trt = trt
         self._inputs, self._outputs = self._io_tensors()
+        self.input_dtype = np.dtype(self._inputs[0][2])
         self._device: dict[str, cuda.DeviceBuffer] = {}
         self._host: dict[str, cuda.PinnedArray] = {}
         for name, shape, dtype in self._inputs + self._outputs:
@@ -80,14 +89,16 @@ class TensorRtBackend:
         """Device address of the input buffer (the GPU preprocessor writes here)."""
         return self._device[self._inputs[0][0]].ptr
 
-    def infer(self, batch) -> dict[str, np.ndarray]:
+    def _check_batch_size(self, n: int) -> None:
+        self.profile.check(n)
+
+    def _infer(self, batch: Any) -> dict[str, np.ndarray]:
         """Batch in (host NumPy, or a device array read in place: ``__cuda_array_interface__``/DLPack),
         host outputs by name out."""
         if not isinstance(batch, np.ndarray):
             return self._infer_device(batch)
         name, _, dtype = self._inputs[0]
         n = len(batch)
-        self.profile.check(n)
         staging = self._host[name].array[:n]
         staging[...] = batch.astype(dtype, copy=False)
         self._device[name].upload(staging, self.stream)
@@ -98,11 +109,10 @@ class TensorRtBackend:
         """Zero-copy: the engine reads the caller's device buffer (no CUDA graph: its address is not ours)."""
         name, shape, dtype = self._inputs[0]
         view = cuda.device_array(batch)
-        if view.dtype != np.dtype(dtype) or tuple(view.shape[1:]) != tuple(shape[1:]):
+        if view.dtype != np.dtype(dtype):
             raise InputError("device batch does not match the engine input",
                              expected=f"{np.dtype(dtype)} [N, {', '.join(map(str, shape[1:]))}]",
                              got=f"{view.dtype} {list(view.shape)}")
-        self.profile.check(view.shape[0])
         self.context.set_tensor_address(name, view.ptr)
         try:
             if not self.context.set_input_shape(name, tuple(view.shape)) or \
@@ -114,6 +124,7 @@ class TensorRtBackend:
 
     def execute(self, n: int) -> None:
         """Run on whatever the input buffer holds for ``n`` crops (replaying a CUDA graph when possible)."""
+        self._require_open()
         self.profile.check(n)
         name, shape, _ = self._inputs[0]
         if not self.context.set_input_shape(name, (n, *shape[1:])):
@@ -154,3 +165,22 @@ class TensorRtBackend:
         self.stream.synchronize()
         return {name: np.array(value, dtype=np.float32) for name, value in out.items()}
 
+    def _release(self) -> None:
+        """Graphs, device and pinned buffers, the stream, then the context, engine and runtime (in that order:
+        TensorRT objects must go before the memory they point at is reused)."""
+        runtime = cuda._runtime()
+        if self.stream.handle is not None:
+            self.stream.synchronize()
+        for graph in self._graphs.values():
+            cuda.check(runtime.cudaGraphExecDestroy(graph), "cudaGraphExecDestroy")
+        self._graphs.clear()
+        self.context = None
+        self.engine = None
+        self.runtime = None
+        for buffer in self._device.values():
+            buffer.free()
+        for pinned in self._host.values():
+            pinned.free()
+        self._device.clear()
+        self._host.clear()
+        self.stream.close()
