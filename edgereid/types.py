@@ -42,9 +42,9 @@ class _RowAligned:
     def __getitem__(self: _Rows, index: RowIndex) -> _Rows:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
+        if isinstance(index, np.ndarray) and index.dtype == bool and index.shape != (len(self),):
+            raise InputError("boolean row mask of the wrong length", expected=f"[{len(self)}]", got=str(index.shape))
         rows = np.arange(len(self))[index]
-        if isinstance(index, np.ndarray) and index.dtype == bool and len(index) != len(self):
-            raise InputError("boolean row mask of the wrong length", expected=str(len(self)), got=str(len(index)))
         changes: dict[str, Any] = {}
         for spec in fields(self):  # type: ignore[arg-type]
             value = getattr(self, spec.name)

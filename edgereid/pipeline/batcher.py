@@ -4,7 +4,8 @@ A batch is released when the queued crops reach ``max_batch``, when the oldest f
 ``max_wait_ms``, or on :meth:`Batcher.flush`. When the queue is full, ``drop_policy`` decides:
 ``"block"`` makes ``put`` wait for room; ``"drop_oldest"`` discards the oldest queued frame and
 counts it. The rules live in :meth:`Batcher.take_ready`, which takes the time as an argument so it
-can be tested without sleeping.
+can be tested without sleeping; which frames form the released batch is :func:`take_batch`, the
+rule ``Pipeline.process`` follows too.
 """
 
 from __future__ import annotations
@@ -37,6 +38,17 @@ class BatcherStats:
     submitted: int = 0
     dropped: int = 0
     batches: int = 0
+
+
+def take_batch(queue: deque[WorkItem], max_batch: int) -> list[WorkItem]:
+    """Pop the next batch off the front of ``queue``: the oldest frame, then the frames after it while their
+    crops still fit in ``max_batch`` (a frame with more crops than that goes alone; the model splits it)."""
+    batch = [queue.popleft()]
+    crops = batch[0].crops
+    while queue and crops + queue[0].crops <= max_batch:
+        crops += queue[0].crops
+        batch.append(queue.popleft())
+    return batch
 
 
 class Batcher:
@@ -107,12 +119,8 @@ class Batcher:
         expired = now - self._queue[0].submitted_at >= self.max_wait_s
         if not (full or expired or self._flush or self._closed):
             return None
-        batch = [self._queue.popleft()]
-        crops = batch[0].crops
-        while self._queue and crops + self._queue[0].crops <= self.max_batch:
-            crops += self._queue[0].crops
-            batch.append(self._queue.popleft())
-        self._crops -= crops
+        batch = take_batch(self._queue, self.max_batch)
+        self._crops -= sum(item.crops for item in batch)
         if not self._queue:
             self._flush = False
         self.stats.batches += 1

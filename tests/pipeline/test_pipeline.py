@@ -183,3 +183,27 @@ def test_bad_faces_are_errors_or_flagged_skips(config, frames, tiny_models, tmp_
     path = Gallery(other).save(tmp_path / "other.npz")
     with pytest.raises(GalleryError, match="cannot be compared"):
         Pipeline({**config, "face_gallery": str(path)})
+
+
+def test_without_a_gallery_the_score_is_nan_and_close_releases_every_model(config, frames):
+    pipeline = Pipeline(config)
+    result = pipeline.process(frames[:1], PERSON_BOXES[:1], "cam", faces=FACES[:1])[0]
+    assert result.persons.identities == (None, None, None) and np.isnan(result.persons.scores).all()
+    assert result.faces.identities == (None,) and np.isnan(result.faces.scores).all()
+    pipeline.close()
+    pipeline.close()
+    assert all(model.backend.closed for model in pipeline.models.values())
+    with pytest.raises(BackendError, match="closed"):
+        pipeline.process(frames[:1], PERSON_BOXES[:1], "cam")
+
+
+def test_process_releases_batches_by_the_batchers_rule(config, frames, monkeypatch):
+    """max_batch 4 crops: frame 0 brings 4 (3 persons + 1 face), frame 1 brings 3, frame 2 brings 2: the rule
+    gives [0], [1], [2] (3 + 2 > 4); the batch executor sees exactly those."""
+    with Pipeline(config) as pipeline:
+        seen = []
+        run = pipeline.executor.run
+        monkeypatch.setattr(pipeline.executor, "run",
+                            lambda work, *galleries: seen.append([w.sequence for w in work]) or run(work, *galleries))
+        results = pipeline.process(frames, PERSON_BOXES, "cam", faces=FACES)
+    assert seen == [[0], [1], [2]] and [r.sequence for r in results] == [0, 1, 2]

@@ -3,7 +3,7 @@ import threading
 import pytest
 
 from edgereid.errors import ConfigError
-from edgereid.runtime.batcher import Batcher, WorkItem
+from edgereid.pipeline.batcher import Batcher, WorkItem
 
 
 def item(seq: int, crops: int, at: float = 0.0) -> WorkItem:

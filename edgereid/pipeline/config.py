@@ -1,0 +1,66 @@
+"""What a pipeline runs: its models (ONNX files with cards, or engines), galleries, batching and queue
+policy, and the cameras with their modality. Loaded from a dict or a YAML file; unknown keys are errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgereid.config import build, load_yaml
+from edgereid.errors import ConfigError
+from edgereid.pipeline.batcher import DROP_POLICIES
+
+MODALITIES = ("rgb", "ir")
+# role in the config -> the task its model must serve
+MODEL_ROLES = {"reid_model": "reid", "reid_ir_model": "reid", "keypoint_model": "keypoints", "face_model": "face"}
+
+
+@dataclass(frozen=True)
+class CameraConfig:
+    """What a camera sees: ``rgb`` or ``ir`` (IR cameras use ``reid_ir_model`` when one is given)."""
+
+    modality: str = "rgb"
+
+    def __post_init__(self) -> None:
+        if self.modality not in MODALITIES:
+            raise ConfigError("unknown camera modality", expected=str(MODALITIES), got=repr(self.modality))
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Models (ONNX files with cards), galleries, batching and queue policy, cameras."""
+
+    reid_model: str | None = None
+    reid_ir_model: str | None = None  # requires reid_model; used for cameras declared ir
+    keypoint_model: str | None = None
+    face_model: str | None = None
+    reid_gallery: str | None = None
+    face_gallery: str | None = None
+    min_face_size: int = 8  # px (shorter box side); smaller faces are skipped and flagged too_small
+    max_batch: int = 32
+    max_wait_ms: float = 10.0
+    queue_size: int = 64
+    drop_policy: str = "block"
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    threads: int | None = None
+    cameras: dict[str, CameraConfig] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.drop_policy not in DROP_POLICIES:
+            raise ConfigError("unknown drop_policy", expected=str(DROP_POLICIES), got=repr(self.drop_policy))
+        if not (self.reid_model or self.keypoint_model or self.face_model):
+            raise ConfigError("the pipeline has no model", fix="set reid_model, keypoint_model or face_model")
+
+    @classmethod
+    def load(cls, source: "PipelineConfig | dict[str, Any] | str | Path") -> "PipelineConfig":
+        """From a config object, a dict, or a YAML file; unknown keys are errors."""
+        if isinstance(source, PipelineConfig):
+            return source
+        data = source if isinstance(source, dict) else load_yaml(source)
+        return build(cls, data, "pipeline config")
+
+    def modality(self, camera_id: str) -> str:
+        """The declared modality of a camera (``rgb`` for cameras the config does not list)."""
+        camera = self.cameras.get(camera_id)
+        return camera.modality if camera else "rgb"

@@ -1,0 +1,170 @@
+"""One batch through every configured model: frames and boxes of many cameras in, one
+:class:`~edgereid.types.FrameResult` per frame out.
+
+Stages pass typed objects: the batch's submissions are flattened into one :class:`BatchInputs` (every
+person and face box with the index of its frame), each task produces batch-wide
+:class:`~edgereid.types.Persons` / :class:`~edgereid.types.Faces`, and each frame takes its rows with a
+mask. Where models preprocess on the GPU, the batch's frames are uploaded once and shared by all of them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edgereid.gallery import Gallery
+from edgereid.pipeline.batcher import WorkItem
+from edgereid.pipeline.config import PipelineConfig
+from edgereid.runtime.model import CropModel
+from edgereid.types import Faces, FrameResult, Persons
+
+
+@dataclass
+class Submission:
+    """One validated frame as ``submit`` queued it: boxes clipped to whole pixels, landmarks checked."""
+
+    frame: np.ndarray
+    boxes: np.ndarray  # [P, 4] int
+    faces: np.ndarray  # [F, 4] int
+    face_landmarks: np.ndarray | None  # [F, 5, 2] or None
+    camera_id: str
+    timestamp: float
+
+    @property
+    def crops(self) -> int:
+        return len(self.boxes) + len(self.faces)
+
+
+@dataclass(frozen=True)
+class BatchInputs:
+    """A batch's frames with every person and face box flattened across them, each with its frame index."""
+
+    submissions: list[Submission]
+    person_frame: np.ndarray  # [P] index into submissions
+    person_boxes: np.ndarray  # [P, 4]
+    face_frame: np.ndarray  # [F]
+    face_boxes: np.ndarray  # [F, 4]
+    face_landmarks: np.ndarray  # [F, 5, 2], zeros where the frame gave none
+    face_aligned: np.ndarray  # [F] bool: the face came with landmarks
+
+    @property
+    def frames(self) -> list[np.ndarray]:
+        return [s.frame for s in self.submissions]
+
+    @classmethod
+    def gather(cls, submissions: list[Submission]) -> "BatchInputs":
+        def frame_index(counts: list[int]) -> np.ndarray:
+            return np.repeat(np.arange(len(counts)), counts).astype(np.int64)
+
+        landmarks = [s.face_landmarks if s.face_landmarks is not None else np.zeros((len(s.faces), 5, 2))
+                     for s in submissions]
+        return cls(submissions,
+                   frame_index([len(s.boxes) for s in submissions]),
+                   np.concatenate([s.boxes.reshape(-1, 4) for s in submissions]) if submissions else np.zeros((0, 4)),
+                   frame_index([len(s.faces) for s in submissions]),
+                   np.concatenate([s.faces.reshape(-1, 4) for s in submissions]) if submissions else np.zeros((0, 4)),
+                   np.concatenate(landmarks).reshape(-1, 5, 2) if landmarks else np.zeros((0, 5, 2)),
+                   np.concatenate([np.full(len(s.faces), s.face_landmarks is not None) for s in submissions]
+                                  ).astype(bool) if submissions else np.zeros(0, bool))
+
+
+def match(gallery: Gallery | None, embeddings: np.ndarray) -> tuple[tuple[str | None, ...], np.ndarray]:
+    """Gallery identities and scores of ``embeddings``; without a (non-empty) gallery, None and NaN."""
+    if gallery is None or len(gallery) == 0 or len(embeddings) == 0:
+        return (None,) * len(embeddings), np.full(len(embeddings), np.nan, dtype=np.float32)
+    matches = gallery.match(embeddings)
+    return tuple(m.identity for m in matches), np.array([m.score for m in matches], dtype=np.float32)
+
+
+class BatchExecutor:
+    """Runs batches through the models; one batch at a time (the models' batch buffers are reused)."""
+
+    def __init__(self, models: dict[str, CropModel], config: PipelineConfig) -> None:
+        self.models = models
+        self.config = config
+        self._lock = threading.Lock()
+        self._device_frames: Any = None
+        self._upload_stream: Any = None
+        if any(model.on_device for model in models.values()):
+            from edgereid.runtime import cuda
+            from edgereid.runtime.gpu_preprocess import DeviceFrames
+
+            self._device_frames, self._upload_stream = DeviceFrames(), cuda.Stream()
+
+    def run(self, work: list[WorkItem], reid_gallery: Gallery | None, face_gallery: Gallery | None) -> list[FrameResult]:
+        """One result per work item, in order."""
+        with self._lock:
+            inputs = BatchInputs.gather([w.payload for w in work])
+            device_frames = None
+            if self._device_frames is not None:
+                self._device_frames.upload(inputs.frames, self._upload_stream)
+                device_frames = self._device_frames
+            persons = self._persons(inputs, reid_gallery, device_frames)
+            faces = self._faces(inputs, face_gallery, device_frames)
+        done = time.monotonic()
+        return [FrameResult(sequence=item.sequence, camera_id=sub.camera_id, timestamp=sub.timestamp,
+                            persons=persons[inputs.person_frame == i], faces=faces[inputs.face_frame == i],
+                            modality=self.config.modality(sub.camera_id),
+                            latency_ms=(done - item.submitted_at) * 1000.0)
+                for i, (item, sub) in enumerate(zip(work, inputs.submissions))]
+
+    def _persons(self, inputs: BatchInputs, gallery: Gallery | None, device_frames: Any) -> Persons:
+        index, boxes, frames = inputs.person_frame, inputs.person_boxes, inputs.frames
+        fields: dict[str, Any] = {"boxes": boxes.astype(np.float32)}
+        reid = self.models.get("reid_model")
+        if reid is not None:
+            ir_model = self.models.get("reid_ir_model")
+            ir_frames = np.array([ir_model is not None and self.config.modality(s.camera_id) == "ir"
+                                  for s in inputs.submissions], dtype=bool)
+            is_ir = ir_frames[index] if len(index) else np.zeros(0, bool)
+            embeddings = np.zeros((len(boxes), reid.card.embedding_dim), dtype=np.float32)
+            for model, rows in ((reid, ~is_ir), (ir_model, is_ir)):
+                if model is not None and rows.any():
+                    plan = model.plan(index[rows], boxes[rows])
+                    embeddings[rows] = model.run(frames, plan, device_frames).embeddings
+            fields["embeddings"] = embeddings
+            fields["identities"], fields["scores"] = match(gallery, embeddings)
+        keypoints = self.models.get("keypoint_model")
+        if keypoints is not None:
+            found = keypoints.run(frames, keypoints.plan(index, boxes), device_frames)
+            fields["keypoints"], fields["keypoint_confidence"] = found.keypoints, found.keypoint_confidence
+            if found.joints is not None:
+                fields["joints"] = found.joints
+                fields["joint_names"] = tuple(keypoints.card.readout.joint_names)
+        return Persons(**fields)
+
+    def _faces(self, inputs: BatchInputs, gallery: Gallery | None, device_frames: Any) -> Faces:
+        """Face embeddings and matches; faces below ``min_face_size`` are skipped (zero embedding, no
+        identity, NaN score, flagged ``too_small``) rather than matched on a few pixels."""
+        boxes = inputs.face_boxes
+        model = self.models.get("face_model")
+        if model is None:
+            return Faces(boxes.astype(np.float32))
+        sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+        usable = sides >= self.config.min_face_size
+        embeddings = np.zeros((len(boxes), model.card.embedding_dim), np.float32)
+        for aligned in (True, False):
+            rows = usable & (inputs.face_aligned == aligned)
+            if rows.any():
+                plan = model.plan(inputs.face_frame[rows], boxes[rows], inputs.face_landmarks[rows] if aligned else None)
+                embeddings[rows] = model.run(inputs.frames, plan, device_frames).embeddings
+        identities: list[str | None] = [None] * len(boxes)
+        scores = np.full(len(boxes), np.nan, np.float32)
+        matched, matched_scores = match(gallery, embeddings[usable])
+        for row, identity, value in zip(np.flatnonzero(usable), matched, matched_scores):
+            identities[row], scores[row] = identity, value
+        return Faces(boxes.astype(np.float32), embeddings, tuple(identities), scores, ~usable)
+
+    def close(self) -> None:
+        """Close every model (sessions, device memory) and the shared device frames."""
+        with self._lock:
+            for model in self.models.values():
+                model.close()
+            if self._device_frames is not None:
+                self._device_frames.close()
+                self._upload_stream.close()
+                self._device_frames = None

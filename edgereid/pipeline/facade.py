@@ -1,0 +1,256 @@
+"""The pipeline: frames and boxes from many cameras in, identities, keypoints and face matches out.
+
+``submit`` validates at once (bad input fails in the caller's thread) and queues the frame; a worker
+thread takes batches from the :class:`~edgereid.pipeline.batcher.Batcher` (flush at ``max_batch`` crops
+or ``max_wait_ms``), runs them through the :class:`~edgereid.pipeline.execution.BatchExecutor`, and hands
+:class:`~edgereid.types.FrameResult` objects to ``results``. ``process`` is the synchronous form on the
+same batch path and the same release rule. No torch is imported here.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from edgereid.errors import ConfigError, InputError
+from edgereid.gallery import Gallery
+from edgereid.ops.geometry import check_landmarks_in_boxes, validate_boxes, validate_landmarks
+from edgereid.ops.preprocess import validate_frame
+from edgereid.pipeline.batcher import Batcher, WorkItem, take_batch
+from edgereid.pipeline.config import MODEL_ROLES, PipelineConfig
+from edgereid.pipeline.execution import BatchExecutor, Submission
+from edgereid.runtime.backends import load_backend
+from edgereid.runtime.model import CropModel, crop_model_for
+from edgereid.types import FaceBoxes, FrameResult
+
+
+class Pipeline:
+    """Batched multi-camera inference; see the module docstring. Use as a context manager: leaving it
+    finishes queued work and closes every model."""
+
+    def __init__(self, config: PipelineConfig | dict[str, Any] | str | Path, *,
+                 reid_gallery: Gallery | None = None, face_gallery: Gallery | None = None) -> None:
+        self.config = PipelineConfig.load(config)
+        cfg = self.config
+        self.models: dict[str, CropModel] = {}
+        try:
+            for role in MODEL_ROLES:
+                path = getattr(cfg, role)
+                if path:
+                    backend = load_backend(path, providers=cfg.providers, threads=cfg.threads)
+                    self.models[role] = crop_model_for(backend, cfg.max_batch)
+            self._check_roles()
+            self._reid_gallery = self._gallery(reid_gallery, cfg.reid_gallery, "reid_model")
+            self._face_gallery = self._gallery(face_gallery, cfg.face_gallery, "face_model")
+        except BaseException:
+            for model in self.models.values():  # a half-built pipeline releases what it opened
+                model.close()
+            raise
+        self.executor = BatchExecutor(self.models, cfg)
+        self.batcher = Batcher(cfg.max_batch, cfg.max_wait_ms, cfg.queue_size, cfg.drop_policy)
+        self._results: queue.Queue[FrameResult] = queue.Queue()
+        self._sequence = 0
+        self._completed = 0
+        self._abandoned = 0  # sequence numbers whose put() timed out
+        self._error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._closed = False
+
+    def _check_roles(self) -> None:
+        for role, model in self.models.items():
+            if model.task != MODEL_ROLES[role]:
+                raise ConfigError(f"{role} is a '{model.task}' model", expected=f"a '{MODEL_ROLES[role]}' model",
+                                  got=str(getattr(self.config, role)))
+        if "reid_ir_model" in self.models:
+            rgb, ir = self.models["reid_model"].card, self.models["reid_ir_model"].card
+            if rgb.embedding_dim != ir.embedding_dim:
+                raise ConfigError("reid_ir_model must embed into the same space as reid_model",
+                                  expected=f"{rgb.embedding_dim}-d", got=f"{ir.embedding_dim}-d")
+        ir_cameras = sorted(c for c, cam in self.config.cameras.items() if cam.modality == "ir")
+        if ir_cameras and "reid_model" in self.models and "reid_ir_model" not in self.models:
+            raise ConfigError(f"cameras {ir_cameras} are IR but no reid_ir_model is configured",
+                              fix="set reid_ir_model, or declare those cameras rgb to run the RGB model on them")
+
+    @property
+    def reid_gallery(self) -> Gallery | None:
+        """The ReID gallery persons are matched against (assigning one checks its embedding space)."""
+        return self._reid_gallery
+
+    @reid_gallery.setter
+    def reid_gallery(self, gallery: Gallery | None) -> None:
+        self._reid_gallery = self._gallery(gallery, None, "reid_model")
+
+    @property
+    def face_gallery(self) -> Gallery | None:
+        """The face gallery faces are matched against (assigning one checks its embedding space)."""
+        return self._face_gallery
+
+    @face_gallery.setter
+    def face_gallery(self, gallery: Gallery | None) -> None:
+        self._face_gallery = self._gallery(gallery, None, "face_model")
+
+    def _gallery(self, given: Gallery | None, path: str | None, role: str) -> Gallery | None:
+        """The gallery object given, else the one at ``path``; either must match the role's model."""
+        if given is None and path is None:
+            return None
+        if role not in self.models:
+            raise ConfigError(f"a gallery was given for {role}, which is not configured")
+        card = self.models[role].card
+        if given is None:
+            return Gallery.load(path, card=card)
+        given.check_compatible(card, f"the {role.split('_')[0]} gallery passed to Pipeline")
+        return given
+
+    # -- submission -----------------------------------------------------------------------------
+
+    def _validate(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
+                  faces: FaceBoxes | np.ndarray | None) -> Submission:
+        camera_id = str(camera_id)
+        if self.config.cameras and camera_id not in self.config.cameras:
+            raise InputError(f"unknown camera '{camera_id}'", expected=str(sorted(self.config.cameras)),
+                             fix="declare the camera under 'cameras' in the pipeline config")
+        frame = validate_frame(frame)
+        person_boxes = validate_boxes(boxes, frame.shape)
+        face_input = faces if isinstance(faces, FaceBoxes) else FaceBoxes(
+            np.zeros((0, 4)) if faces is None else faces)
+        face_boxes = validate_boxes(face_input.boxes, frame.shape, "face boxes")
+        landmarks = None
+        if face_input.landmarks is not None:
+            landmarks = validate_landmarks(face_input.landmarks, len(face_boxes))
+            check_landmarks_in_boxes(landmarks, face_boxes)
+        if len(face_boxes) and "face_model" not in self.models:
+            raise InputError("faces were given but no face_model is configured",
+                             fix="set face_model in the pipeline config or submit faces=None")
+        return Submission(frame, person_boxes, face_boxes, landmarks, camera_id, float(timestamp))
+
+    def _work_item(self, submission: Submission) -> WorkItem:
+        with self._lock:
+            self._sequence += 1
+            sequence = self._sequence - 1
+        return WorkItem(sequence, submission.crops, time.monotonic(), submission)
+
+    def submit(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
+               faces: FaceBoxes | np.ndarray | None = None, timeout: float | None = None) -> int:
+        """Queue one frame with its person boxes (and face boxes); returns its sequence number.
+
+        With ``drop_policy: block`` this waits for room (up to ``timeout`` s, then raises
+        ``TimeoutError``); with ``drop_oldest`` it never waits and the oldest queued frame is dropped.
+        """
+        self._raise_worker_error()
+        submission = self._validate(frame, boxes, camera_id, timestamp, faces)
+        submission.frame = submission.frame.copy()  # decoders reuse their buffers; the queued frame must not change
+        self._ensure_worker()
+        work = self._work_item(submission)
+        if not self.batcher.put(work, timeout):
+            with self._lock:
+                self._abandoned += 1
+            raise TimeoutError(f"the pipeline queue stayed full for {timeout} s")
+        return work.sequence
+
+    def results(self, wait: bool = False, timeout: float | None = None) -> Iterator[FrameResult]:
+        """Yield finished frames. ``wait=True`` releases what is queued now and yields until every submitted
+        frame is done (frames submitted meanwhile follow the normal batching rules)."""
+        if wait:
+            self.batcher.flush()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self._raise_worker_error()
+            try:
+                yield self._results.get_nowait()
+                continue
+            except queue.Empty:
+                pass
+            if not wait:
+                return
+            if self._pending() == 0:
+                # the worker queues results before counting them: take what it queued meanwhile
+                while not self._results.empty():
+                    yield self._results.get_nowait()
+                return
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return
+            try:
+                yield self._results.get(timeout=min(0.05, remaining) if remaining else 0.05)
+            except queue.Empty:
+                pass
+
+    def _pending(self) -> int:
+        with self._lock:
+            return self._sequence - self._completed - self._abandoned - self.batcher.stats.dropped
+
+    def process(self, frames: Sequence[np.ndarray], boxes: Sequence[Any], camera_ids: Sequence[str] | str,
+                timestamps: Sequence[float] | None = None,
+                faces: Sequence[FaceBoxes | np.ndarray | None] | None = None) -> list[FrameResult]:
+        """Synchronous form: every frame through the same batch path, results in input order."""
+        count = len(frames)
+        cams = [camera_ids] * count if isinstance(camera_ids, str) else list(camera_ids)
+        stamps = list(timestamps) if timestamps is not None else [0.0] * count
+        face_list = list(faces) if faces is not None else [None] * count
+        if not (len(boxes) == len(cams) == len(stamps) == len(face_list) == count):
+            raise InputError("process() needs one entry per frame in every argument",
+                             expected=f"{count} boxes, camera ids, timestamps and faces")
+        pending = deque(self._work_item(self._validate(frames[i], boxes[i], cams[i], stamps[i], face_list[i]))
+                        for i in range(count))
+        results: list[FrameResult] = []
+        while pending:
+            results += self.executor.run(take_batch(pending, self.config.max_batch),
+                                         self._reid_gallery, self._face_gallery)
+        with self._lock:  # process() shares the numbering, so it counts as completed work too
+            self._completed += count
+        return results
+
+    # -- the worker -------------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        with self._lock:
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="edgereid-pipeline", daemon=True)
+                self._worker.start()
+
+    def _work(self) -> None:
+        try:
+            while (batch := self.batcher.get_batch()) is not None:
+                for result in self.executor.run(batch, self._reid_gallery, self._face_gallery):
+                    self._results.put(result)
+                with self._lock:
+                    self._completed += len(batch)
+        except BaseException as exc:  # surfaced to the caller by results()/submit()
+            self._error = exc
+
+    def _raise_worker_error(self) -> None:
+        if self._error is not None:
+            raise RuntimeError("the pipeline worker failed") from self._error
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    @property
+    def stats(self) -> dict[str, int]:
+        """Frames submitted (queued), completed (by the worker or process()), dropped, and worker batches."""
+        s = self.batcher.stats
+        return {"submitted": s.submitted, "completed": self._completed, "dropped": s.dropped,
+                "batches": s.batches}
+
+    def close(self) -> None:
+        """Finish queued work, stop the worker and close every model (releasing ONNX Runtime sessions and
+        device memory); results stay readable. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self.batcher.close()
+        if self._worker is not None:
+            self._worker.join()
+        self.executor.close()
+
+    def __enter__(self) -> "Pipeline":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
