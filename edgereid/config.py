@@ -96,12 +96,3 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any] | None) -> d
     return data
 
 
-def load_method_config(cls: type[T], path: str | Path, overrides: dict[str, Any] | None,
-                       methods: tuple[str, ...], command: str) -> T:
-    """A run config from YAML plus overrides whose ``method`` is one ``command`` trains."""
-    config = build(cls, apply_overrides(load_yaml(path), overrides), str(path))
-    method = getattr(config, "method")
-    if method not in methods:
-        raise ConfigError(f"{path}: method '{method}' is not run by `edgereid {command}`",
-                          expected=f"method: one of {list(methods)}")
-    return config

@@ -15,22 +15,10 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.errors import ConfigError
-from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
+from edgereid.data.synthetic import WorldSpec, to_pixel_centres
 from edgereid.ops.geometry import points_to_input
 from edgereid.ops.preprocess import allocate_staging, crop_into, fill_bgr
 from edgereid.ops.geometry import plan_crops, validate_boxes
-
-
-@dataclass(frozen=True)
-class SceneData:
-    """Which world and how much footage: the seed decides identities, cameras and everything else."""
-
-    seed: int = 100
-    identities: int = 200
-    cameras: int = 6
-    frames_per_camera: int = 300
-    pace: float = 4.0
-    people_per_frame: int = 5
 
 
 @dataclass
@@ -55,10 +43,10 @@ def runtime_crops_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.n
     return crop_into(staging, frames, plan, spec)
 
 
-def scene_crops(data: SceneData, person_spec: InputSpec | None = None, face_spec: InputSpec | None = None,
+def scene_crops(data: WorldSpec, person_spec: InputSpec | None = None, face_spec: InputSpec | None = None,
                 progress: bool = True) -> tuple[CropSet | None, CropSet | None]:
     """Person crops (with keypoints) for ``person_spec`` and aligned face crops for ``face_spec``."""
-    world = World(WorldConfig(seed=data.seed, num_identities=data.identities, num_cameras=data.cameras))
+    world = data.world()
     people: list[CropSet] = []
     faces: list[CropSet] = []
     cams = range(data.cameras)
@@ -76,11 +64,11 @@ def scene_crops(data: SceneData, person_spec: InputSpec | None = None, face_spec
             concat_crops(faces) if face_spec is not None else None)
 
 
-def rendered_face_crops(data: SceneData, spec: InputSpec, per_identity: int, sizes: tuple[int, int] = (12, 32),
+def rendered_face_crops(data: WorldSpec, spec: InputSpec, per_identity: int, sizes: tuple[int, int] = (12, 32),
                         progress: bool = True) -> CropSet:
     """Extra face crops: ``per_identity`` high-resolution renders of each identity, degraded to a random
     12-32 px and aligned by their landmarks exactly as the runtime aligns scene faces."""
-    world = World(WorldConfig(seed=data.seed, num_identities=data.identities, num_cameras=data.cameras))
+    world = data.world()
     rng = np.random.default_rng((data.seed, 7))
     parts = []
     identities = world.identities

@@ -39,7 +39,7 @@ from edgereid.fileio import atomic_write_text
 
 __all__ = [
     "COCO_KEYPOINTS", "Camera", "FaceSample", "Identity", "PersonSample", "SceneFace", "SceneFrame", "SceneObject",
-    "World", "WorldConfig",
+    "World", "WorldConfig", "WorldSpec",
 ]
 
 _PLAIN_BACKDROP = (205, 222, 188)  # light sage: far from every clothing colour
@@ -69,6 +69,23 @@ class WorldConfig:
             if not ok:
                 raise ConfigError(f"WorldConfig.{name} is out of range", expected=expected,
                                   got=repr(getattr(self, name)), fix=f"set {name} to {expected}")
+
+
+@dataclass(frozen=True)
+class WorldSpec:
+    """Which synthetic world and how much footage of it: the one way configs, benchmarks and commands say
+    it (the YAML key ``data:`` of the run configs). The seed decides identities, cameras and everything else;
+    ``world()`` builds it."""
+
+    seed: int = 100
+    identities: int = 200
+    cameras: int = 6
+    frames_per_camera: int = 300
+    pace: float = 4.0
+    people_per_frame: int = 5
+
+    def world(self) -> "World":
+        return World(WorldConfig(seed=self.seed, num_identities=self.identities, num_cameras=self.cameras))
 
 
 @dataclass(frozen=True, eq=False)

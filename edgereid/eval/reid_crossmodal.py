@@ -28,7 +28,8 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.data.cameras import to_modality
-from edgereid.data.scene_crops import CropSet, SceneData, crops_from_cameras, scene_crops
+from edgereid.data.scene_crops import CropSet, crops_from_cameras, scene_crops
+from edgereid.data.synthetic import WorldSpec
 from edgereid.data.synthetic import World, WorldConfig
 from edgereid.errors import InputError
 from edgereid.eval.embedders import ImageEmbedder, onnx_embedder
@@ -133,7 +134,7 @@ def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossMod
         raise InputError("the cross-modal benchmark needs the world's IR camera", expected="cameras >= 4",
                          got=str(protocol.cameras))
     world = World(WorldConfig(seed=protocol.seed, num_identities=protocol.identities, num_cameras=protocol.cameras))
-    data = SceneData(seed=protocol.seed, identities=protocol.identities, cameras=protocol.cameras,
+    data = WorldSpec(seed=protocol.seed, identities=protocol.identities, cameras=protocol.cameras,
                      frames_per_camera=protocol.frames_per_camera)
     ir_camera = protocol.cameras - 1
     rgb_cameras = tuple(range(ir_camera))

@@ -35,7 +35,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -43,11 +43,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgereid.card import ModelCard
-from edgereid.config import load_method_config
 from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
 from edgereid.errors import CheckpointError, ConfigError
 from edgereid.methods.batches import label_map, shuffled_batches
-from edgereid.methods.trainer import OptimConfig, finish_run, fit
+from edgereid.methods.run_config import DistillRun
+from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
 
@@ -128,18 +128,15 @@ class Predictor(nn.Module):
         return self.net(x)
 
 
-@dataclass(frozen=True)
-class CCFaceConfig:
+@dataclass(frozen=True, kw_only=True)
+class CCFaceConfig(DistillRun):
     """``edgereid distill`` with ``method: ccface``: ``teacher`` is a face checkpoint whose
     ``classifier`` holds its proxies (made by ``edgereid train`` with ``method: arcface|coreface``)."""
 
-    method: str
+    METHODS: ClassVar[tuple[str, ...]] = ("ccface",)
+
     teacher: str
-    student: str
-    out: str
-    student_args: dict[str, Any] = field(default_factory=dict)
     data: FaceData = field(default_factory=FaceData)
-    optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 128
     lr_sizes: tuple[int, ...] = (8, 32)
     scale: float = 32.0
@@ -150,16 +147,11 @@ class CCFaceConfig:
     repulsion_temperature: float = 2.0
     predictor_hidden: int = 64
     feature_kd_weight: float = 0.0  # ours (design methods.md §5.6), not CCFace: 1 - cos(f(x_lr), g(x_hr))
-    export: bool = True
 
     def __post_init__(self) -> None:
         check_lr_sizes(self.lr_sizes)
         if self.hr_branch not in HR_BRANCHES:
             raise ConfigError("unknown hr_branch", expected=str(HR_BRANCHES), got=repr(self.hr_branch))
-
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "CCFaceConfig":
-        return load_method_config(cls, path, overrides, ("ccface",), "distill")
 
 
 def load_face_teacher(path: str | Path) -> tuple[nn.Module, ModelCard, torch.Tensor]:

@@ -31,17 +31,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from edgereid.config import load_method_config
 from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
 from edgereid.methods.batches import flip_half, label_map, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead
-from edgereid.methods.trainer import OptimConfig, finish_run, fit
+from edgereid.methods.run_config import TrainRun
+from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
 
@@ -95,19 +95,16 @@ def contrastive_loss(similarity: torch.Tensor, margin: float, scale: float = 64.
     return F.cross_entropy(scale * (similarity - margin * eye), targets)
 
 
-@dataclass(frozen=True)
-class FaceMarginConfig:
+@dataclass(frozen=True, kw_only=True)
+class FaceMarginConfig(TrainRun):
     """An ArcFace or CoReFace run on rendered faces (``edgereid train``, ``method: arcface|coreface``).
 
     ``lr_sizes`` (e.g. ``[8, 32]``) trains on low-resolution copies degraded to a random size in that
     range instead of the high-resolution renders."""
 
-    method: str
-    model: str
-    out: str
-    model_args: dict[str, Any] = field(default_factory=dict)
+    METHODS: ClassVar[tuple[str, ...]] = METHODS
+
     data: FaceData = field(default_factory=FaceData)
-    optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 128
     arcface_scale: float = 64.0
     arcface_margin: float = 0.5
@@ -116,14 +113,9 @@ class FaceMarginConfig:
     ema_new: float = 0.99
     dropout: DropoutSchedule = field(default_factory=DropoutSchedule)
     lr_sizes: tuple[int, ...] = ()
-    export: bool = True
 
     def __post_init__(self) -> None:
         check_lr_sizes(self.lr_sizes, allow_empty=True)
-
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "FaceMarginConfig":
-        return load_method_config(cls, path, overrides, METHODS, "train")
 
 
 class CoReFaceObjective:

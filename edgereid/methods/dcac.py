@@ -20,43 +20,41 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edgereid.config import load_method_config
-from edgereid.data.scene_crops import CropSet, SceneData
+from edgereid.data.scene_crops import CropSet
+from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import dataset_folders, reid_training_crops
-from edgereid.methods.trainer import OptimConfig, finish_run, fit
+from edgereid.methods.run_config import TrainRun
+from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
 
 
-@dataclass(frozen=True)
-class DCACConfig:
+@dataclass(frozen=True, kw_only=True)
+class DCACConfig(TrainRun):
     """``dataset``: a Market-1501-layout folder to train on instead of the synthetic world (``data``), or a
     list of folders (the multi-source setting, identities and cameras numbered folder after folder);
     ``train_cameras``: the source domains (0-based camera ids; empty = all); ``diffusion_hw``: the size
     crops are given to the diffusion model (empty = the size it was trained at; 128x128 for Stable
     Diffusion in the paper)."""
 
-    method: str
-    model: str
-    out: str
+    METHODS: ClassVar[tuple[str, ...]] = ("dcac",)
+
     ldm: str = "samples/models/ldm_world"
-    model_args: dict[str, Any] = field(default_factory=dict)
-    data: SceneData = field(default_factory=SceneData)
+    data: WorldSpec = field(default_factory=WorldSpec)
     dataset: str | tuple[str, ...] = ""
     train_cameras: tuple[int, ...] = ()
     diffusion_hw: tuple[int, ...] = ()
-    optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 32
     ids_per_batch: int = 8
     tau: float = 0.6
@@ -68,16 +66,12 @@ class DCACConfig:
     id_weight: float = 1.0
     pcl_weight: float = 1.0
     ldm_weight: float = 1.0
-    export: bool = True
 
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "DCACConfig":
-        config = load_method_config(cls, path, overrides, ("dcac",), "train")
-        dataset_folders(config.dataset)
-        if config.tau <= 0 or config.lora_rank < 1:
-            raise ConfigError(f"{path}: tau must be positive and lora_rank at least 1",
-                              got=f"tau={config.tau}, lora_rank={config.lora_rank}")
-        return config
+    def validate(self, where: str) -> None:
+        dataset_folders(self.dataset)
+        if self.tau <= 0 or self.lora_rank < 1:
+            raise ConfigError(f"{where}: tau must be positive and lora_rank at least 1",
+                              got=f"tau={self.tau}, lora_rank={self.lora_rank}")
 
 
 class ClusterMemory(nn.Module):

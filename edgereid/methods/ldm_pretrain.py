@@ -20,8 +20,8 @@ import torch
 from torch.nn import functional as F
 
 from edgereid.config import build, load_yaml, apply_overrides
-from edgereid.data.scene_crops import SceneData, scene_crops
-from edgereid.data.synthetic import World, WorldConfig
+from edgereid.data.synthetic import WorldSpec
+from edgereid.data.scene_crops import scene_crops
 from edgereid.diffusion.ldm import SD_SCHEDULE, LatentDiffusion, diffusion_spec, import_diffusers, save_ldm
 from edgereid.methods.batches import flip_half, shuffled_batches
 from edgereid.methods.trainer import OptimConfig, fit, plot_history
@@ -56,7 +56,7 @@ class UnetConfig:
 class PretrainConfig:
     out: str
     image_hw: tuple[int, int] = (64, 48)
-    data: SceneData = field(default_factory=lambda: SceneData(seed=120, frames_per_camera=120))
+    data: WorldSpec = field(default_factory=lambda: WorldSpec(seed=120, frames_per_camera=120))
     vae: VaeConfig = field(default_factory=VaeConfig)
     unet: UnetConfig = field(default_factory=UnetConfig)
     batch_size: int = 16
@@ -106,8 +106,7 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
     _check_sizes(config)
     spec = diffusion_spec(config.image_hw)
     crops, _ = scene_crops(config.data, person_spec=spec)
-    world = World(WorldConfig(seed=config.data.seed, num_identities=config.data.identities,
-                              num_cameras=config.data.cameras))
+    world = config.data.world()
     captions = [world.identity(int(pid)).text for pid in crops.pids]
     torch.manual_seed(config.vae.optim.seed)
     ldm = build_ldm(config, captions)

@@ -14,8 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from edgereid.card import InputSpec
-from edgereid.data.scene_crops import (CropSet, SceneData, concat_crops, crops_from_cameras, runtime_crops_uint8,
-                                       scene_crops)
+from edgereid.data.scene_crops import CropSet, concat_crops, crops_from_cameras, runtime_crops_uint8, scene_crops
+from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ConfigError
 
 
@@ -39,7 +39,7 @@ def image_crops(records, spec: InputSpec) -> CropSet:
                    np.array([r.pid for r in records]), np.array([r.camid for r in records]))
 
 
-def reid_training_crops(data: SceneData, dataset: str | Sequence[str], spec: InputSpec,
+def reid_training_crops(data: WorldSpec, dataset: str | Sequence[str], spec: InputSpec,
                         cameras: tuple[int, ...]) -> CropSet:
     """Crops (uint8 BGR at ``spec``) with pids and 0-based cameras, restricted to ``cameras`` when given."""
     folders = dataset_folders(dataset)

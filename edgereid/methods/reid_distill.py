@@ -14,58 +14,52 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
 from edgereid.card import ModelCard, Provenance, file_sha256
-from edgereid.config import load_method_config
-from edgereid.data.scene_crops import CropSet, SceneData
+from edgereid.data.scene_crops import CropSet
+from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import dataset_folders, reid_training_crops
-from edgereid.methods.trainer import OptimConfig, config_fingerprint, finish_run, fit
+from edgereid.methods.run_config import DistillRun
+from edgereid.methods.trainer import config_fingerprint, finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
 
 
-@dataclass(frozen=True)
-class ReidDistillConfig:
+@dataclass(frozen=True, kw_only=True)
+class ReidDistillConfig(DistillRun):
     """``dataset`` / ``data`` / ``train_cameras`` as in :class:`edgereid.methods.dcac.DCACConfig`;
     ``modality``: what the student's camera sees ("rgb", or "ir"/"sketch" rendered from the crops)."""
 
-    method: str
-    model: str
-    out: str
+    METHODS: ClassVar[tuple[str, ...]] = ("reid_kd",)
+
     teacher: str
-    model_args: dict[str, Any] = field(default_factory=dict)
-    data: SceneData = field(default_factory=SceneData)
+    data: WorldSpec = field(default_factory=WorldSpec)
     dataset: str | tuple[str, ...] = ""
     train_cameras: tuple[int, ...] = ()
     modality: str = "rgb"
-    optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 32
     ids_per_batch: int = 8
     embed_weight: float = 1.0
     relation_weight: float = 1.0
     relation_temperature: float = 0.1
     id_weight: float = 1.0
-    export: bool = True
 
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "ReidDistillConfig":
+    def validate(self, where: str) -> None:
         from edgereid.methods.aio.model import IMAGE_MODALITIES
 
-        config = load_method_config(cls, path, overrides, ("reid_kd",), "distill")
-        dataset_folders(config.dataset)
-        if config.modality not in IMAGE_MODALITIES:
-            raise ConfigError(f"{path}: unknown modality", expected=" or ".join(IMAGE_MODALITIES),
-                              got=repr(config.modality))
-        return config
+        dataset_folders(self.dataset)
+        if self.modality not in IMAGE_MODALITIES:
+            raise ConfigError(f"{where}: unknown modality", expected=" or ".join(IMAGE_MODALITIES),
+                              got=repr(self.modality))
 
 
 def load_teacher(path: str | Path, modality: str) -> tuple[torch.nn.Module, ModelCard]:
@@ -123,18 +117,18 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
     torch.manual_seed(config.optim.seed)
     teacher, teacher_card = load_teacher(config.teacher, config.modality)
     teacher.eval().requires_grad_(False)
-    probe = create_model(config.model, **config.model_args)
+    probe = create_model(config.student, **config.student_args)
     if probe.embedding_dim != teacher_card.embedding_dim:
         raise ConfigError("student and teacher embeddings differ in size", expected=str(teacher_card.embedding_dim),
                           got=str(probe.embedding_dim), fix="set model_args.embedding_dim to the teacher's")
-    spec, teacher_spec = probe.card(config.model).input, teacher_card.input
+    spec, teacher_spec = probe.card(config.student).input, teacher_card.input
     crops = modality_crops(reid_training_crops(config.data, config.dataset, spec, config.train_cameras),
                            config.modality, config.optim.seed)
     teacher_crops = crops if teacher_spec == spec else modality_crops(
         reid_training_crops(config.data, config.dataset, teacher_spec, config.train_cameras), config.modality,
         config.optim.seed)
     labels, num_classes = label_map(crops.pids)
-    model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    model = create_model(config.student, **{**config.student_args, "num_classes": num_classes})
     device = distributed.device()
     model.to(device)
     teacher.to(device)
@@ -159,15 +153,15 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
     start = teacher_agreement(model, teacher, crops.images[probe], teacher_crops.images[probe], spec, teacher_spec)
     history = fit(model, model.parameters(),
                   lambda _: pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch,
-                                       steps, rng), step, config.optim, steps, f"distill reid {config.model}")
+                                       steps, rng), step, config.optim, steps, f"distill reid {config.student}")
     end = teacher_agreement(model, teacher, crops.images[probe], teacher_crops.images[probe], spec, teacher_spec)
     model.cpu()
     agreement = {"crops": len(probe), "mean_cosine_before": start, "mean_cosine_after": end}
-    card = model.card(config.model).replace(provenance=Provenance(
+    card = model.card(config.student).replace(provenance=Provenance(
         config_fingerprint=config_fingerprint(config_dict),
         source=f"distilled from {config.teacher} (sha256 {file_sha256(config.teacher)[:16]}), "
                f"{config.modality} crops"))
-    checkpoint = finish_run(model, card, config.out, config_dict, history, f"ReID student distilled: {config.model}",
+    checkpoint = finish_run(model, card, config.out, config_dict, history, f"ReID student distilled: {config.student}",
                             config.export)
     if distributed.is_main():
         from edgereid.fileio import atomic_write_text

@@ -41,8 +41,13 @@ def load_run_config(path: str | Path, overrides: dict[str, Any] | None, verb: st
                           expected=f"method: one of {sorted(methods)}",
                           fix=f"run it with `edgereid {owner}`" if owner else
                           f"known methods: {sorted(m for ms in METHODS.values() for m in ms)}")
-    module_name, config_name, _ = methods[method]
-    return getattr(importlib.import_module(module_name), config_name).load(path, overrides)
+    return load_config_class(verb, method).load(path, overrides)
+
+
+def load_config_class(verb: str, method: str) -> Any:
+    """The config class of ``method`` (imports the method's module)."""
+    module_name, config_name, _ = METHODS[verb][method]
+    return getattr(importlib.import_module(module_name), config_name)
 
 
 def run(config: Any, config_dict: dict[str, Any], verb: str) -> Path:

@@ -13,16 +13,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
 
-from edgereid.config import load_method_config
-from edgereid.data.scene_crops import SceneData, concat_crops, rendered_face_crops, scene_crops
+from edgereid.data.synthetic import WorldSpec
+from edgereid.data.scene_crops import concat_crops, rendered_face_crops, scene_crops
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
-from edgereid.methods.trainer import OptimConfig, finish_run, fit
+from edgereid.methods.run_config import TrainRun
+from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model, get_entry
 from edgereid.ops.preprocess import normalise_batch
 
@@ -30,28 +31,20 @@ from edgereid.ops.preprocess import normalise_batch
 COCO17_FLIP = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 
 
-@dataclass(frozen=True)
-class TrainConfig:
+@dataclass(frozen=True, kw_only=True)
+class TrainConfig(TrainRun):
     """One training run. ``ids_per_batch`` (P) applies to ReID; the ArcFace terms and
     ``rendered_faces_per_identity`` (degraded high-resolution renders added to the scene faces) to faces."""
 
-    method: str
-    model: str
-    out: str
-    model_args: dict[str, Any] = field(default_factory=dict)
-    data: SceneData = field(default_factory=SceneData)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    METHODS: ClassVar[tuple[str, ...]] = ("supervised",)
+
+    data: WorldSpec = field(default_factory=WorldSpec)
     batch_size: int = 64
     ids_per_batch: int = 16
     triplet_margin: float = 0.3
     arcface_scale: float = 32.0
     arcface_margin: float = 0.3
     rendered_faces_per_identity: int = 0
-    export: bool = True
-
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "TrainConfig":
-        return load_method_config(cls, path, overrides, ("supervised",), "train")
 
 
 def _random_erase(images: np.ndarray, rng: np.random.Generator, probability: float = 0.5) -> np.ndarray:

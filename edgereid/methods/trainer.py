@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
 
@@ -19,20 +18,7 @@ from torch import nn
 
 from edgereid.card import ModelCard
 from edgereid.methods import distributed
-
-
-@dataclass(frozen=True)
-class OptimConfig:
-    """Optimiser and schedule: AdamW, linear warm-up, cosine decay to ``lr * final_lr_fraction``."""
-
-    epochs: int = 10
-    lr: float = 3e-3
-    weight_decay: float = 5e-4
-    warmup_epochs: int = 1
-    final_lr_fraction: float = 0.01
-    grad_clip: float = 5.0
-    seed: int = 0
-    threads: int = 2
+from edgereid.methods.run_config import OptimConfig
 
 
 def config_fingerprint(config: dict) -> str:

@@ -25,10 +25,11 @@ def crop_folders(tmp_path_factory):
     import cv2
 
     from edgereid.card import InputSpec
-    from edgereid.data.scene_crops import SceneData, scene_crops
+    from edgereid.data.synthetic import WorldSpec
+    from edgereid.data.scene_crops import scene_crops
 
     root = tmp_path_factory.mktemp("calib")
-    persons, faces = scene_crops(SceneData(seed=650, identities=30, cameras=2, frames_per_camera=30),
+    persons, faces = scene_crops(WorldSpec(seed=650, identities=30, cameras=2, frames_per_camera=30),
                                  person_spec=InputSpec(height=128, width=64), face_spec=InputSpec(height=32, width=32),
                                  progress=False)
     for name, crops in (("persons", persons), ("faces", faces)):

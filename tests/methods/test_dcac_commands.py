@@ -18,12 +18,12 @@ TINY_WORLD = ["--set", "data.identities=8", "--set", "data.cameras=3", "--set", 
 
 def test_dcac_teacher_student_and_evaluation(tmp_path, tiny_ldm_path):
     teacher = tmp_path / "teacher"
-    assert main(["train", "--config", "samples/configs/dcac_world.yaml", "--set", "model=test_reid",
+    assert main(["train", "--config", "samples/configs/dcac_world.yaml", "--set", "student=test_reid",
                  "--set", f"ldm={tiny_ldm_path}", "--set", f"out={teacher}", "--set", "lora_rank=2", *TINY_WORLD]) == 0
     history = json.loads((teacher / "history.json").read_text())["history"]
     assert {"id", "pcl", "ldm"} <= set(history[0])
     student = tmp_path / "student"
-    assert main(["distill", "--config", "samples/configs/dcac_student.yaml", "--set", "model=test_reid",
+    assert main(["distill", "--config", "samples/configs/dcac_student.yaml", "--set", "student=test_reid",
                  "--set", f"teacher={teacher / 'model.safetensors'}", "--set", f"out={student}", *TINY_WORLD]) == 0
     assert {"embed", "relation", "id"} <= set(json.loads((student / "history.json").read_text())["history"][0])
     agreement = json.loads((student / "teacher_agreement.json").read_text())
@@ -41,7 +41,7 @@ def test_distill_refuses_a_student_of_another_embedding_size(tmp_path, tiny_mode
     from edgereid.methods.reid_distill import ReidDistillConfig, distill
 
     config = ReidDistillConfig.load("samples/configs/dcac_student.yaml",
-                                    {"model": "test_reid", "model_args": {"embedding_dim": 16},
+                                    {"student": "test_reid", "student_args": {"embedding_dim": 16},
                                      "teacher": str(tiny_models["test_reid"]["checkpoint"]), "out": str(tmp_path)})
     with pytest.raises(ConfigError, match="embeddings differ"):
         distill(config, {})

@@ -7,7 +7,7 @@ import pytest
 
 from edgereid.card import InputSpec
 from edgereid.data.datasets import read_market1501
-from edgereid.data.scene_crops import SceneData
+from edgereid.data.synthetic import WorldSpec
 from edgereid.data.synthetic import World, WorldConfig
 from edgereid.errors import ConfigError
 from edgereid.methods.reid_data import dataset_folders, reid_training_crops
@@ -20,15 +20,15 @@ def test_several_folders_keep_identities_and_cameras_apart(tmp_path):
     for seed in (5, 6):
         folders.append(str(World(WorldConfig(seed=seed, num_identities=4, num_cameras=2)).write_market1501(
             tmp_path / f"world{seed}", images_per_id_per_cam=1)))
-    one = [reid_training_crops(SceneData(), folder, SPEC, ()) for folder in folders]
-    both = reid_training_crops(SceneData(), folders, SPEC, ())
+    one = [reid_training_crops(WorldSpec(), folder, SPEC, ()) for folder in folders]
+    both = reid_training_crops(WorldSpec(), folders, SPEC, ())
     assert len(both) == sum(len(c) for c in one) == sum(len(read_market1501(f).train) for f in folders)
     first, second = both.pids[:len(one[0])], both.pids[len(one[0]):]
     assert (first == one[0].pids).all() and second.min() > first.max()  # nobody merged across datasets
     assert both.cams[len(one[0]):].min() > both.cams[:len(one[0])].max()
     np.testing.assert_array_equal(both.images[len(one[0]):], one[1].images)
     second_cameras = tuple(int(c) for c in np.unique(both.cams[len(one[0]):]))
-    assert len(reid_training_crops(SceneData(), folders, SPEC, second_cameras)) == len(one[1])
+    assert len(reid_training_crops(WorldSpec(), folders, SPEC, second_cameras)) == len(one[1])
 
 
 def test_dataset_values():

@@ -4,7 +4,8 @@ import torch
 import yaml
 
 from edgereid.card import read_card
-from edgereid.data.scene_crops import SceneData, scene_crops
+from edgereid.data.synthetic import WorldSpec
+from edgereid.data.scene_crops import scene_crops
 from edgereid.errors import ConfigError
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, gaussian_heatmaps
 from edgereid.methods.supervised import TrainConfig, train
@@ -39,7 +40,7 @@ def test_train_config_is_strict(tmp_path):
 
 def test_scene_crops_keep_keypoints_on_the_body():
     spec = create_model("test_keypoints").card("test_keypoints").input
-    people, faces = scene_crops(SceneData(**TINY_DATA), person_spec=spec,
+    people, faces = scene_crops(WorldSpec(**TINY_DATA), person_spec=spec,
                                 face_spec=create_model("test_face").card("test_face").input, progress=False)
     assert people.images.shape[1:] == (spec.height, spec.width, 3) and people.images.dtype == np.uint8
     visible = people.keypoints[..., 2] > 0
@@ -59,3 +60,32 @@ def test_losses_behave():
     head = ArcMarginHead(4, 3, scale=16, margin=0.3)
     emb = torch.randn(6, 4)
     assert head(emb, torch.tensor([0, 1, 2, 0, 1, 2])) > 0
+
+
+def test_distill_configs_accept_the_old_student_keys_with_a_deprecation_message(tmp_path):
+    from edgereid.methods.stable_keypoints.distill import KeypointDistillConfig
+
+    path = tmp_path / "old.yaml"
+    path.write_text("method: stable_keypoints\nmodel: test_keypoints\nmodel_args: {width: 8}\nout: x\n"
+                    "crops: c\nlabels: l.npz\n")
+    with pytest.warns(FutureWarning, match="'model' is deprecated.*rename it to 'student'"):
+        config = KeypointDistillConfig.load(path)
+    assert (config.student, config.student_args) == ("test_keypoints", {"width": 8})
+    with pytest.raises(ConfigError, match="gives both 'model' and 'student'"):
+        KeypointDistillConfig.load(path, {"student": "test_keypoints"})
+
+
+def test_every_run_config_shares_one_header():
+    import dataclasses
+
+    from edgereid.methods.run_config import DistillRun, RunConfig, TrainRun
+    from edgereid.methods.runs import METHODS, load_config_class
+
+    header = {f.name for f in dataclasses.fields(RunConfig)}
+    for verb, methods in METHODS.items():
+        for method in methods:
+            cls = load_config_class(verb, method)
+            assert header <= {f.name for f in dataclasses.fields(cls)} and method in cls.METHODS
+            assert issubclass(cls, DistillRun if verb == "distill" else RunConfig)
+            if verb == "train" and method != "aio":
+                assert issubclass(cls, TrainRun)

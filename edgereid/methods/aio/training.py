@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, ClassVar, Iterator
 
 import numpy as np
 import torch
@@ -31,35 +31,34 @@ from edgereid.methods.aio.encoder import EncoderSpec, load_encoder
 from edgereid.methods.aio.losses import feature_binding_loss, masked_attribute_loss
 from edgereid.methods.aio.modalities import modality_images
 from edgereid.methods.aio.model import PATCH, AIOModel
-from edgereid.config import load_method_config
-from edgereid.data.scene_crops import SceneData
-from edgereid.data.synthetic import World, WorldConfig
+from edgereid.data.synthetic import WorldSpec
+from edgereid.data.synthetic import World
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import reid_training_crops
-from edgereid.methods.trainer import OptimConfig, fit, run_metadata, write_history
+from edgereid.methods.run_config import RunConfig
+from edgereid.methods.trainer import fit, run_metadata, write_history
 from edgereid.ops.preprocess import normalise_batch
 
 BOUND_MODALITIES = ("ir", "sketch", "text")
 
 
-@dataclass(frozen=True)
-class AIOConfig:
+@dataclass(frozen=True, kw_only=True)
+class AIOConfig(RunConfig):
     """``train_cameras``: RGB cameras whose crops train (0-based; empty = every RGB camera); ``stage1_epochs``: epochs
     on synthesised IR/sketch before the world's own renderings; ``mask_probability``: chance that each
     attribute word of a caption is masked for VA."""
 
-    method: str
-    out: str
+    METHODS: ClassVar[tuple[str, ...]] = ("aio",)
+
     encoder: EncoderSpec = field(default_factory=EncoderSpec)
     input_hw: tuple[int, ...] = (128, 64)
     tokenizer_channels: int = 32
-    data: SceneData = field(default_factory=SceneData)
+    data: WorldSpec = field(default_factory=WorldSpec)
     train_cameras: tuple[int, ...] = ()
     stage1_epochs: int = 4
-    optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 16
     ids_per_batch: int = 8
     mask_probability: float = 1.0
@@ -67,22 +66,18 @@ class AIOConfig:
     id_weight: float = 1.0
     va_weight: float = 1.0
     fb_weight: float = 1.0
-    export: bool = True
 
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "AIOConfig":
-        config = load_method_config(cls, path, overrides, ("aio",), "train")
-        if not 0 <= config.stage1_epochs <= config.optim.epochs or not 0 < config.mask_probability <= 1:
-            raise ConfigError(f"{path}: stage1_epochs must be within the epochs and mask_probability in (0, 1]",
-                              got=f"stage1_epochs={config.stage1_epochs}, epochs={config.optim.epochs}, "
-                              f"mask_probability={config.mask_probability}")
-        if len(config.input_hw) != 2 or any(side % PATCH for side in config.input_hw):
-            raise ConfigError(f"{path}: input_hw must be [height, width], both multiples of {PATCH}",
-                              got=str(list(config.input_hw)))
-        if config.batch_size % config.ids_per_batch:
-            raise ConfigError(f"{path}: batch_size must be a multiple of ids_per_batch",
-                              got=f"{config.batch_size} and {config.ids_per_batch}")
-        return config
+    def validate(self, where: str) -> None:
+        if not 0 <= self.stage1_epochs <= self.optim.epochs or not 0 < self.mask_probability <= 1:
+            raise ConfigError(f"{where}: stage1_epochs must be within the epochs and mask_probability in (0, 1]",
+                              got=f"stage1_epochs={self.stage1_epochs}, epochs={self.optim.epochs}, "
+                              f"mask_probability={self.mask_probability}")
+        if len(self.input_hw) != 2 or any(side % PATCH for side in self.input_hw):
+            raise ConfigError(f"{where}: input_hw must be [height, width], both multiples of {PATCH}",
+                              got=str(list(self.input_hw)))
+        if self.batch_size % self.ids_per_batch:
+            raise ConfigError(f"{where}: batch_size must be a multiple of ids_per_batch",
+                              got=f"{self.batch_size} and {self.ids_per_batch}")
 
 
 def rgb_cameras(world: World, chosen: tuple[int, ...]) -> tuple[int, ...]:
@@ -103,8 +98,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
     torch.manual_seed(config.optim.seed)
     encoder = load_encoder(config.encoder)
     spec = image_spec(tuple(config.input_hw))
-    world = World(WorldConfig(seed=config.data.seed, num_identities=config.data.identities,
-                              num_cameras=config.data.cameras))
+    world = config.data.world()
     crops = reid_training_crops(config.data, "", spec, rgb_cameras(world, config.train_cameras))
     labels, num_classes = label_map(crops.pids)
     captions = {int(pid): world.identity(int(pid)).text for pid in np.unique(crops.pids)}

@@ -11,44 +11,36 @@ have no known left/right pairing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
 from edgereid.card import Provenance
-from edgereid.config import load_method_config
 from edgereid.errors import ConfigError, InputError
+from edgereid.methods.run_config import DistillRun
 from edgereid.methods.stable_keypoints import geometry
 from edgereid.methods import distributed
 from edgereid.methods.batches import photometric_jitter, shuffled_batches
 from edgereid.methods.losses import keypoint_loss
-from edgereid.methods.trainer import OptimConfig, config_fingerprint, finish_run, fit
+from edgereid.methods.trainer import config_fingerprint, finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
 
 
-@dataclass(frozen=True)
-class KeypointDistillConfig:
+@dataclass(frozen=True, kw_only=True)
+class KeypointDistillConfig(DistillRun):
     """``crops``: the folder the teacher labelled; ``labels``: its ``edgereid keypoints label`` file."""
 
-    method: str
-    model: str
-    out: str
+    METHODS: ClassVar[tuple[str, ...]] = ("stable_keypoints",)
+
     crops: str
     labels: str
-    model_args: dict[str, Any] = field(default_factory=dict)
-    optim: OptimConfig = field(default_factory=OptimConfig)
     batch_size: int = 32
     min_confidence: float = 0.0
     equivariance_weight: float = 0.0
-    export: bool = True
-
-    @classmethod
-    def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "KeypointDistillConfig":
-        return load_method_config(cls, path, overrides, ("stable_keypoints",), "distill")
 
 
 def _student_equivariance(model, pixels: torch.Tensor, heatmaps: torch.Tensor,
@@ -68,11 +60,11 @@ def distill(config: KeypointDistillConfig, config_dict: dict[str, Any]) -> Path:
 
     labels = load_pseudo_labels(config.labels)
     k = labels["points"].shape[1]
-    if config.model_args.get("num_joints", k) != k:
-        raise ConfigError(f"model_args.num_joints={config.model_args['num_joints']} but the labels hold K={k} points",
+    if config.student_args.get("num_joints", k) != k:
+        raise ConfigError(f"student_args.num_joints={config.student_args['num_joints']} but the labels hold K={k} points",
                           fix="drop num_joints from model_args (it follows the labels) or relabel")
-    model = create_model(config.model, **{**config.model_args, "num_joints": k})
-    spec = model.card(config.model).input
+    model = create_model(config.student, **{**config.student_args, "num_joints": k})
+    spec = model.card(config.student).input
     images = []
     for name in labels["files"]:
         image = cv2.imread(str(Path(config.crops) / str(name)), cv2.IMREAD_COLOR)
@@ -99,10 +91,10 @@ def distill(config: KeypointDistillConfig, config_dict: dict[str, Any]) -> Path:
 
     steps = len(crops) // config.batch_size
     history = fit(model, model.parameters(), lambda _: shuffled_batches(len(crops), config.batch_size, rng),
-                  step, config.optim, steps, f"distill keypoints {config.model}")
-    card = model.card(config.model).replace(provenance=Provenance(
+                  step, config.optim, steps, f"distill keypoints {config.student}")
+    card = model.card(config.student).replace(provenance=Provenance(
         config_fingerprint=config_fingerprint(config_dict),
         source=f"distilled from StableKeypoints teacher labels {config.labels} "
                f"(teacher sha256 {str(labels['teacher_sha256'])[:16]})"))
-    return finish_run(model, card, config.out, config_dict, history, f"StableKeypoints student {config.model}",
+    return finish_run(model, card, config.out, config_dict, history, f"StableKeypoints student {config.student}",
                       config.export)

@@ -53,7 +53,7 @@ def test_students_and_crossmodal_benchmark(teacher, tmp_path):
     students = {}
     for modality in ("rgb", "ir"):
         students[modality] = tmp_path / modality
-        assert main(["distill", "--config", "samples/configs/aio_student.yaml", "--set", "model=test_reid",
+        assert main(["distill", "--config", "samples/configs/aio_student.yaml", "--set", "student=test_reid",
                      "--set", "model_args={}", "--set", f"teacher={teacher / 'model.safetensors'}",
                      "--set", f"modality={modality}", "--set", f"out={students[modality]}", "--set", "optim.epochs=5",
                      "--set", "relation_weight=0", "--set", "id_weight=0",  # the regression term alone

@@ -62,7 +62,7 @@ def test_label_distill_readout_and_evaluate(teacher, crop_folders, tmp_path):
     assert (points[0, :, 0] <= first.shape[1]).all() and (points[0, :, 1] <= first.shape[0]).all()
 
     student = tmp_path / "student"
-    assert main(["distill", "--config", "samples/configs/stable_keypoints_student.yaml", "--set", "model=test_keypoints",
+    assert main(["distill", "--config", "samples/configs/stable_keypoints_student.yaml", "--set", "student=test_keypoints",
                  "--set", f"out={student}", "--set", f"crops={crop_folders['train'] / 'images'}",
                  "--set", f"labels={labels}", "--set", "optim.epochs=1", "--set", "batch_size=8",
                  "--set", "equivariance_weight=1.0"]) == 0

@@ -1,0 +1,102 @@
+"""The header every training run config shares, and its one loader.
+
+A run config is a YAML file read into a frozen dataclass (unknown keys are errors). Every run names its
+``method``, its output folder ``out``, the optimiser ``optim``, ``batch_size`` and whether to ``export``
+ONNX at the end (:class:`RunConfig`). ``edgereid train`` configs name what they train ``model`` /
+``model_args`` (:class:`TrainRun`); ``edgereid distill`` configs name the ``student`` / ``student_args``
+they train and, where a teacher runs during distillation, the ``teacher`` (:class:`DistillRun`).
+Distillation configs written with the old keys ``model`` / ``model_args`` still load, with a
+deprecation message saying what to rename. Imports no torch.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from edgereid.config import apply_overrides, build, load_yaml
+from edgereid.errors import ConfigError
+
+R = TypeVar("R", bound="RunConfig")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Optimiser and schedule: AdamW, linear warm-up, cosine decay to ``lr * final_lr_fraction``."""
+
+    epochs: int = 10
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    final_lr_fraction: float = 0.01
+    grad_clip: float = 5.0
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """The shared header. Subclasses name the ``METHODS`` they configure and the ``VERB`` that runs them,
+    and add their own cross-key checks in :meth:`validate`."""
+
+    METHODS: ClassVar[tuple[str, ...]] = ()
+    VERB: ClassVar[str] = "train"
+    # old key -> new key, accepted with a deprecation message
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {}
+
+    method: str
+    out: str
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 32
+    export: bool = True
+
+    @classmethod
+    def load(cls: type[R], path: str | Path, overrides: dict[str, Any] | None = None) -> R:
+        """The config of a run YAML (plus ``{"optim.epochs": 3}``-style overrides), checked whole."""
+        data = renamed_keys(apply_overrides(load_yaml(path), overrides), cls.RENAMED_KEYS, str(path))
+        config = build(cls, data, str(path))
+        if config.method not in cls.METHODS:
+            raise ConfigError(f"{path}: method '{config.method}' is not run by `edgereid {cls.VERB}`",
+                              expected=f"method: one of {list(cls.METHODS)}")
+        config.validate(str(path))
+        return config
+
+    def validate(self, where: str) -> None:
+        """Checks that involve several keys; ``where`` names the file in errors."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainRun(RunConfig):
+    """``edgereid train``: a registered ``model`` built with ``model_args``."""
+
+    model: str
+    model_args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class DistillRun(RunConfig):
+    """``edgereid distill``: a registered ``student`` built with ``student_args``; subclasses whose teacher
+    runs during distillation add ``teacher``."""
+
+    VERB: ClassVar[str] = "distill"
+    RENAMED_KEYS: ClassVar[dict[str, str]] = {"model": "student", "model_args": "student_args"}
+
+    student: str
+    student_args: dict[str, Any] = field(default_factory=dict)
+
+
+def renamed_keys(data: dict[str, Any], renamed: dict[str, str], where: str) -> dict[str, Any]:
+    """``data`` with old top-level keys moved to their new names (each with a deprecation message); a
+    file that gives both the old and the new key is an error, since one of them would be ignored."""
+    for old, new in renamed.items():
+        if old not in data:
+            continue
+        if new in data:
+            raise ConfigError(f"{where} gives both '{old}' and '{new}'", expected=f"only '{new}'",
+                              fix=f"delete '{old}' ('{new}' replaces it)")
+        warnings.warn(f"{where}: the key '{old}' is deprecated in this config; rename it to '{new}'",
+                      FutureWarning, stacklevel=3)
+        data[new] = data.pop(old)
+    return data
