@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgereid.card import InputSpec
-from edgereid.data.faces import degrade
+from edgereid.data.face_photos import degrade
 from edgereid.data.scene_crops import runtime_crops_uint8
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
 from edgereid.errors import ConfigError, InputError

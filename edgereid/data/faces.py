@@ -7,7 +7,7 @@ the same identity as the face crops of its person. Identity shows in structure t
 16-pixel faces (face shape, hair style, glasses, beard, feature spacing), not in colour: skin tones
 and hair colours are shared by several identities (see :mod:`edgereid.data.appearance`).
 
-Every picture of a face differs, as real photos do (:class:`FaceVariation`): expression, head turn
+Every picture of a face differs, as real photos do (:class:`~edgereid.data.face_variation.FaceVariation`): expression, head turn
 (yaw, which slides the features sideways and foreshortens the far side, landmarks included) and
 roll, light (exposure, white balance, a shadow on one side), and sometimes a hat or hair over the
 forehead. Raw pixels therefore match poorly across pictures while the structure stays learnable.
@@ -19,137 +19,24 @@ nose tip, mouth corner on the image left, mouth corner on the image right.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-
-import cv2
 import numpy as np
 
-from edgereid.data.appearance import (
-    CLOTHING_COLOURS, HAIR_COLOURS, SKIN_TONES, Attributes, FaceParams, Identity,
-)
-from edgereid.data.cameras import add_noise, jpeg_roundtrip
+from edgereid.data.appearance import CLOTHING_COLOURS, FaceParams, Identity
+from edgereid.data.face_variation import Expression, FaceVariation, HeadColours, head_colours, tint
 from edgereid.data.painter import (
-    SUPERSAMPLE, Colour, Painter, Similarity, as_colour, clip_band, clip_half_plane, ellipse_points,
-    shade, to_canvas,
+    Colour, Painter, Similarity, as_colour, clip_band, clip_half_plane, ellipse_points, shade,
 )
 
 # ArcFace's 112x112 alignment template; HR face crops put the eye midpoint where it puts it.
 ARCFACE_TEMPLATE_112 = np.array(
     [[38.29, 51.69], [73.53, 51.50], [56.03, 71.74], [41.55, 92.37], [70.73, 92.20]], np.float32)
-_FACE_UNIT_112 = 38.0  # pixels per face unit in a 112-pixel crop
+FACE_UNIT_112 = 38.0  # pixels per face unit in a 112-pixel crop
 _EAR_AXES = (0.14, 0.24)
 _GLASSES: Colour = (25.0, 25.0, 25.0)
 _EYE_WHITE: Colour = (235.0, 235.0, 235.0)
 _IRIS: Colour = (40.0, 35.0, 30.0)
 _MOUTH_INSIDE: Colour = (50.0, 35.0, 70.0)
 _NOSE_DEPTH = 0.3  # how far the nose tip stands out of the face surface, face units
-_MAX_YAW = math.radians(25.0)
-_SHADOW_SOFTNESS = 0.3  # face units between the half and the full shadow
-
-
-@dataclass(frozen=True)
-class Expression:
-    """Per-sample facial expression, one part of a :class:`FaceVariation`."""
-
-    smile: float = 0.0  # -0.3 (frown) .. 1 (smile): mouth corners move up
-    mouth_open: float = 0.0  # 0 .. 0.5
-    eye_open: float = 1.0  # 0.4 .. 1
-
-
-def random_expression(rng: np.random.Generator) -> Expression:
-    """A plausible expression: mostly neutral-to-smiling, sometimes talking or blinking."""
-    return Expression(smile=float(rng.uniform(-0.3, 1.0)),
-                      mouth_open=float(rng.uniform(0.0, 0.5)) if rng.random() < 0.3 else 0.0,
-                      eye_open=float(rng.uniform(0.4, 1.0)) if rng.random() < 0.2 else 1.0)
-
-
-@dataclass(frozen=True)
-class Light:
-    """How a face is lit in one picture: exposure and white balance, and a shadow on one side.
-
-    The shadow darkens everything beyond a line across the face, in two steps (half, then full
-    ``strength``) so that its edge looks soft once drawn small.
-    """
-
-    gains: Colour = (1.0, 1.0, 1.0)  # per-channel (B, G, R): exposure times white balance
-    shadow: tuple[float, float] = (1.0, 0.0)  # unit direction, face units, in which it gets darker
-    edge: float = 0.0  # where the shadow starts along ``shadow``, face units
-    strength: float = 0.0  # 0 (no shadow) .. 0.35: darkening of the fully shadowed part
-
-    def bands(self) -> tuple[tuple[float, float], ...]:
-        """``(start, brightness)`` of the half and the full shadow along ``shadow``; none when
-        there is no shadow."""
-        if self.strength <= 0.0:
-            return ()
-        return ((self.edge, 1.0 - 0.5 * self.strength),
-                (self.edge + _SHADOW_SOFTNESS, 1.0 - self.strength))
-
-    def brightness(self, point) -> float:
-        """The light's brightness factor (1 outside the shadow) at ``point`` (face units)."""
-        along = self.shadow[0] * float(point[0]) + self.shadow[1] * float(point[1])
-        return min([1.0] + [level for start, level in self.bands() if along >= start])
-
-
-def random_light(rng: np.random.Generator) -> Light:
-    """Exposure and white balance of one picture, and a shadow falling mostly sideways or down
-    (light from one side or above), sometimes hardly any."""
-    exposure = float(np.exp(np.clip(rng.normal(0.0, 0.2), -0.5, 0.4)))
-    angle = float(rng.uniform(-math.pi / 6, 7 * math.pi / 6))
-    return Light(gains=as_colour(exposure * rng.uniform(0.85, 1.15, 3)),
-                 shadow=(math.cos(angle), math.sin(angle)), edge=float(rng.uniform(-0.5, 0.3)),
-                 strength=float(rng.uniform(0.0, 0.35)))
-
-
-@dataclass(frozen=True)
-class FaceVariation:
-    """What differs between two pictures of one face; the identity's structure stays."""
-
-    expression: Expression = field(default_factory=Expression)
-    yaw: float = 0.0  # head turn, radians, up to +-25 deg: positive turns the face to the image right
-    roll: float = 0.0  # head tilt, radians, clockwise on screen
-    light: Light = field(default_factory=Light)
-    fringe: float = 0.0  # hair fallen over the forehead: 0 none .. 1 down to the brows
-    fringe_slant: float = 0.0  # radians: the fringe's lower edge is tilted, not level
-    hat: Colour | None = None  # a hat worn for this picture (a hat wearer always wears theirs)
-    hat_depth: float = 0.0  # how far a hat is pulled down: 0 high .. 1 down to the brows
-
-
-def random_face_variation(rng: np.random.Generator) -> FaceVariation:
-    """A random picture's expression, head pose, light, and hair or hat over the forehead."""
-    fringe = float(rng.uniform(0.3, 1.0)) if rng.random() < 0.3 else 0.0
-    hats = list(CLOTHING_COLOURS.values())
-    hat = as_colour(hats[int(rng.integers(len(hats)))]) if rng.random() < 0.15 else None
-    return FaceVariation(expression=random_expression(rng),
-                         yaw=float(np.clip(rng.normal(0.0, 0.4 * _MAX_YAW), -_MAX_YAW, _MAX_YAW)),
-                         roll=float(np.clip(rng.normal(0.0, 0.08), -0.2, 0.2)),
-                         light=random_light(rng), fringe=fringe,
-                         fringe_slant=float(rng.uniform(-0.35, 0.35)), hat=hat,
-                         hat_depth=float(rng.uniform(0.0, 0.6)))
-
-
-@dataclass(frozen=True)
-class HeadColours:
-    """The colours a head is drawn with in one picture, resolved from an identity's attribute
-    names."""
-
-    skin: Colour
-    hair: Colour
-    lips: Colour
-    brows: Colour
-
-
-def head_colours(attributes: Attributes, light: Light) -> HeadColours:
-    """Skin, hair, lip and brow colours of an identity, under ``light``'s exposure and white
-    balance."""
-    skin = tint(as_colour(SKIN_TONES[attributes.skin_tone]), light)
-    hair = tint(as_colour(HAIR_COLOURS[attributes.hair_colour]), light)
-    lips = (skin[0] * 0.7, skin[1] * 0.65, min(255.0, skin[2] * 0.95))
-    return HeadColours(skin=skin, hair=hair, lips=lips, brows=shade(hair, 0.7))
-
-
-def tint(colour: Colour, light: Light) -> Colour:
-    """``colour`` under ``light``'s exposure and white balance."""
-    return tuple(float(min(255.0, c * g)) for c, g in zip(colour, light.gains))
 
 
 def _half_height(face: FaceParams) -> float:
@@ -482,57 +369,3 @@ def draw_bust(p: Painter, face: FaceParams, colours: HeadColours, top: Colour) -
                         [3.2 * w, 1.6 * half + 0.4], [3.2 * w, 5.0 * half], [-3.2 * w, 5.0 * half]]), top)
 
 
-def render_face_image(identity: Identity, size: int,
-                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """A ``size`` x ``size`` BGR face crop of ``identity`` and its five landmarks in pixels.
-
-    The identity's face is placed so its eye midpoint sits where the ArcFace template puts it,
-    then jittered (scale, shift) per sample; the head's roll, turn, light, expression and
-    any hat or hair over the forehead are those of a random :class:`FaceVariation`.
-    """
-    variation = random_face_variation(rng)
-    placement = _face_placement(identity.face, variation.roll, size, rng)
-    canvas = _face_background(size * SUPERSAMPLE, rng)
-    painter = Painter(canvas, None, placement.then(to_canvas()))
-    draw_bust(painter, identity.face, head_colours(identity.attributes, variation.light),
-              as_colour(CLOTHING_COLOURS[identity.attributes.upper_colour]))
-    draw_head(painter, identity, variation, "front", 1)
-    image = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
-    landmarks = placement.apply(face_landmarks(identity.face, variation)).astype(np.float32)
-    return _relight(image, rng), landmarks
-
-
-def _face_placement(face: FaceParams, angle: float, size: int, rng: np.random.Generator) -> Similarity:
-    """Face units -> crop pixels: template eye midpoint, the head's roll ``angle``, plus scale
-    and shift jitter."""
-    scale = size / 112.0 * _FACE_UNIT_112 * float(np.exp(rng.normal(0.0, 0.05)))
-    target = ARCFACE_TEMPLATE_112[:2].mean(axis=0) * size / 112.0 + rng.normal(0.0, 0.02 * size, 2)
-    eyes = Similarity(scale, angle).apply(np.array([0.0, face.eye_height]))
-    return Similarity(scale, angle, float(target[0] - eyes[0]), float(target[1] - eyes[1]))
-
-
-def _face_background(side: int, rng: np.random.Generator) -> np.ndarray:
-    """A plain backdrop with a vertical gradient, different for every photo."""
-    top, bottom = rng.uniform(30, 230, 3), rng.uniform(30, 230, 3)
-    ramp = np.linspace(0.0, 1.0, side, dtype=np.float32)[:, None, None]
-    column = (top * (1 - ramp) + bottom * ramp).astype(np.uint8)
-    return np.ascontiguousarray(np.broadcast_to(column, (side, side, 3)))
-
-
-def _relight(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Per-photo lighting: overall gain, a left-right gradient and a slight colour tint."""
-    h, w = image.shape[:2]
-    slope = rng.uniform(-0.4, 0.4)
-    ramp = 1.0 + slope * (np.arange(w, dtype=np.float32) / max(w - 1, 1) - 0.5)
-    gain = rng.uniform(0.75, 1.2) * rng.uniform(0.95, 1.05, 3).astype(np.float32)
-    lit = image.astype(np.float32) * ramp[None, :, None] * gain[None, None, :]
-    return np.clip(lit, 0, 255).astype(np.uint8)
-
-
-def degrade(face: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
-    """A low-resolution copy of a face crop: optical blur, area downsampling, noise, JPEG."""
-    factor = face.shape[0] / size
-    sigma = 0.35 * factor * rng.uniform(0.7, 1.3)
-    blurred = cv2.GaussianBlur(face, (0, 0), sigma) if sigma > 0.3 else face
-    small = cv2.resize(blurred, (size, size), interpolation=cv2.INTER_AREA)
-    return jpeg_roundtrip(add_noise(small, rng.uniform(2.0, 6.0), rng), int(rng.integers(50, 91)))

@@ -16,10 +16,8 @@ import numpy as np
 
 from edgereid.data.appearance import CLOTHING_COLOURS, SHOE_COLOURS, SKIN_TONES, Identity
 from edgereid.data.cameras import Camera, muted_colour
-from edgereid.data.faces import (
-    FaceVariation, draw_head, ear_centres, face_box, face_landmarks, head_top, profile_points,
-    random_face_variation,
-)
+from edgereid.data.face_variation import FaceVariation, random_face_variation
+from edgereid.data.faces import draw_head, ear_centres, face_box, face_landmarks, head_top, profile_points
 from edgereid.data.painter import Colour, Painter, Similarity, as_colour, clip_band, shade
 
 COCO_KEYPOINTS = (

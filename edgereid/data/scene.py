@@ -18,7 +18,7 @@ import numpy as np
 
 from edgereid.data.appearance import Identity
 from edgereid.data.cameras import Camera
-from edgereid.data.faces import FaceVariation, random_face_variation
+from edgereid.data.face_variation import FaceVariation, random_face_variation
 from edgereid.data.painter import SUPERSAMPLE, Painter, Similarity, as_colour, to_canvas
 from edgereid.data.render import (
     FACE_UNIT, Pose, Skeleton, keypoints_in_image, make_skeleton, paint_person, person_face,

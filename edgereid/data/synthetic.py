@@ -26,7 +26,7 @@ import numpy as np
 from edgereid.data.appearance import Identity, make_identity
 from edgereid.data.cameras import Camera, make_camera, to_modality
 from edgereid.data.datasets import SYSU_IR_CAMERAS
-from edgereid.data.faces import degrade, render_face_image
+from edgereid.data.face_photos import degrade, render_face_image
 from edgereid.data.painter import SUPERSAMPLE, Painter, to_canvas
 from edgereid.data.render import (
     COCO_KEYPOINTS, clutter_background, crop_placement, keypoints_in_image, make_skeleton, paint_person,
