@@ -36,23 +36,30 @@ def annotate(frame: np.ndarray, result: FrameResult, skeleton: tuple[tuple[int, 
     image = frame.copy()
     persons = result.persons
     for i, box in enumerate(persons.boxes.astype(int)):
-        identity = persons.identities[i] if persons.identities else None
-        colour = identity_colour(identity)
-        cv2.rectangle(image, tuple(box[:2]), tuple(box[2:]), colour, 2)
-        if persons.scores is not None:
-            _label(image, f"{identity or 'unknown'} {persons.scores[i]:.2f}", (box[0], box[1] - 2), colour)
+        colour = _draw_match(image, box, persons.identities, persons.scores, i, label="{}", thickness=2)
         if persons.keypoints is not None:
             _draw_skeleton(image, persons.keypoints[i], persons.keypoint_confidence[i], skeleton, colour,
                            min_confidence)
     faces = result.faces
     for i, box in enumerate(faces.boxes.astype(int)):
-        identity = faces.identities[i] if faces.identities else None
-        colour = identity_colour(identity)
-        cv2.rectangle(image, tuple(box[:2]), tuple(box[2:]), colour, 1)
-        if faces.scores is not None:
-            _label(image, f"face {identity or '?'} {faces.scores[i]:.2f}", (box[0], box[3] + 12), colour)
+        _draw_match(image, box, faces.identities, faces.scores, i, label="face {}", thickness=1,
+                    below=True)
     _label(image, f"cam {result.camera_id}  t={result.timestamp:.1f}s", (4, 14), (255, 255, 255))
     return image
+
+
+def _draw_match(image: np.ndarray, box: np.ndarray, identities: tuple[str | None, ...], scores: np.ndarray | None,
+                i: int, *, label: str, thickness: int, below: bool = False) -> tuple[int, int, int]:
+    """Row ``i``'s box in its identity's colour, labelled ``label`` filled with the identity ("unknown") and
+    the score (none where it is NaN), above the box or ``below`` it. Returns the colour."""
+    identity = identities[i] if identities else None
+    colour = identity_colour(identity)
+    cv2.rectangle(image, tuple(box[:2]), tuple(box[2:]), colour, thickness)
+    if scores is not None:
+        score = "" if np.isnan(scores[i]) else f" {scores[i]:.2f}"
+        origin = (box[0], box[3] + 12) if below else (box[0], box[1] - 2)
+        _label(image, label.format(identity or "unknown") + score, origin, colour)
+    return colour
 
 
 def _draw_skeleton(image: np.ndarray, points: np.ndarray, confidence: np.ndarray,

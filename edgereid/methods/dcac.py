@@ -18,7 +18,7 @@ instead of a 128x128 stretch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
@@ -28,12 +28,11 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgereid.data.scene_crops import CropSet
-from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
-from edgereid.methods.reid_data import dataset_folders, reid_training_crops
+from edgereid.methods.reid_data import ReidDataKeys, dataset_folders
 from edgereid.methods.run_config import TrainRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
@@ -41,22 +40,16 @@ from edgereid.ops.preprocess import normalise_batch
 
 
 @dataclass(frozen=True, kw_only=True)
-class DCACConfig(TrainRun):
-    """``dataset``: a Market-1501-layout folder to train on instead of the synthetic world (``data``), or a
-    list of folders (the multi-source setting, identities and cameras numbered folder after folder);
-    ``train_cameras``: the source domains (0-based camera ids; empty = all); ``diffusion_hw``: the size
-    crops are given to the diffusion model (empty = the size it was trained at; 128x128 for Stable
-    Diffusion in the paper)."""
+class DCACConfig(TrainRun, ReidDataKeys):
+    """``data`` / ``dataset`` / ``train_cameras`` as in :class:`~edgereid.methods.reid_data.ReidDataKeys`;
+    ``diffusion_hw``: the size crops are given to the diffusion model (empty = the size it was trained at;
+    128x128 for Stable Diffusion in the paper)."""
 
     METHODS: ClassVar[tuple[str, ...]] = ("dcac",)
 
     ldm: str = "samples/models/ldm_world"
-    data: WorldSpec = field(default_factory=WorldSpec)
-    dataset: str | tuple[str, ...] = ""
-    train_cameras: tuple[int, ...] = ()
     diffusion_hw: tuple[int, ...] = ()
     batch_size: int = 32
-    ids_per_batch: int = 8
     tau: float = 0.6
     lora_rank: int = 8
     lora_alpha: float = 1.0
@@ -146,7 +139,7 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     use_ldm = config.ldm_weight > 0
     ldm = load_ldm(config.ldm).freeze() if use_ldm else None
     specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw)) if use_ldm else (spec,)
-    crops = [reid_training_crops(config.data, config.dataset, s, config.train_cameras) for s in specs]
+    crops = [config.training_crops(s) for s in specs]
     if len(crops) == 2 and not (np.array_equal(crops[0].pids, crops[1].pids)
                                 and np.array_equal(crops[0].cams, crops[1].cams)):
         raise RuntimeError("the ReID and diffusion crops are not the same people in the same order")

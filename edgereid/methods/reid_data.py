@@ -9,6 +9,7 @@ those of the folders before it, so nobody is merged across datasets.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -17,6 +18,23 @@ from edgereid.card import InputSpec
 from edgereid.data.scene_crops import CropSet, concat_crops, crops_from_cameras, runtime_crops_uint8, scene_crops
 from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ConfigError
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReidDataKeys:
+    """The keys of a ReID run config that say what it trains on: the synthetic world ``data``, or instead
+    a Market-1501-layout ``dataset`` folder (or a list of them: the multi-source setting, identities and
+    cameras numbered folder after folder); ``train_cameras`` (0-based; empty = all) are the source
+    domains; batches hold ``ids_per_batch`` identities."""
+
+    data: WorldSpec = field(default_factory=WorldSpec)
+    dataset: str | tuple[str, ...] = ""
+    train_cameras: tuple[int, ...] = ()
+    ids_per_batch: int = 8
+
+    def training_crops(self, spec: InputSpec) -> CropSet:
+        """The configured crops at ``spec`` (see :func:`reid_training_crops`)."""
+        return reid_training_crops(self.data, self.dataset, spec, self.train_cameras)
 
 
 def dataset_folders(dataset: str | Sequence[str]) -> tuple[str, ...]:

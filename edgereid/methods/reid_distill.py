@@ -12,7 +12,7 @@ softmax-normalised batch similarity rows); and the student's own label-smoothed 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -22,12 +22,11 @@ from torch.nn import functional as F
 
 from edgereid.card import ModelCard, Provenance, file_sha256
 from edgereid.data.scene_crops import CropSet
-from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
-from edgereid.methods.reid_data import dataset_folders, reid_training_crops
+from edgereid.methods.reid_data import ReidDataKeys, dataset_folders
 from edgereid.methods.run_config import DistillRun
 from edgereid.methods.trainer import config_fingerprint, finish_run, fit
 from edgereid.models import create_model
@@ -35,19 +34,15 @@ from edgereid.ops.preprocess import normalise_batch
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReidDistillConfig(DistillRun):
-    """``dataset`` / ``data`` / ``train_cameras`` as in :class:`edgereid.methods.dcac.DCACConfig`;
+class ReidDistillConfig(DistillRun, ReidDataKeys):
+    """``data`` / ``dataset`` / ``train_cameras`` as in :class:`~edgereid.methods.reid_data.ReidDataKeys`;
     ``modality``: what the student's camera sees ("rgb", or "ir"/"sketch" rendered from the crops)."""
 
     METHODS: ClassVar[tuple[str, ...]] = ("reid_kd",)
 
     teacher: str
-    data: WorldSpec = field(default_factory=WorldSpec)
-    dataset: str | tuple[str, ...] = ""
-    train_cameras: tuple[int, ...] = ()
     modality: str = "rgb"
     batch_size: int = 32
-    ids_per_batch: int = 8
     embed_weight: float = 1.0
     relation_weight: float = 1.0
     relation_temperature: float = 0.1
@@ -122,10 +117,10 @@ def distill(config: ReidDistillConfig, config_dict: dict[str, Any]) -> Path:
         raise ConfigError("student and teacher embeddings differ in size", expected=str(teacher_card.embedding_dim),
                           got=str(probe.embedding_dim), fix="set model_args.embedding_dim to the teacher's")
     spec, teacher_spec = probe.card(config.student).input, teacher_card.input
-    crops = modality_crops(reid_training_crops(config.data, config.dataset, spec, config.train_cameras),
+    crops = modality_crops(config.training_crops(spec),
                            config.modality, config.optim.seed)
     teacher_crops = crops if teacher_spec == spec else modality_crops(
-        reid_training_crops(config.data, config.dataset, teacher_spec, config.train_cameras), config.modality,
+        config.training_crops(teacher_spec), config.modality,
         config.optim.seed)
     labels, num_classes = label_map(crops.pids)
     model = create_model(config.student, **{**config.student_args, "num_classes": num_classes})

@@ -18,6 +18,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
+from edgereid.card import InputSpec
 from edgereid.data.synthetic import WorldSpec
 from edgereid.data.scene_crops import concat_crops, rendered_face_crops, scene_crops
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches, shuffled_batches
@@ -95,9 +96,14 @@ def _train_reid(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     return model, history
 
 
-def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+def _model_and_input(config: TrainConfig) -> tuple[torch.nn.Module, InputSpec]:
+    """The configured model, built, and the input its card declares."""
     model = create_model(config.model, **config.model_args)
-    spec = model.card(config.model).input
+    return model, model.card(config.model).input
+
+
+def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, float]]]:
+    model, spec = _model_and_input(config)
     crops, _ = scene_crops(config.data, person_spec=spec)
     rng = np.random.default_rng(config.optim.seed)
     flip_index = np.array(COCO17_FLIP)
@@ -119,8 +125,7 @@ def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[st
 
 
 def _train_face(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, float]]]:
-    model = create_model(config.model, **config.model_args)
-    spec = model.card(config.model).input
+    model, spec = _model_and_input(config)
     _, crops = scene_crops(config.data, face_spec=spec)
     if config.rendered_faces_per_identity:
         crops = concat_crops([crops, rendered_face_crops(config.data, spec, config.rendered_faces_per_identity)])

@@ -30,9 +30,29 @@ from edgereid.runtime.model import CropModel, crop_model_for
 from edgereid.types import FaceBoxes, FrameResult
 
 
+class _GallerySlot:
+    """The gallery a model role's results are matched against; assigning one checks its embedding space
+    against that model's card (None detaches it)."""
+
+    def __init__(self, role: str) -> None:
+        self.role = role
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.attribute = f"_{name}"
+
+    def __get__(self, pipeline: "Pipeline | None", owner: type | None = None) -> Any:
+        return self if pipeline is None else getattr(pipeline, self.attribute)
+
+    def __set__(self, pipeline: "Pipeline", gallery: Gallery | None) -> None:
+        setattr(pipeline, self.attribute, pipeline._gallery(gallery, None, self.role))
+
+
 class Pipeline:
     """Batched multi-camera inference; see the module docstring. Use as a context manager: leaving it
     finishes queued work and closes every model."""
+
+    reid_gallery = _GallerySlot("reid_model")  # persons are matched against it
+    face_gallery = _GallerySlot("face_model")  # faces are matched against it
 
     def __init__(self, config: PipelineConfig | dict[str, Any] | str | Path, *,
                  reid_gallery: Gallery | None = None, face_gallery: Gallery | None = None) -> None:
@@ -77,24 +97,6 @@ class Pipeline:
         if ir_cameras and "reid_model" in self.models and "reid_ir_model" not in self.models:
             raise ConfigError(f"cameras {ir_cameras} are IR but no reid_ir_model is configured",
                               fix="set reid_ir_model, or declare those cameras rgb to run the RGB model on them")
-
-    @property
-    def reid_gallery(self) -> Gallery | None:
-        """The ReID gallery persons are matched against (assigning one checks its embedding space)."""
-        return self._reid_gallery
-
-    @reid_gallery.setter
-    def reid_gallery(self, gallery: Gallery | None) -> None:
-        self._reid_gallery = self._gallery(gallery, None, "reid_model")
-
-    @property
-    def face_gallery(self) -> Gallery | None:
-        """The face gallery faces are matched against (assigning one checks its embedding space)."""
-        return self._face_gallery
-
-    @face_gallery.setter
-    def face_gallery(self, gallery: Gallery | None) -> None:
-        self._face_gallery = self._gallery(gallery, None, "face_model")
 
     def _gallery(self, given: Gallery | None, path: str | None, role: str) -> Gallery | None:
         """The gallery object given, else the one at ``path``; either must match the role's model."""
