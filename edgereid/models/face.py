@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgereid.card import InputSpec, ModelCard, OutputSpec
-from edgereid.models.layers import ConvBNAct, MobileNetV2Trunk, l2_normalize
+from edgereid.card import ModelCard
+from edgereid.models.layers import ConvBNAct, MobileNetV2Trunk, embedding_card, l2_normalize
 from edgereid.registry import register_model
 
 # (expansion, channels, repeats, stride), MobileFaceNet's bottleneck plan.
@@ -57,13 +57,7 @@ class FaceStudent(nn.Module):
         return l2_normalize(self.features(x))
 
     def card(self, name: str) -> ModelCard:
-        size = self.input_hw[0]
-        return ModelCard(
-            name=name, task="face",
-            input=InputSpec(height=size, width=size, mean=FACE_MEAN, std=FACE_STD),
-            outputs=(OutputSpec("embedding", "embedding", (self.embedding_dim,)),),
-            embedding_dim=self.embedding_dim,
-        )
+        return embedding_card(name, "face", self.input_hw, FACE_MEAN, FACE_STD, self.embedding_dim)
 
 
 @register_model("face_mobilefacenet", task="face")

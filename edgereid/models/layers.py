@@ -6,6 +6,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edgereid.card import InputSpec, ModelCard, OutputSpec
+
 
 def make_divisible(value: float, divisor: int = 8) -> int:
     """Round a channel count to a multiple of ``divisor`` (as MobileNet does), never below 90%."""
@@ -82,3 +84,11 @@ class MobileNetV2Trunk(nn.Module):
 def l2_normalize(x: torch.Tensor) -> torch.Tensor:
     """Unit-length rows; exported as ReduceL2 + Div, kept in FP32 by the precision converter."""
     return F.normalize(x, p=2.0, dim=1, eps=1e-12)
+
+
+def embedding_card(name: str, task: str, input_hw: tuple[int, int], mean: tuple[float, float, float],
+                   std: tuple[float, float, float], embedding_dim: int) -> ModelCard:
+    """The card of a student whose one output is an L2-normalised ``embedding`` (ReID and face students)."""
+    height, width = input_hw
+    return ModelCard(name=name, task=task, input=InputSpec(height=height, width=width, mean=mean, std=std),
+                     outputs=(OutputSpec("embedding", "embedding", (embedding_dim,)),), embedding_dim=embedding_dim)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edgereid.card import InputSpec, ModelCard, OutputSpec
-from edgereid.models.layers import MobileNetV2Trunk, l2_normalize
+from edgereid.card import ModelCard
+from edgereid.models.layers import MobileNetV2Trunk, embedding_card, l2_normalize
 from edgereid.registry import register_model
 
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
@@ -46,13 +46,7 @@ class ReidStudent(nn.Module):
         return feat, logits
 
     def card(self, name: str) -> ModelCard:
-        height, width = self.input_hw
-        return ModelCard(
-            name=name, task="reid",
-            input=InputSpec(height=height, width=width, mean=IMAGENET_MEAN, std=IMAGENET_STD),
-            outputs=(OutputSpec("embedding", "embedding", (self.embedding_dim,)),),
-            embedding_dim=self.embedding_dim,
-        )
+        return embedding_card(name, "reid", self.input_hw, IMAGENET_MEAN, IMAGENET_STD, self.embedding_dim)
 
 
 @register_model("reid_mobilenet_w050", task="reid")
