@@ -1,10 +1,14 @@
 import json
+from pathlib import Path
 
 import onnx
 import pytest
 
-from edgereid.card import read_card
+from edgereid.card import OutputSpec, read_card
+from edgereid.card_tools import format_inspect_report, inspect_model, parse_output_spec
 from edgereid.cli import main
+from edgereid.cli.main import GROUPS, HELP_ORDER
+from edgereid.errors import EdgeReidError
 
 
 def test_card_attach_makes_a_third_party_onnx_usable(tiny_models, tmp_path, capsys):
@@ -48,3 +52,25 @@ def test_doctor_and_help(capsys):
     with pytest.raises(SystemExit):
         main(["--help"])
     assert "export" in capsys.readouterr().out
+
+
+def test_parse_output_spec():
+    assert parse_output_spec("heat:heatmaps:17x64x48") == OutputSpec("heat", "heatmaps", (17, 64, 48))
+    with pytest.raises(EdgeReidError, match="bad --output 'emb:512'") as caught:
+        parse_output_spec("emb:512")
+    assert type(caught.value) is EdgeReidError and "NAME:KIND:DIMS" in str(caught.value)
+
+
+def test_inspect_model_reports_the_card_and_the_input_shape():
+    report = inspect_model(Path(__file__).resolve().parents[1] / "samples/models/reid/model.onnx")
+    assert report["card"].name == "reid_mobilenet_w050_128x64"
+    assert report["inputs"][0]["shape"] == ["batch", 3, 128, 64]
+    text = format_inspect_report(report)
+    assert "model reid_mobilenet_w050_128x64" in text and "['batch', 3, 128, 64]" in text
+
+
+def test_every_verb_is_registered_once_in_the_help_order():
+    listed = [name for _, names in HELP_ORDER for name in names]
+    assert len(listed) == len(set(listed))
+    assert {(group, name) for group, names in HELP_ORDER for name in names} == \
+        {(group, name) for group in GROUPS for name in group.VERBS}

@@ -3,8 +3,8 @@
 Every ``import`` and ``from ... import`` under ``edgereid/`` counts, lazy ones inside functions included
 (they run in production just the same). A module may import its own floor and the floors below it:
 
-- floor 0, the core: ``card``, ``types``, ``errors``, ``config``, ``registry``, ``fileio``, ``engine_file``,
-  ``ort_session``, ``version``, ``plots`` and the package ``ops``;
+- floor 0, the core: ``card``, ``card_tools``, ``types``, ``errors``, ``config``, ``registry``, ``fileio``,
+  ``engine_file``, ``ort_session``, ``version``, ``plots`` and the package ``ops``;
 - floor 1 ``runtime``, floor 2 ``gallery``, floor 3 ``pipeline``, floor 4 ``serving``;
 - the training side (``models``, ``data``, ``diffusion``, ``methods``, ``exporting``) imports the core and
   itself, never the deployment floors, except that ``exporting`` may run what it wrote through ``runtime``;
@@ -25,8 +25,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "edgereid"
 
-CORE = {"card", "types", "errors", "config", "registry", "fileio", "engine_file", "ort_session", "version", "plots",
-        "ops"}
+CORE = {"card", "card_tools", "types", "errors", "config", "registry", "fileio", "engine_file", "ort_session",
+        "version", "plots", "ops"}
 DEPLOYMENT = {"runtime": 1, "gallery": 2, "pipeline": 3, "serving": 4}
 TRAINING = {"models", "data", "diffusion", "methods", "exporting"}
 TOOLS = {"eval", "viz", "demo", "doctor", "cli", "__init__", "__main__"}
@@ -39,7 +39,7 @@ ALLOWED_UPWARD = {
 # Size limits of the house: no module above this many lines.
 MAX_MODULE_LINES = 400
 # Modules still waiting for their split (the house issue's later steps); the list may only shrink.
-NOT_YET_SPLIT = {"edgereid.cli", "edgereid.data.faces"}
+NOT_YET_SPLIT: set[str] = set()
 
 
 def _module_name(path: Path) -> str:

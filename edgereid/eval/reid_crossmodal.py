@@ -30,7 +30,6 @@ from edgereid.card import InputSpec
 from edgereid.data.cameras import to_modality
 from edgereid.data.scene_crops import CropSet, crops_from_cameras, scene_crops
 from edgereid.data.synthetic import WorldSpec
-from edgereid.data.synthetic import World, WorldConfig
 from edgereid.errors import InputError
 from edgereid.eval.embedders import ImageEmbedder, onnx_embedder
 from edgereid.eval.reid_dg import rank_metrics, split_query_gallery
@@ -54,14 +53,8 @@ class System:
     notes: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class CrossModalProtocol:
-    """The held-out world: seed (not a training seed), identities, cameras (the last one IR), footage."""
-
-    seed: int = 730
-    identities: int = 60
-    cameras: int = 4
-    frames_per_camera: int = 60
+# The held-out world: not a training seed, the last of its cameras is IR.
+CROSSMODAL_WORLD = WorldSpec(seed=730, identities=60, cameras=4, frames_per_camera=60)
 
 
 def teacher_system(checkpoint: str | Path) -> System:
@@ -126,16 +119,14 @@ def _sheet_rows(queries: list, embeddings: np.ndarray, pids: np.ndarray, gallery
     return rows
 
 
-def evaluate(systems: dict[str, System], protocol: CrossModalProtocol = CrossModalProtocol(),
+def evaluate(systems: dict[str, System], protocol: WorldSpec = CROSSMODAL_WORLD,
              sheet: str | Path | None = None) -> dict[str, object]:
     """Rank-1/5 and mAP per system and query kind; ``sheet``: a PNG of text and IR queries of the first
     system with their top-5 gallery crops."""
     if protocol.cameras < 4:
         raise InputError("the cross-modal benchmark needs the world's IR camera", expected="cameras >= 4",
                          got=str(protocol.cameras))
-    world = World(WorldConfig(seed=protocol.seed, num_identities=protocol.identities, num_cameras=protocol.cameras))
-    data = WorldSpec(seed=protocol.seed, identities=protocol.identities, cameras=protocol.cameras,
-                     frames_per_camera=protocol.frames_per_camera)
+    world, data = protocol.world(), protocol
     ir_camera = protocol.cameras - 1
     rgb_cameras = tuple(range(ir_camera))
     cache: dict[InputSpec, CropSet] = {}

@@ -18,7 +18,7 @@ TINY_WORLD = ["--set", "data.identities=8", "--set", "data.cameras=3", "--set", 
 
 def test_dcac_teacher_student_and_evaluation(tmp_path, tiny_ldm_path):
     teacher = tmp_path / "teacher"
-    assert main(["train", "--config", "samples/configs/dcac_world.yaml", "--set", "student=test_reid",
+    assert main(["train", "--config", "samples/configs/dcac_world.yaml", "--set", "model=test_reid",
                  "--set", f"ldm={tiny_ldm_path}", "--set", f"out={teacher}", "--set", "lora_rank=2", *TINY_WORLD]) == 0
     history = json.loads((teacher / "history.json").read_text())["history"]
     assert {"id", "pcl", "ldm"} <= set(history[0])

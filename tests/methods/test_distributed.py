@@ -67,7 +67,7 @@ def test_batchnorm_statistics_are_averaged_over_processes(tmp_path):
 def test_edgereid_train_runs_under_torchrun(tmp_path):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "edgereid",
-               "train", "--config", "samples/configs/dcac_world.yaml", "--set", "student=test_reid",
+               "train", "--config", "samples/configs/dcac_world.yaml", "--set", "model=test_reid",
                "--set", "ldm_weight=0", "--set", f"out={out}", "--set", "optim.epochs=1",
                "--set", "data.identities=8", "--set", "data.cameras=2", "--set", "data.frames_per_camera=8",
                "--set", "train_cameras=[0, 1]", "--set", "batch_size=8", "--set", "ids_per_batch=4",
@@ -89,7 +89,7 @@ def test_aio_and_its_distillation_run_under_torchrun(tmp_path):
              "--set", "encoder={kind: tiny}", "--set", "input_hw=[32, 16]", "--set", "tokenizer_channels=8",
              "--set", "stage1_epochs=0", *world],
             ["distill", "--config", "samples/configs/aio_student.yaml", "--set", "student=test_reid",
-             "--set", "model_args={}", "--set", f"teacher={tmp_path / 'teacher' / 'model.safetensors'}",
+             "--set", "student_args={}", "--set", f"teacher={tmp_path / 'teacher' / 'model.safetensors'}",
              "--set", "modality=ir", "--set", f"out={tmp_path / 'student'}", *world]]
     for run in runs:
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m",

@@ -54,7 +54,7 @@ def test_students_and_crossmodal_benchmark(teacher, tmp_path):
     for modality in ("rgb", "ir"):
         students[modality] = tmp_path / modality
         assert main(["distill", "--config", "samples/configs/aio_student.yaml", "--set", "student=test_reid",
-                     "--set", "model_args={}", "--set", f"teacher={teacher / 'model.safetensors'}",
+                     "--set", "student_args={}", "--set", f"teacher={teacher / 'model.safetensors'}",
                      "--set", f"modality={modality}", "--set", f"out={students[modality]}", "--set", "optim.epochs=5",
                      "--set", "relation_weight=0", "--set", "id_weight=0",  # the regression term alone
                      "--set", "batch_size=8", "--set", "ids_per_batch=4", *WORLD]) == 0

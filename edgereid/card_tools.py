@@ -1,0 +1,107 @@
+"""Card tools for model files: a card for a third-party ONNX file, and the inspect report of a model file.
+
+This module owns what ``edgereid card attach`` and ``edgereid inspect`` do with a model, apart from their
+command lines: :func:`card_for_onnx` builds a :class:`~edgereid.card.ModelCard` for an ONNX file edgereid
+did not write, from the caller's input spec and declared outputs (:func:`parse_output_spec` reads the
+``NAME:KIND:DIMS`` form) and what the ONNX Runtime session reports; :func:`inspect_model` gathers a model
+file's size, producer, opset, graph inputs and outputs and card, and :func:`format_inspect_report` writes
+them as text. It sits on the core floor: it imports only ``card``, ``errors``, ``fileio`` and
+``ort_session`` from edgereid (onnxruntime, and onnx for the opset, only when called).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Sequence
+
+from edgereid.card import InputSpec, ModelCard, OutputSpec, Provenance, card_from_metadata, file_sha256
+from edgereid.errors import EdgeReidError, ModelCardError
+from edgereid.ort_session import open_session
+
+
+def parse_output_spec(text: str) -> OutputSpec:
+    """``"emb:embedding:512"`` or ``"heat:heatmaps:17x64x48"`` (``NAME:KIND:DIMS``) as an output spec."""
+    try:
+        name, kind, dims = text.split(":")
+        return OutputSpec(name, kind, tuple(int(d) for d in dims.split("x") if d))
+    except ValueError as exc:
+        raise EdgeReidError(f"bad --output '{text}'", expected="NAME:KIND:DIMS, e.g. emb:embedding:512 or "
+                            "heat:heatmaps:17x64x48") from exc
+
+
+def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
+                  mean: Sequence[float] = InputSpec.mean, std: Sequence[float] = InputSpec.std,
+                  color_order: str = InputSpec.color_order, resize: str = InputSpec.resize,
+                  outputs: Sequence[OutputSpec] = (), name: str | None = None) -> ModelCard:
+    """The card of a third-party ONNX file: its input is fed as given (the graph's first input, by name).
+
+    Without ``outputs``, a graph with one output of a fixed size is read as an ``embedding``; any other
+    graph (and every keypoint model) must declare its outputs. The provenance records the file's SHA-256.
+    Writing the card into the file is the caller's (:func:`edgereid.card.write_card`).
+    """
+    path = Path(path)
+    session = open_session(path, error=ModelCardError)
+    outputs = tuple(outputs)
+    if not outputs:
+        graph_outputs = session.get_outputs()
+        if len(graph_outputs) != 1 or task == "keypoints":
+            raise EdgeReidError("this model's outputs must be declared",
+                                got=str([o.name for o in graph_outputs]), fix="pass --output NAME:KIND:DIMS per output")
+        dims = tuple(graph_outputs[0].shape[1:])
+        if not all(isinstance(d, int) for d in dims):
+            raise EdgeReidError("the graph's output size is symbolic", got=str(dims),
+                                fix="declare it: --output NAME:embedding:DIM")
+        outputs = (OutputSpec(graph_outputs[0].name, "embedding", dims),)
+    embedding = [o for o in outputs if o.kind == "embedding"]
+    return ModelCard(
+        name=name or path.stem, task=task,
+        input=InputSpec(name=session.get_inputs()[0].name, height=height, width=width,
+                        color_order=color_order, mean=tuple(mean), std=tuple(std), resize=resize),
+        outputs=outputs, embedding_dim=embedding[0].dims[0] if embedding else 0,
+        provenance=Provenance(checkpoint_sha256=file_sha256(path), source=f"attached to {path.name}"))
+
+
+def _opset(path: Path) -> str:
+    """The default-domain opset, read with onnx when it is installed."""
+    try:
+        import onnx
+    except ImportError:
+        return "unknown (install edgereid[export])"
+    model = onnx.load(str(path), load_external_data=False)
+    return str(next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), "unknown"))
+
+
+def inspect_model(path: str | Path) -> dict[str, Any]:
+    """What ``edgereid inspect`` reports on an ONNX file with a card.
+
+    Keys: ``path``, ``size_bytes``, ``producer``, ``opset`` (text), ``inputs`` and ``outputs`` (lists of
+    ``{"name", "type", "shape"}`` as ONNX Runtime reports them) and ``card`` (the :class:`ModelCard`).
+    A file without a card raises :class:`ModelCardError`, whose fix names ``edgereid card attach``.
+    """
+    path = Path(path)
+    session = open_session(path, error=ModelCardError)
+    meta = session.get_modelmeta()
+    card = card_from_metadata(meta.custom_metadata_map, str(path))
+
+    def values(nodes: Sequence[Any]) -> list[dict[str, Any]]:
+        return [{"name": node.name, "type": node.type, "shape": node.shape} for node in nodes]
+
+    return {"path": str(path), "size_bytes": path.stat().st_size, "producer": meta.producer_name,
+            "opset": _opset(path), "inputs": values(session.get_inputs()), "outputs": values(session.get_outputs()),
+            "card": card}
+
+
+def format_inspect_report(report: dict[str, Any]) -> str:
+    """The text ``edgereid inspect`` prints for a report of :func:`inspect_model`."""
+    lines = [f"{report['path']}  ({report['size_bytes'] / 1e6:.2f} MB, producer {report['producer']}, "
+             f"opset {report['opset']})"]
+    for kind in ("input", "output"):
+        for value in report[f"{kind}s"]:
+            lines.append(f"  {kind:6s} {value['name']:12s} {value['type']:16s} {value['shape']}")
+    card: ModelCard = report["card"]
+    spec = card.input
+    lines.append(f"  task {card.task}, model {card.name}, {spec.height}x{spec.width} {spec.color_order} "
+                 f"{spec.resize}, mean {spec.mean}, std {spec.std}")
+    lines.append(f"  provenance: checkpoint sha256 {card.provenance.checkpoint_sha256[:16]}..., "
+                 f"edgereid {card.provenance.edgereid_version}")
+    return "\n".join(lines)

@@ -1,0 +1,222 @@
+"""Evaluation verbs of the ``edgereid`` command: ``evaluate faces|reid|crossmodal|keypoints`` (benchmarks on
+held-out data, written as reports), ``calibrate`` (an accept threshold stored in the card) and ``bench``
+(latency and throughput per batch size). This module owns their sub-parsers, their handlers and the
+``--model LABEL=PATH`` parsing of the benchmarks; handlers import :mod:`edgereid.eval` and the runtime
+inside the function so that the command starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from edgereid.cli.common import Verbs, add_verbs, existing_model
+from edgereid.errors import EdgeReidError
+
+
+def _labelled_models(pairs: list[str], example: str) -> dict[str, Path]:
+    """``--model LABEL=PATH`` options of the benchmarks as {label: existing path}."""
+    models = {}
+    for pair in pairs:
+        label, sep, path = pair.rpartition("=")
+        if not sep or not label:
+            raise EdgeReidError(f"bad --model '{pair}'", expected=f"LABEL=PATH ({example})")
+        models[label] = existing_model(path)
+    return models
+
+
+def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
+    from edgereid.eval.face_lowres import LowResProtocol, evaluate, markdown_table, write_report
+
+    models = _labelled_models(args.model, "e.g. ccface=runs/faces/ccface_student/model.onnx")
+    protocol = LowResProtocol(seed=args.seed, identities=args.identities,
+                              probes_per_identity=args.probes, sizes=tuple(args.sizes), far=args.far)
+    report = evaluate(models, protocol, threads=args.threads)
+    paths = write_report(report, args.out)
+    print(markdown_table(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
+    from edgereid.eval.reid_dg import evaluate, evaluate_dataset, markdown_table, write_report
+
+    models = _labelled_models(args.model, "e.g. dcac=runs/dcac/teacher/model.onnx")
+    if args.dataset:
+        report = evaluate_dataset(models, args.dataset)
+    else:
+        report = evaluate(models, seed=args.seed, identities=args.identities, cameras=args.cameras, frames=args.frames)
+    print(markdown_table(report))
+    out = args.out or ("reid_target.json" if args.dataset else "docs/reid/reid_dg.json")
+    print(f"wrote {write_report(report, out)}")
+    return 0
+
+
+def _cmd_evaluate_crossmodal(args: argparse.Namespace) -> int:
+    from edgereid.data.synthetic import WorldSpec
+    from edgereid.eval.reid_crossmodal import evaluate, markdown_table, student_system, teacher_system, write_report
+
+    systems = {label: teacher_system(path) for label, path in
+               _labelled_models(args.teacher, "e.g. aio=runs/aio/teacher/model.safetensors").items()}
+    for pair in args.student:
+        label, sep, paths = pair.rpartition("=")
+        files = paths.split(",")
+        if not sep or not label or len(files) > 2 or args.branches is None:
+            raise EdgeReidError(f"bad --student '{pair}'", expected="LABEL=RGB.onnx[,IR.onnx] and --branches DIR "
+                                "(the AIO teacher's run folder with sketch.onnx and text.onnx)")
+        systems[label] = student_system(existing_model(files[0]),
+                                        existing_model(files[1]) if len(files) == 2 else None, args.branches)
+    if not systems:
+        raise EdgeReidError("nothing to evaluate", fix="give --teacher and/or --student")
+    world = WorldSpec(seed=args.seed, identities=args.identities, cameras=args.cameras, frames_per_camera=args.frames)
+    report = evaluate(systems, world, args.sheet)
+    print(markdown_table(report))
+    print(f"wrote {write_report(report, args.out)}")
+    return 0
+
+
+def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
+    from edgereid.eval.keypoints_unsup import evaluate, markdown_table, write_report
+
+    models = _labelled_models(args.model, "a keypoint ONNX or a StableKeypoints teacher.safetensors")
+    report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit, test_limit=args.test_limit,
+                      alpha=args.alpha, tta_views=args.tta, sheets=args.out)
+    paths = write_report(report, args.out)
+    print(markdown_table(report))
+    print("wrote " + ", ".join(str(p) for p in paths.values()))
+    return 0
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from edgereid.eval.calibrate import calibrate, write_threshold
+
+    result = calibrate(args.model, far=args.far, seed=args.seed, identities=args.identities, frames=args.frames)
+    print(f"{args.model}: accept score > {result.threshold.score:.4f} at FAR {args.far:g} "
+          f"(TAR {result.tar:.3f}; {result.genuine_pairs} genuine / {result.impostor_pairs} impostor pairs, "
+          f"world seed {args.seed})")
+    if not args.dry_run:
+        write_threshold(args.model, result)
+        print("threshold written into the model card")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from edgereid.eval.bench import environment, format_table, plot, run_bench
+    from edgereid.fileio import atomic_write_text
+    from edgereid.runtime.backends import load_backend
+
+    suffixes = {"ort": ".onnx", "trt": ".engine", "torch": ".safetensors"}
+    if not args.model.endswith(suffixes[args.backend]):
+        raise EdgeReidError(f"--backend {args.backend} runs {suffixes[args.backend]} files", got=args.model,
+                            fix="build an engine with export/build_engine.py for trt; pass the checkpoint for torch")
+    batches = [int(b) for b in args.batch.split(",")]
+    backend = load_backend(args.model, threads=args.threads, providers=(args.device,) if args.backend == "torch" else None)
+    rows = run_bench(backend, batches, e2e=args.e2e, min_seconds=args.seconds,
+                     progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr))
+    print(f"{args.model} on {backend.name} ({', '.join(backend.providers)})")
+    print(format_table(rows))
+    if args.json:
+        atomic_write_text(args.json, json.dumps({"model": args.model, "backend": backend.name,
+                                                 "providers": list(backend.providers), "environment": environment(),
+                                                 "rows": [r.to_dict() for r in rows]}, indent=2))
+    if args.plot:
+        print(f"plot: {plot(rows, args.plot, f'{backend.card.name} on {backend.providers[0]}')}")
+    return 0
+
+
+def _add_evaluate(verbs: Verbs) -> None:
+    evaluate = verbs.add_parser("evaluate", help="benchmarks on held-out synthetic data")
+    benchmarks = evaluate.add_subparsers(dest="benchmark", required=True)
+    faces = benchmarks.add_parser("faces", help="low-resolution faces: HR gallery, probes at 12-32 px, "
+                                                "TAR@FAR and top-1 per size, with the raw-pixel baseline")
+    faces.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                       help="a face ONNX model with a card (repeatable)")
+    faces.add_argument("--out", default="docs/faces", help="folder for the JSON, markdown table and plots")
+    faces.add_argument("--seed", type=int, default=700, help="held-out world seed (not a training seed)")
+    faces.add_argument("--identities", type=int, default=100)
+    faces.add_argument("--probes", type=int, default=5, help="probe pictures per identity")
+    faces.add_argument("--sizes", type=int, nargs="+", default=[12, 16, 24, 32], help="probe face sizes (px)")
+    faces.add_argument("--far", type=float, default=1e-3)
+    faces.add_argument("--threads", type=int, default=2)
+    faces.set_defaults(func=_cmd_evaluate_faces)
+
+    reid_eval = benchmarks.add_parser("reid", help="person ReID on an unseen world (new identities and camera "
+                                      "domains): mAP and rank-1 through the pipeline")
+    reid_eval.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                           help="a ReID ONNX model with a card (repeatable)")
+    reid_eval.add_argument("--dataset", help="score on the query/gallery of this Market-1501-layout folder (a real "
+                           "target domain) instead of the synthetic world")
+    reid_eval.add_argument("--seed", type=int, default=720, help="held-out world seed (not a training seed)")
+    reid_eval.add_argument("--identities", type=int, default=60)
+    reid_eval.add_argument("--cameras", type=int, default=4)
+    reid_eval.add_argument("--frames", type=int, default=60, help="frames per camera")
+    reid_eval.add_argument("--out", help="JSON report (default: docs/reid/reid_dg.json for the world, "
+                           "reid_target.json for --dataset)")
+    reid_eval.set_defaults(func=_cmd_evaluate_reid)
+
+    cross = benchmarks.add_parser("crossmodal", help="IR->RGB, sketch->RGB, text->RGB and RGB+text->RGB "
+                                  "retrieval on an unseen world (AIO teacher and its students)")
+    cross.add_argument("--teacher", action="append", default=[], metavar="LABEL=PATH",
+                       help="an AIO teacher model.safetensors (every query kind through it; repeatable)")
+    cross.add_argument("--student", action="append", default=[], metavar="LABEL=RGB.onnx[,IR.onnx]",
+                       help="student ONNX models (repeatable); text and sketch queries use --branches")
+    cross.add_argument("--branches", help="the AIO teacher's run folder (sketch.onnx, text.onnx, tokenizer)")
+    cross.add_argument("--seed", type=int, default=730, help="held-out world seed (not a training seed)")
+    cross.add_argument("--identities", type=int, default=60)
+    cross.add_argument("--cameras", type=int, default=4, help="the last camera records IR (needs >= 4)")
+    cross.add_argument("--frames", type=int, default=60, help="frames per camera")
+    cross.add_argument("--out", default="docs/reid/crossmodal.json", help="JSON report")
+    cross.add_argument("--sheet", help="PNG: text and IR queries of the first model with their top-5 gallery crops")
+    cross.set_defaults(func=_cmd_evaluate_crossmodal)
+
+    kp_eval = benchmarks.add_parser("keypoints", help="unsupervised keypoints read out linearly to labelled "
+                                    "joints: PCK and NME against the mean-pose baseline")
+    kp_eval.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
+                         help="keypoint ONNX or teacher.safetensors (repeatable)")
+    kp_eval.add_argument("--fit", required=True, help="labelled crop folder the read-outs are fitted on")
+    kp_eval.add_argument("--test", required=True, help="held-out labelled crop folder")
+    kp_eval.add_argument("--fit-limit", type=int, default=400)
+    kp_eval.add_argument("--test-limit", type=int, default=500)
+    kp_eval.add_argument("--alpha", type=float, default=0.1, help="PCK threshold, fraction of the crop's larger side")
+    kp_eval.add_argument("--tta", type=int, help="teacher test-time augmentation views (default: the teacher's)")
+    kp_eval.add_argument("--out", default="docs/keypoints", help="folder for the JSON and markdown table")
+    kp_eval.set_defaults(func=_cmd_evaluate_keypoints)
+
+
+def _add_calibrate(verbs: Verbs) -> None:
+    cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
+                           "rate on held-out synthetic footage, and store it in the card")
+    cal.add_argument("--model", required=True, help="ReID or face ONNX model (rewritten in place)")
+    cal.add_argument("--far", type=float, default=1e-3, help="target false-accept rate")
+    cal.add_argument("--seed", type=int, default=600, help="held-out world seed (not a training or demo seed)")
+    cal.add_argument("--identities", type=int, default=60)
+    cal.add_argument("--frames", type=int, default=60, help="frames per camera")
+    cal.add_argument("--dry-run", action="store_true", help="print the threshold without writing it")
+    cal.set_defaults(func=_cmd_calibrate)
+
+
+def _add_bench(verbs: Verbs) -> None:
+    bench = verbs.add_parser("bench", help="latency and crops/s per batch size (raw, end to end, per-crop loop)")
+    bench.add_argument("--model", required=True, help="ONNX model (ort), engine with sidecar (trt) or checkpoint (torch)")
+    bench.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
+    bench.add_argument("--backend", default="ort", choices=["ort", "trt", "torch"],
+                       help="ort: ONNX Runtime; trt: TensorRT engine (GPU); torch: the checkpoint")
+    bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    bench.add_argument("--e2e", action="store_true", help="also time frames+boxes in, outputs out, and the "
+                       "per-crop loop")
+    bench.add_argument("--seconds", type=float, default=2.0, help="minimum timing per measurement")
+    bench.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    bench.add_argument("--json", help="write the rows as a JSON list")
+    bench.add_argument("--plot", help="write a PNG plot of crops/s")
+    bench.set_defaults(func=_cmd_bench)
+
+
+# verb -> the function adding its sub-parser, in this group's order
+VERBS = {"evaluate": _add_evaluate, "calibrate": _add_calibrate, "bench": _add_bench}
+
+
+def register(verbs: Verbs, names: Sequence[str] | None = None) -> None:
+    """Add this group's verbs to ``verbs``: all of them, or those named, in the order named."""
+    add_verbs(verbs, VERBS, names)

@@ -1,0 +1,49 @@
+"""The ``edgereid`` command put together: :func:`build_parser` makes the top-level parser and has each verb
+group (:mod:`~edgereid.cli.models`, :mod:`~edgereid.cli.run`, :mod:`~edgereid.cli.training`,
+:mod:`~edgereid.cli.evaluation`) register its sub-parsers, in the order ``edgereid --help`` lists the verbs;
+:func:`main` parses the command line, runs the verb's handler and turns the errors edgereid raises on
+purpose into a message and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from types import ModuleType
+from typing import Sequence
+
+from edgereid.cli import evaluation, models, run, training
+from edgereid.errors import EdgeReidError
+
+GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation)
+
+# The order `edgereid --help` lists the verbs in: (group, its verbs) runs, the groups interleaving.
+HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
+    (models, ("export", "card", "inspect")),
+    (run, ("doctor", "demo")),
+    (training, ("train", "distill", "diffusion", "keypoints")),
+    (models, ("convert", "engine")),
+    (evaluation, ("evaluate",)),
+    (run, ("query",)),
+    (evaluation, ("calibrate", "bench")),
+    (training, ("synth",)),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edgereid", description="Identity models from research to camera "
+                                     "gateways: export, inspect, run and benchmark.")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    for group, names in HELP_ORDER:
+        group.register(verbs, names)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: errors edgereid raises on purpose print cleanly and exit 2."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except EdgeReidError as exc:
+        print(f"edgereid {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+

@@ -1,0 +1,174 @@
+"""Model-file verbs of the ``edgereid`` command: ``export`` (checkpoint to ONNX with its card), ``convert``
+(FP16/INT8 ONNX behind the accuracy gate), ``engine`` (TensorRT builds), ``card attach|show`` and
+``inspect``. This module owns their sub-parsers and handlers; the handlers parse arguments, call the
+library (:mod:`edgereid.exporting`, :mod:`edgereid.card_tools`, :mod:`edgereid.card`) and print, importing
+it inside the function so that the command starts fast."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from edgereid.cli.common import Verbs, add_verbs, existing_model
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from edgereid.exporting.onnx_export import export_checkpoint
+
+    checkpoint = args.checkpoint
+    if args.model:
+        import torch
+
+        from edgereid.models.checkpoint import save_checkpoint
+        from edgereid.models import create_model
+
+        torch.manual_seed(args.seed)
+        checkpoint = save_checkpoint(create_model(args.model), Path(args.out).with_suffix(".safetensors"))
+        print(f"random-initialised {args.model} (seed {args.seed}) saved to {checkpoint}")
+    report = export_checkpoint(checkpoint, args.out, opset=args.opset)
+    print(f"wrote {args.out}: parity with torch OK ({report.summary()})")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from edgereid.card import read_card
+    from edgereid.data.crop_folder import load_crops
+    from edgereid.exporting.precision import convert, save_converted
+
+    crops = load_crops(args.calib, read_card(args.model).input, limit=args.limit) if args.calib else None
+    converted = convert(args.model, args.precision, crops, args.calibration_method, enforce_gate=not args.no_gate)
+    if converted.report:
+        print(converted.report.summary())
+    if converted.notes:
+        print(converted.notes)
+    if converted.report and not converted.report.passed:
+        print("gate failed; --no-gate given, writing anyway", file=sys.stderr)
+    print(f"wrote {save_converted(converted, args.out)}")
+    return 0
+
+
+def _cmd_engine(args: argparse.Namespace) -> int:
+    from edgereid.engine_file import BatchProfile
+    from edgereid.exporting.engine import build_engine
+
+    result = build_engine(args.onnx, args.out, precision=args.precision, calib=args.calib,
+                          batch=BatchProfile.parse(args.batch), workspace_mb=args.workspace,
+                          timing_cache=args.timing_cache, cache_dir=args.cache_dir,
+                          compute_capability=args.compute_capability, flavour=args.flavour,
+                          plugins=tuple(args.plugin))
+    if result.gate:
+        print(f"accuracy gate passed: {json.dumps({k: v for k, v in result.gate.items() if v is not None})}")
+    key = result.key
+    print(f"{'reused cached' if result.cached else 'built'} {result.engine} ({result.engine.stat().st_size} bytes; "
+          f"{key.flavour} {key.trt_version}, compute capability {key.compute_capability}, {key.precision}, "
+          f"batch {key.profile}); sidecar {result.sidecar}")
+    return 0
+
+
+def _cmd_card_attach(args: argparse.Namespace) -> int:
+    from edgereid.card import write_card
+    from edgereid.card_tools import card_for_onnx, parse_output_spec
+
+    path = existing_model(args.onnx)
+    card = card_for_onnx(path, task=args.task, height=args.height, width=args.width, mean=args.mean, std=args.std,
+                         color_order=args.color_order, resize=args.resize,
+                         outputs=[parse_output_spec(o) for o in args.output], name=args.name)
+    out = write_card(args.onnx, card, args.out)
+    print(f"card attached: {out}")
+    return 0
+
+
+def _cmd_card_show(args: argparse.Namespace) -> int:
+    from edgereid.card import read_card
+
+    print(json.dumps(read_card(args.onnx).to_dict(), indent=2))
+    return 0
+
+
+def _cmd_inspect(args: argparse.Namespace) -> int:
+    from edgereid.card_tools import format_inspect_report, inspect_model
+
+    print(format_inspect_report(inspect_model(existing_model(args.file))))
+    return 0
+
+
+def _add_export(verbs: Verbs) -> None:
+    export = verbs.add_parser("export", help="export a checkpoint to ONNX with its model card")
+    source = export.add_mutually_exclusive_group(required=True)
+    source.add_argument("--checkpoint", help="safetensors checkpoint written by edgereid")
+    source.add_argument("--model", help="registered model name, exported with random weights (for trying "
+                        "the SDK); the checkpoint is saved beside --out")
+    export.add_argument("--out", required=True, help="ONNX file to write")
+    export.add_argument("--opset", type=int, default=17)
+    export.add_argument("--seed", type=int, default=0, help="seed of the random weights (--model)")
+    export.set_defaults(func=_cmd_export)
+
+
+def _add_card(verbs: Verbs) -> None:
+    card = verbs.add_parser("card", help="attach or show the model card of an ONNX file")
+    card_verbs = card.add_subparsers(dest="card_verb", required=True)
+    attach = card_verbs.add_parser("attach", help="attach a card to a third-party ONNX file")
+    attach.add_argument("onnx")
+    attach.add_argument("--task", required=True, choices=["reid", "keypoints", "face"])
+    attach.add_argument("--height", type=int, required=True)
+    attach.add_argument("--width", type=int, required=True)
+    attach.add_argument("--mean", type=float, nargs=3, default=[123.675, 116.28, 103.53],
+                        help="per channel, 0-255 units, in --color-order")
+    attach.add_argument("--std", type=float, nargs=3, default=[58.395, 57.12, 57.375])
+    attach.add_argument("--color-order", default="RGB", choices=["RGB", "BGR"])
+    attach.add_argument("--resize", default="stretch", choices=["stretch", "letterbox"])
+    attach.add_argument("--output", action="append", default=[], help="NAME:KIND:DIMS (repeat per output)")
+    attach.add_argument("--name", help="model name in the card (default: file stem)")
+    attach.add_argument("--out", help="write here instead of in place")
+    attach.set_defaults(func=_cmd_card_attach)
+    show = card_verbs.add_parser("show", help="print the card as JSON")
+    show.add_argument("onnx")
+    show.set_defaults(func=_cmd_card_show)
+
+
+def _add_inspect(verbs: Verbs) -> None:
+    inspect = verbs.add_parser("inspect", help="card, inputs, outputs and size of a model file")
+    inspect.add_argument("file")
+    inspect.set_defaults(func=_cmd_inspect)
+
+
+def _add_convert(verbs: Verbs) -> None:
+    conv = verbs.add_parser("convert", help="FP16 or INT8 (Q/DQ) ONNX with the accuracy gate, for strongly "
+                                             "typed TensorRT builds")
+    conv.add_argument("--model", required=True, help="FP32 ONNX with a card")
+    conv.add_argument("--precision", required=True, choices=["fp16", "int8"])
+    conv.add_argument("--calib", help="folder of crop images: half calibrate, half are held out for the gate")
+    conv.add_argument("--out", required=True)
+    conv.add_argument("--limit", type=int, default=512, help="most crops read from --calib")
+    conv.add_argument("--calibration-method", default="minmax", choices=["minmax", "percentile", "entropy"])
+    conv.add_argument("--no-gate", action="store_true", help="write the model even if the gate fails (for study)")
+    conv.set_defaults(func=_cmd_convert)
+
+
+def _add_engine(verbs: Verbs) -> None:
+    engine = verbs.add_parser("engine", help="build a TensorRT / TensorRT-RTX engine (= export/build_engine.py)")
+    engine.add_argument("--onnx", required=True, help="FP32 ONNX with a card")
+    engine.add_argument("--out", required=True, help="engine file; a sidecar <out>.json is written beside it")
+    engine.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
+    engine.add_argument("--calib", help="folder of crop images (needed for fp16 and int8)")
+    engine.add_argument("--batch", default="1:8:32", help="optimisation profile MIN:OPT:MAX (default 1:8:32)")
+    engine.add_argument("--workspace", type=int, default=1024, help="builder workspace in MB")
+    engine.add_argument("--timing-cache", help="timing cache file (default: <out>.timing)")
+    engine.add_argument("--cache-dir", help="engine cache folder, keyed by ONNX hash, TensorRT, GPU, precision, profile")
+    engine.add_argument("--compute-capability", help="target GPU, e.g. 8.6 (TensorRT-RTX ahead-of-time builds)")
+    engine.add_argument("--flavour", choices=["tensorrt", "tensorrt_rtx"], help="default: the first importable")
+    engine.add_argument("--plugin", action="append", default=[], help="plugin library to load (repeatable)")
+    engine.set_defaults(func=_cmd_engine)
+
+
+# verb -> the function adding its sub-parser, in this group's order
+VERBS = {"export": _add_export, "card": _add_card, "inspect": _add_inspect, "convert": _add_convert,
+         "engine": _add_engine}
+
+
+def register(verbs: Verbs, names: Sequence[str] | None = None) -> None:
+    """Add this group's verbs to ``verbs``: all of them, or those named, in the order named."""
+    add_verbs(verbs, VERBS, names)
