@@ -24,15 +24,27 @@ from edgereid.ops.geometry import plan_crops, validate_boxes
 @dataclass
 class CropSet:
     """Crops with labels: ``images`` uint8 BGR ``[N, H, W, 3]``, ``pids``, ``cams``; keypoints
-    ``[N, 17, 3]`` (x, y, visible) in crop pixels for person crops."""
+    ``[N, 17, 3]`` (x, y, visible) in crop pixels for person crops; ``placement`` ``[N, 4]`` (x, y, w, h)
+    of each crop's content in the model input (its letterbox bars are zeroed when normalised, as the
+    runtime's are: :func:`edgereid.ops.preprocess.normalise_batch`)."""
 
     images: np.ndarray
     pids: np.ndarray
     cams: np.ndarray
     keypoints: np.ndarray | None = None
+    placement: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.pids)
+
+    def select(self, rows: np.ndarray) -> "CropSet":
+        """The crops at ``rows`` (indices or a mask), every per-crop array alike."""
+        return CropSet(*(None if value is None else value[rows] for value in
+                         (self.images, self.pids, self.cams, self.keypoints, self.placement)))
+
+    def with_images(self, images: np.ndarray) -> "CropSet":
+        """The same crops and labels with other pixels (another modality of the same crops)."""
+        return CropSet(images, self.pids, self.cams, self.keypoints, self.placement)
 
 
 def runtime_crops_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.ndarray:
@@ -85,7 +97,8 @@ def rendered_face_crops(data: WorldSpec, spec: InputSpec, per_identity: int, siz
             landmarks = to_pixel_centres(scaled).astype(np.float64)
             boxes = np.array([[0, 0, size, size]], np.int32)
             plan = plan_crops(np.zeros(1, int), boxes, spec, landmarks)
-            parts.append(CropSet(runtime_crops_uint8(spec, [small], plan), np.array([identity.pid]), np.array([-1])))
+            parts.append(CropSet(runtime_crops_uint8(spec, [small], plan), np.array([identity.pid]), np.array([-1]),
+                                 placement=plan.placement))
     return concat_crops(parts)
 
 
@@ -95,7 +108,8 @@ def _person_crops(frame, spec: InputSpec) -> CropSet:
     keypoints = to_pixel_centres(np.stack([p.keypoints for p in frame.persons])).astype(np.float64)
     xy = points_to_input(keypoints[..., :2], plan.to_frame)
     return CropSet(runtime_crops_uint8(spec, [frame.frame], plan), np.array([p.pid for p in frame.persons]),
-                   np.full(len(boxes), frame.cam_id), np.concatenate([xy, keypoints[..., 2:]], -1).astype(np.float32))
+                   np.full(len(boxes), frame.cam_id), np.concatenate([xy, keypoints[..., 2:]], -1).astype(np.float32),
+                   plan.placement)
 
 
 def _face_crops(frame, spec: InputSpec) -> CropSet:
@@ -103,15 +117,16 @@ def _face_crops(frame, spec: InputSpec) -> CropSet:
     landmarks = to_pixel_centres(np.stack([f.landmarks for f in frame.faces])).astype(np.float64)
     plan = plan_crops(np.zeros(len(boxes), int), boxes, spec, landmarks)
     return CropSet(runtime_crops_uint8(spec, [frame.frame], plan), np.array([f.pid for f in frame.faces]),
-                   np.full(len(boxes), frame.cam_id))
+                   np.full(len(boxes), frame.cam_id), placement=plan.placement)
 
 
 def concat_crops(parts: list[CropSet]) -> CropSet:
-    """One crop set from several (keypoints kept only when every part has them)."""
-    keypoints = [p.keypoints for p in parts if p.keypoints is not None]
-    return CropSet(np.concatenate([p.images for p in parts]), np.concatenate([p.pids for p in parts]),
-                   np.concatenate([p.cams for p in parts]),
-                   np.concatenate(keypoints) if len(keypoints) == len(parts) else None)
+    """One crop set from several (keypoints and placements kept only when every part has them)."""
+    def joined(name: str) -> np.ndarray | None:
+        values = [getattr(p, name) for p in parts if getattr(p, name) is not None]
+        return np.concatenate(values) if len(values) == len(parts) else None
+
+    return CropSet(*(joined(name) for name in ("images", "pids", "cams", "keypoints", "placement")))
 
 
 def crops_from_cameras(crops: CropSet, cameras: tuple[int, ...]) -> CropSet:
@@ -122,4 +137,4 @@ def crops_from_cameras(crops: CropSet, cameras: tuple[int, ...]) -> CropSet:
     if not keep.any():
         raise ConfigError("no training crops from the chosen train_cameras", got=str(cameras),
                           expected=f"camera ids among {sorted(set(crops.cams.tolist()))}")
-    return CropSet(crops.images[keep], crops.pids[keep], crops.cams[keep])
+    return crops.select(keep)

@@ -35,12 +35,14 @@ def generate(ldm: LatentDiffusion, captions: list[str], steps: int = 25, guidanc
 
 
 @torch.no_grad()
-def sample_sheet(ldm: LatentDiffusion, crops_bgr: np.ndarray, captions: list[str], path: str | Path) -> Path:
-    """Three rows, one column per crop: the crop, its reconstruction, a sample from its caption."""
+def sample_sheet(ldm: LatentDiffusion, crops_bgr: np.ndarray, captions: list[str], path: str | Path,
+                 placement: np.ndarray | None = None) -> Path:
+    """Three rows, one column per crop: the crop, its reconstruction, a sample from its caption (``placement``:
+    the crops' content boxes, so their letterbox bars reach the VAE as the runtime gives them)."""
     from edgereid.plots import write_png
 
     spec = diffusion_spec(ldm.image_hw)
-    recon = _to_bgr(ldm.vae.decode(ldm.encode(torch.from_numpy(normalise_batch(crops_bgr, spec)))
+    recon = _to_bgr(ldm.vae.decode(ldm.encode(torch.from_numpy(normalise_batch(crops_bgr, spec, placement=placement)))
                                    / ldm.latent_scale).sample)
     rows = [np.concatenate(list(row), axis=1) for row in (crops_bgr, recon, generate(ldm, captions))]
     sheet = np.concatenate(rows, axis=0)

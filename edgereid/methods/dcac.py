@@ -179,7 +179,8 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
         # every process applies the same update, from the whole (gathered) batch
         memory.update_hard(distributed.all_gather(unit.detach()), distributed.all_gather(target))
         if use_ldm:
-            pixels = torch.from_numpy(normalise_batch(crops[1].images[index], specs[1])).to(device)
+            pixels = torch.from_numpy(normalise_batch(crops[1].images[index], specs[1],
+                                                      placement=crops[1].placement[index])).to(device)
             context = parts["prompts"](logits, config.tau)
             terms["ldm"] = config.ldm_weight * denoising_loss(ldm, pixels, context, generator)
         return terms

@@ -25,6 +25,7 @@ from edgereid.data.scene_crops import scene_crops
 from edgereid.diffusion.ldm import SD_SCHEDULE, LatentDiffusion, diffusion_spec, import_diffusers, save_ldm
 from edgereid.methods.batches import flip_half, shuffled_batches
 from edgereid.methods.trainer import OptimConfig, fit, plot_history
+from edgereid.ops.geometry import mirror_placement
 from edgereid.ops.preprocess import normalise_batch
 
 
@@ -115,8 +116,9 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
 
     def pixels(index: np.ndarray) -> torch.Tensor:
         images = crops.images[index]
-        flip_half(images, rng)
-        return torch.from_numpy(normalise_batch(images, spec))
+        flip = flip_half(images, rng)
+        placement = mirror_placement(crops.placement[index], spec.width, flip)
+        return torch.from_numpy(normalise_batch(images, spec, placement=placement))
 
     def vae_step(index: np.ndarray) -> dict[str, torch.Tensor]:
         target = pixels(index)
@@ -132,13 +134,14 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
         if config.vae.scaling_factor > 0:
             scale = config.vae.scaling_factor
         else:
-            sample = torch.from_numpy(normalise_batch(crops.images[:512], spec))
+            sample = torch.from_numpy(normalise_batch(crops.images[:512], spec, placement=crops.placement[:512]))
             scale = 1.0 / float(ldm.vae.encode(sample).latent_dist.mean.std())
         ldm.vae.register_to_config(scaling_factor=scale)
-        latents = torch.cat([ldm.encode(torch.from_numpy(normalise_batch(crops.images[i:i + 64], spec)))
-                             for i in range(0, len(crops), 64)])
-        flipped = torch.cat([ldm.encode(torch.from_numpy(normalise_batch(crops.images[i:i + 64, :, ::-1], spec)))
-                             for i in range(0, len(crops), 64)])
+        mirrored = mirror_placement(crops.placement, spec.width)
+        latents = torch.cat([ldm.encode(torch.from_numpy(normalise_batch(
+            crops.images[i:i + 64], spec, placement=crops.placement[i:i + 64]))) for i in range(0, len(crops), 64)])
+        flipped = torch.cat([ldm.encode(torch.from_numpy(normalise_batch(
+            crops.images[i:i + 64, :, ::-1], spec, placement=mirrored[i:i + 64]))) for i in range(0, len(crops), 64)])
     denoiser = torch.nn.ModuleDict({"unet": ldm.unet, "text": ldm.text_encoder})
     scheduler = ldm.scheduler
 
@@ -163,5 +166,5 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
     if config.samples:
         from edgereid.diffusion.samples import sample_sheet
 
-        sample_sheet(ldm, crops.images[:8], captions[:8], out / "samples.png")
+        sample_sheet(ldm, crops.images[:8], captions[:8], out / "samples.png", crops.placement[:8])
     return out

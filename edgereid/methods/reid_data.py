@@ -53,8 +53,9 @@ def image_crops(records, spec: InputSpec) -> CropSet:
     from edgereid.ops.geometry import plan_whole_images
 
     images = [load_image(r.path) for r in records]
-    return CropSet(runtime_crops_uint8(spec, images, plan_whole_images(images, spec)),
-                   np.array([r.pid for r in records]), np.array([r.camid for r in records]))
+    plan = plan_whole_images(images, spec)
+    return CropSet(runtime_crops_uint8(spec, images, plan), np.array([r.pid for r in records]),
+                   np.array([r.camid for r in records]), placement=plan.placement)
 
 
 def reid_training_crops(data: WorldSpec, dataset: str | Sequence[str], spec: InputSpec,
@@ -69,6 +70,6 @@ def reid_training_crops(data: WorldSpec, dataset: str | Sequence[str], spec: Inp
     pid_offset = cam_offset = 0
     for folder in folders:
         crops = image_crops(read_market1501(folder).train, spec)
-        parts.append(CropSet(crops.images, crops.pids + pid_offset, crops.cams + cam_offset))
+        parts.append(CropSet(crops.images, crops.pids + pid_offset, crops.cams + cam_offset, placement=crops.placement))
         pid_offset, cam_offset = int(parts[-1].pids.max()) + 1, int(parts[-1].cams.max()) + 1
     return crops_from_cameras(concat_crops(parts), cameras)

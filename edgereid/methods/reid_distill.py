@@ -78,7 +78,7 @@ def modality_crops(crops: CropSet, modality: str, seed: int) -> CropSet:
     from edgereid.methods.aio.modalities import modality_images
 
     images = modality_images(crops.images, modality, "world", np.random.default_rng((seed, 17)))
-    return CropSet(images, crops.pids, crops.cams)
+    return crops.with_images(images)
 
 
 def embedding_regression(student: torch.Tensor, teacher: torch.Tensor) -> torch.Tensor:

@@ -26,6 +26,7 @@ from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_
 from edgereid.methods.run_config import TrainRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model, get_entry
+from edgereid.ops.geometry import mirror_placement
 from edgereid.ops.preprocess import normalise_batch
 
 # COCO-17 index of each joint's mirror image (left <-> right).
@@ -114,7 +115,9 @@ def _train_keypoints(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[st
         flip = flip_half(images, rng)
         points[flip, :, 0] = spec.width - 1 - points[flip, :, 0]
         points[flip] = points[flip][:, flip_index]
-        heatmaps, coords, _ = model(torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec)))
+        placement = mirror_placement(crops.placement[index], spec.width, flip)
+        heatmaps, coords, _ = model(torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec,
+                                                                     placement=placement)))
         return keypoint_loss(heatmaps, coords, torch.from_numpy(points[..., :2]), torch.from_numpy(points[..., 2] > 0),
                              model.stride, model.input_hw)
 

@@ -124,6 +124,16 @@ def _placement(boxes: np.ndarray, spec: InputSpec) -> np.ndarray:
     return np.stack([(spec.width - new_w) // 2, (spec.height - new_h) // 2, new_w, new_h], axis=1)
 
 
+def mirror_placement(placement: np.ndarray, width: int, flipped: np.ndarray | None = None) -> np.ndarray:
+    """Where each crop's content sits after mirroring the crop left-right (those ``flipped``, or all):
+    ``x -> width - x - w``. Letterboxed content is centred, but an odd margin puts it one pixel off centre,
+    so a mirrored crop's bars are not the unmirrored ones."""
+    placement = np.array(placement, copy=True)
+    rows = slice(None) if flipped is None else np.asarray(flipped, bool)
+    placement[rows, 0] = width - placement[rows, 0] - placement[rows, 2]
+    return placement
+
+
 def similarity_to_template(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Least-squares similarity (Umeyama) mapping 5 frame landmarks onto the template scaled to ``size``."""
     height, width = size

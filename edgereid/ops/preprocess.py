@@ -83,9 +83,7 @@ def preprocess_batch(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec,
         raise InputError("batch buffer too small for the crops", expected=f"[>={count}, 3, "
                          f"{spec.height}, {spec.width}]", got=str(out.shape))
     crop_into(staging, frames, plan, spec)
-    normalise_batch(staging[:count], spec, out[:count])
-    if spec.resize == "letterbox" and plan.warps is None:
-        zero_letterbox_bars(out, plan)
+    normalise_batch(staging[:count], spec, out[:count], None if plan.warps is not None else plan.placement)
     return out[:count]
 
 
@@ -109,17 +107,25 @@ def crop_into(staging: np.ndarray, frames: list[np.ndarray], plan: CropPlan, spe
     return staging[:len(plan)]
 
 
-def normalise_batch(staging: np.ndarray, spec: InputSpec, out: np.ndarray | None = None) -> np.ndarray:
-    """uint8 BGR crops ``[N, H, W, 3]`` to the model's float32 ``[N, 3, H, W]`` input, per the card."""
+def normalise_batch(staging: np.ndarray, spec: InputSpec, out: np.ndarray | None = None,
+                    placement: np.ndarray | None = None) -> np.ndarray:
+    """uint8 BGR crops ``[N, H, W, 3]`` to the model's float32 ``[N, 3, H, W]`` input, per the card.
+
+    The one letterbox fill policy, for the runtime and training alike: with ``placement`` (``[N, 4]``
+    ``(x, y, w, h)`` of each crop's content, :attr:`CropPlan.placement`, mirrored with the crop by
+    :func:`edgereid.ops.geometry.mirror_placement`) a letterbox card's bars are exactly zero, whatever
+    the staging held there (the mean rounded to uint8, or augmented pixels)."""
     if out is None:
         out = np.empty((len(staging), 3, spec.height, spec.width), dtype=np.float32)
     normalise_into(out.transpose(1, 0, 2, 3), staging, spec)
+    if placement is not None and spec.resize == "letterbox":
+        zero_letterbox_bars(out, placement)
     return out
 
 
-def zero_letterbox_bars(out: np.ndarray, plan: CropPlan) -> None:
-    """Set the padding around each letterboxed crop to the mean (zero after normalisation)."""
-    for i, (px, py, pw, ph) in enumerate(plan.placement):
+def zero_letterbox_bars(out: np.ndarray, placement: np.ndarray) -> None:
+    """Set the padding around each letterboxed crop ``[N, 4]`` (x, y, w, h) to zero (the mean)."""
+    for i, (px, py, pw, ph) in enumerate(np.asarray(placement)):
         out[i, :, :py] = 0.0
         out[i, :, py + ph:] = 0.0
         out[i, :, :, :px] = 0.0

@@ -106,3 +106,31 @@ def test_nv12_matches_opencv_bt601():
     assert np.abs(ours - theirs).max() <= 2
     with pytest.raises(InputError, match="NV12"):
         nv12_to_bgr(nv12, 47, 64)
+
+
+def test_training_and_the_runtime_share_one_letterbox_fill(frames):
+    """Training normalises stored uint8 crops (bars in the mean rounded to uint8, then flipped and jittered);
+    with the crops' placements its bars are exactly zero, and its batches equal the runtime's, mirrored
+    ones included (an odd margin puts mirrored content one pixel off)."""
+    from edgereid.data.scene_crops import runtime_crops_uint8
+    from edgereid.methods.batches import photometric_jitter
+    from edgereid.ops.geometry import mirror_placement
+    from edgereid.ops.preprocess import normalise_batch
+
+    spec = InputSpec(height=64, width=48, resize="letterbox", mean=(123.675, 116.28, 103.53),
+                     std=(58.395, 57.12, 57.375))
+    boxes = validate_boxes([[10, 20, 60, 200], [30, 30, 250, 90], [5, 5, 58, 140]], frames[0].shape)
+    plan = plan_crops(np.zeros(3, int), boxes, spec)
+    assert ((spec.width - plan.placement[:, 2]) % 2).any()  # an odd margin is among the cases
+    stored = runtime_crops_uint8(spec, [frames[0]], plan)
+    runtime = preprocess_batch([frames[0]], plan, spec)
+    np.testing.assert_array_equal(normalise_batch(stored, spec, placement=plan.placement), runtime)
+    mirrored = normalise_batch(stored[:, :, ::-1], spec, placement=mirror_placement(plan.placement, spec.width))
+    np.testing.assert_array_equal(mirrored, runtime[..., ::-1])
+    jittered = normalise_batch(photometric_jitter(stored, np.random.default_rng(0)), spec, placement=plan.placement)
+    content = np.zeros(runtime.shape, bool)
+    for i, (x, y, w, h) in enumerate(plan.placement):
+        content[i, :, y:y + h, x:x + w] = True
+    assert (jittered[~content] == 0).all() and (runtime[~content] == 0).all()
+    without = normalise_batch(stored, spec)  # the old training policy: the rounded mean, not zero
+    assert np.abs(without[~content]).max() > 0

@@ -80,7 +80,8 @@ def distill(config: KeypointDistillConfig, config_dict: dict[str, Any]) -> Path:
     sample_rng, generator = distributed.sample_randomness(rng, config.optim.seed)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
-        pixels = torch.from_numpy(normalise_batch(photometric_jitter(crops[index], sample_rng), spec))
+        pixels = torch.from_numpy(normalise_batch(photometric_jitter(crops[index], sample_rng), spec,
+                                                  placement=plan.placement[index]))
         heatmaps, coords, _ = model(pixels)
         terms = keypoint_loss(heatmaps, coords, torch.from_numpy(targets[index]), torch.from_numpy(visible[index]),
                               model.stride, model.input_hw)
