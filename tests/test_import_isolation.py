@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 import textwrap
+
+import pytest
 from tests.test_floors import PACKAGE, floor_of
 
 
@@ -63,3 +65,16 @@ def test_runtime_gallery_pipeline_import_without_torch_tensorrt_cuda(tiny_models
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.strip().splitlines()[-1])
     assert report == {"shape": [2, 32], "top": "a", "loaded": []}
+
+
+@pytest.mark.parametrize("old, new", [("edgereid.runtime.preprocess.nv12_to_bgr", "edgereid.ops.preprocess"),
+                                      ("edgereid.runtime.postprocess.l2_normalize", "edgereid.ops.postprocess")])
+def test_moved_user_facing_names_resolve_with_a_deprecation_warning(old, new):
+    import importlib
+
+    module, _, name = old.rpartition(".")
+    with pytest.warns(DeprecationWarning, match=f"moved to {new}.{name}"):
+        value = getattr(importlib.import_module(module), name)
+    assert value is getattr(importlib.import_module(new), name)
+    with pytest.raises(AttributeError):
+        importlib.import_module(module).not_a_name
