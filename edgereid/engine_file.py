@@ -73,9 +73,9 @@ def import_tensorrt(prefer: str | None = None):
         except ImportError:
             continue
     raise MissingDependencyError(
-        "no TensorRT Python module can be imported", expected="tensorrt (10.x/11.x) or tensorrt_rtx",
+        "tensorrt", "trt", "building or loading TensorRT engines", got=f"none of {FLAVOURS} can be imported",
         fix="pip install 'edgereid[trt]' on a machine with NVIDIA's index (or JetPack's python3-libnvinfer); "
-            "tensorrt-rtx-cu12 installs from PyPI and builds ahead of time without a GPU")
+            "pip install 'edgereid[trt-rtx]' (tensorrt-rtx-cu12 from PyPI) builds ahead of time without a GPU")
 
 @dataclass(frozen=True)
 

@@ -68,11 +68,10 @@ class RegistryError(EdgeReidError, KeyError):
 class MissingDependencyError(EdgeReidError, ImportError):
     """An optional dependency needed for the requested feature is not installed."""
 
-    def __init__(self, module: str, extra: str, feature: str) -> None:
-        super().__init__(
-            f"{feature} needs the Python module '{module}', which is not installed",
-            fix=f"pip install 'edgereid[{extra}]'",
-        )
+    def __init__(self, module: str, extra: str, feature: str, *, got: str | None = None,
+                 fix: str | None = None) -> None:
+        super().__init__(f"{feature} needs the Python module '{module}', which is not installed",
+                         got=got, fix=fix or f"pip install 'edgereid[{extra}]'")
         self.module = module
         self.extra = extra
 

@@ -19,6 +19,7 @@ from edgereid.data.scene_crops import runtime_crops_uint8
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
 from edgereid.errors import ConfigError, InputError
 from edgereid.ops.geometry import plan_whole_images
+from edgereid.progress import progress as show_progress
 
 
 @dataclass(frozen=True)
@@ -58,9 +59,7 @@ def render_faces(seed: int, identities: int, per_identity: int, progress: bool =
     rng = np.random.default_rng((seed, 11))
     pids = [i.pid for i in world.identities for _ in range(per_identity)]
     if progress:
-        from tqdm import tqdm
-
-        pids = tqdm(pids, desc=f"rendering faces (world {seed})", unit="face")
+        pids = show_progress(pids, desc=f"rendering faces (world {seed})", unit="face")
     samples = [world.render_face(pid, rng) for pid in pids]
     return FaceRenders(np.stack([s.image for s in samples]), np.stack([s.landmarks for s in samples]),
                        np.array([s.pid for s in samples]))

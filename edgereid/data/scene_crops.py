@@ -19,6 +19,7 @@ from edgereid.data.synthetic import WorldSpec, to_pixel_centres
 from edgereid.ops.geometry import points_to_input
 from edgereid.ops.preprocess import allocate_staging, crop_into, fill_bgr
 from edgereid.ops.geometry import plan_crops, validate_boxes
+from edgereid.progress import progress as show_progress
 
 
 @dataclass
@@ -63,9 +64,7 @@ def scene_crops(data: WorldSpec, person_spec: InputSpec | None = None, face_spec
     faces: list[CropSet] = []
     cams = range(data.cameras)
     if progress:
-        from tqdm import tqdm
-
-        cams = tqdm(cams, desc=f"rendering world seed {data.seed}", unit="camera")
+        cams = show_progress(cams, desc=f"rendering world seed {data.seed}", unit="camera")
     for cam in cams:
         for frame in world.scene(cam, data.frames_per_camera, pace=data.pace, people_per_frame=data.people_per_frame):
             if person_spec is not None and frame.persons:
@@ -85,9 +84,7 @@ def rendered_face_crops(data: WorldSpec, spec: InputSpec, per_identity: int, siz
     parts = []
     identities = world.identities
     if progress:
-        from tqdm import tqdm
-
-        identities = tqdm(identities, desc="rendering faces", unit="identity")
+        identities = show_progress(identities, desc="rendering faces", unit="identity")
     for identity in identities:
         for _ in range(per_identity):
             sample = world.render_face(identity.pid, rng)

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from edgereid.card import InputSpec
-from edgereid.errors import CheckpointError, MissingDependencyError
+from edgereid.errors import CheckpointError, require
 
 INFO_FILE = "edgereid.json"
 # Stable Diffusion's DDPM schedule: 1000 steps, beta "scaled_linear" from 0.00085 to 0.012.
@@ -29,12 +29,7 @@ SD_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0
 
 def import_diffusers():
     """The ``diffusers`` module, or an error that says how to install it."""
-    try:
-        import diffusers
-    except ImportError as exc:
-        raise MissingDependencyError("the diffusion teachers need diffusers",
-                                     fix='pip install "edgereid[teachers]"') from exc
-    return diffusers
+    return require("diffusers", "teachers", "the diffusion teachers (StableKeypoints, DCAC)")
 
 
 @dataclass

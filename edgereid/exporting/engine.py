@@ -30,6 +30,8 @@ from edgereid import engine_file
 from edgereid.engine_file import BatchProfile, EngineKey, import_tensorrt, write_sidecar
 from edgereid.errors import ExportError
 from edgereid.fileio import atomic_write_bytes
+from edgereid.progress import available as progress_available
+from edgereid.progress import progress
 
 
 @dataclass
@@ -83,9 +85,8 @@ class _Logger:
 
 def _progress_monitor(trt):
     """A tqdm bar per build phase, where this TensorRT has ``IProgressMonitor``."""
-    if not hasattr(trt, "IProgressMonitor"):
+    if not hasattr(trt, "IProgressMonitor") or not progress_available():
         return None
-    from tqdm import tqdm
 
     class Monitor(trt.IProgressMonitor):
         def __init__(self) -> None:
@@ -93,7 +94,7 @@ def _progress_monitor(trt):
             self.bars: dict[str, Any] = {}
 
         def phase_start(self, phase_name, parent_phase, num_steps) -> None:
-            self.bars[phase_name] = tqdm(total=num_steps, desc=f"TensorRT {phase_name}", leave=False)
+            self.bars[phase_name] = progress(total=num_steps, desc=f"TensorRT {phase_name}", leave=False)
 
         def step_complete(self, phase_name, step) -> bool:
             bar = self.bars.get(phase_name)

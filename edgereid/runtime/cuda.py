@@ -12,17 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgereid.errors import BackendError, InputError, MissingDependencyError
+from edgereid.errors import BackendError, InputError, MissingDependencyError, require
 
 
 def bindings(name: str):
     """A ``cuda.bindings`` module (``runtime``, ``driver``, ``nvrtc``), or a clear error without cuda-python."""
-    import importlib
-
-    try:
-        return importlib.import_module(f"cuda.bindings.{name}")
-    except ImportError as exc:
-        raise MissingDependencyError("cuda-python is not installed", fix="pip install 'edgereid[gpu]'") from exc
+    return require(f"cuda.bindings.{name}", "gpu", "the CUDA layer (GPU memory, streams, kernels)")
 
 
 def _runtime():
@@ -147,7 +142,8 @@ def _from_dlpack(obj):
 
         return torch.from_dlpack(obj)
     except ImportError as exc:
-        raise MissingDependencyError("reading a DLPack array needs CuPy or torch", fix="pip install cupy-cuda12x") from exc
+        raise MissingDependencyError("cupy", "gpu", "reading a DLPack device array",
+                                     fix="pip install cupy-cuda12x (or torch)") from exc
 
 
 class KernelModule:

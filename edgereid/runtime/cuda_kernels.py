@@ -99,8 +99,8 @@ def compile_ptx(arch: str = "compute_87", half: bool = False, cache_dir: str | P
         program = check(nvrtc.nvrtcCreateProgram((prelude + source).encode(), b"crop_resize.cu", 0, [], []),
                          "nvrtcCreateProgram")
     except RuntimeError as exc:  # cuda-python raises when libnvrtc cannot be found
-        raise MissingDependencyError("NVRTC cannot be loaded", got=str(exc),
-                                     fix="pip install nvidia-cuda-nvrtc (or install the CUDA toolkit)") from exc
+        raise MissingDependencyError("nvidia-cuda-nvrtc", "gpu", "compiling the GPU kernels (NVRTC)", got=str(exc),
+                                     fix="pip install 'edgereid[gpu]' (or install the CUDA toolkit)") from exc
     # no fused multiply-add: NV12 conversion must round exactly as the reference (fma changes 1 in ~1e6)
     options = [f"--gpu-architecture={arch}".encode(), b"--std=c++14", b"--fmad=false", *[d.encode() for d in defines]]
     include = _cuda_include_dir() if half else None

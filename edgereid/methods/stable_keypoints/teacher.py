@@ -15,6 +15,7 @@ from edgereid.diffusion.ldm import diffusion_spec, load_ldm
 from edgereid.errors import CheckpointError, InputError
 from edgereid.methods.stable_keypoints import geometry
 from edgereid.methods.stable_keypoints.learning import TEACHER_KIND, TokenMaps
+from edgereid.progress import progress as show_progress
 
 
 @dataclass
@@ -111,9 +112,7 @@ class KeypointTeacher:
         pixels = torch.from_numpy(batch)
         chunks = range(0, len(pixels), 64)
         if progress:
-            from tqdm import tqdm
-
-            chunks = tqdm(chunks, desc=f"keypoints teacher ({self.tta_views} TTA views)", unit="64 crops")
+            chunks = show_progress(chunks, desc=f"keypoints teacher ({self.tta_views} TTA views)", unit="64 crops")
         parts = [self.predict(pixels[i:i + 64]) for i in chunks]
         from edgereid.ops.geometry import points_to_frame
 
