@@ -54,6 +54,14 @@ class BackendClosedError(BackendError):
     """A backend (or a pipeline) was used after ``close()`` released what it held."""
 
 
+class FrameError(EdgeReidError):
+    """One frame could not be processed inside a batch (its ``FrameResult.error``); the cause is chained."""
+
+
+class PipelineClosedError(EdgeReidError):
+    """Work was submitted to a pipeline that is closed or whose worker stopped."""
+
+
 class ExportError(EdgeReidError):
     """An export produced a graph that fails its checks (ONNX checker, parity with torch)."""
 

@@ -11,7 +11,7 @@ from typing import Any, TypeVar, Union
 
 import numpy as np
 
-from edgereid.errors import InputError
+from edgereid.errors import EdgeReidError, InputError
 
 RowIndex = Union[int, slice, np.ndarray, list]
 _Rows = TypeVar("_Rows", bound="_RowAligned")
@@ -83,7 +83,8 @@ class Persons(_RowAligned):
     """Per-person results of one frame, row-aligned with the submitted boxes.
 
     ``scores`` are cosine scores against the ReID gallery; NaN where there is no score (no gallery, an
-    empty gallery, or a failed row). Select rows with ``persons[mask]``."""
+    empty gallery, or a failed row). ``invalid`` flags rows whose model output was not finite: their
+    embedding is zero, their points NaN, and they were not matched. Select rows with ``persons[mask]``."""
 
     boxes: np.ndarray
     embeddings: np.ndarray | None = None
@@ -93,9 +94,11 @@ class Persons(_RowAligned):
     keypoint_confidence: np.ndarray | None = None
     joints: np.ndarray | None = None
     joint_names: tuple[str, ...] = ()
+    invalid: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
+        _rows("invalid", self.invalid, n, ())
         _rows("boxes", self.boxes, n, (4,))
         _rows("embeddings", self.embeddings, n, (None,))
         _rows("scores", self.scores, n, ())
@@ -113,17 +116,20 @@ class Faces(_RowAligned):
     """Per-face results of one frame, row-aligned with the submitted face boxes.
 
     ``too_small`` flags faces below the pipeline's ``min_face_size``: they were not embedded (zero
-    vector) or matched (identity None, score NaN), since a few pixels cannot identify anyone. NaN is the
-    one "no score" value. Select rows with ``faces[mask]``."""
+    vector) or matched (identity None, score NaN), since a few pixels cannot identify anyone; ``invalid``
+    flags faces whose model output was not finite (zero embedding, not matched). NaN is the one "no
+    score" value. Select rows with ``faces[mask]``."""
 
     boxes: np.ndarray
     embeddings: np.ndarray | None = None
     identities: tuple[str | None, ...] = ()
     scores: np.ndarray | None = None
     too_small: np.ndarray | None = None
+    invalid: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.boxes)
+        _rows("invalid", self.invalid, n, ())
         _rows("boxes", self.boxes, n, (4,))
         _rows("embeddings", self.embeddings, n, (None,))
         _rows("scores", self.scores, n, ())
@@ -137,7 +143,9 @@ class Faces(_RowAligned):
 class FrameResult:
     """Everything the pipeline found for one submitted frame.
 
-    ``latency_ms`` runs from ``submit`` to the result being ready.
+    ``latency_ms`` runs from ``submit`` to the result being ready. ``error`` is set when this frame could not
+    be processed (its persons and faces then carry only their boxes); the other frames of its batch and
+    camera are unaffected.
     """
 
     sequence: int
@@ -147,3 +155,8 @@ class FrameResult:
     faces: Faces = field(default_factory=Faces.empty)
     modality: str = "rgb"
     latency_ms: float = 0.0
+    error: EdgeReidError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

@@ -73,6 +73,10 @@ def validate_boxes(boxes: object, frame_shape: tuple[int, ...], where: str = "bo
     return rounded
 
 
+# Five landmarks closer than this (RMS distance to their centre, px) leave the similarity solve degenerate.
+MIN_LANDMARK_SPREAD_PX = 1.0
+
+
 def validate_landmarks(landmarks: object, count: int) -> np.ndarray:
     """Check 5-point face landmarks ``[N, 5, 2]`` (x, y) in frame pixels."""
     arr = np.asarray(landmarks, dtype=np.float64)
@@ -81,6 +85,14 @@ def validate_landmarks(landmarks: object, count: int) -> np.ndarray:
                          got=str(arr.shape), fix="give one 5-point set per face box, or none")
     if not np.isfinite(arr).all():
         raise InputError("face landmarks contain NaN or inf")
+    spread = np.sqrt(((arr - arr.mean(axis=1, keepdims=True)) ** 2).sum(axis=2).mean(axis=1))
+    degenerate = np.flatnonzero(spread < MIN_LANDMARK_SPREAD_PX)
+    if degenerate.size:
+        i = int(degenerate[0])
+        raise InputError(f"face landmarks {degenerate.tolist()} (nearly) coincide: no alignment can be solved "
+                         "from them", expected=f"5 points spread at least {MIN_LANDMARK_SPREAD_PX} px around their "
+                         "centre", got=f"face {i}: {np.round(arr[i], 2).tolist()}",
+                         fix="pass the detector's landmarks for that face, or none (the box is cropped instead)")
     return arr
 
 

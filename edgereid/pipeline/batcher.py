@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from edgereid.errors import ConfigError
+from edgereid.errors import ConfigError, PipelineClosedError
 
 DROP_POLICIES = ("block", "drop_oldest")
 
@@ -79,20 +79,25 @@ class Batcher:
     def put(self, item: WorkItem, timeout: float | None = None) -> bool:
         """Queue ``item``; returns False only if ``block`` timed out waiting for room."""
         with self._cond:
-            if self._closed:
-                raise RuntimeError("the batcher is closed")
+            self._refuse_if_closed()
             if len(self._queue) >= self.capacity:
                 if self.drop_policy == "drop_oldest":
                     oldest = self._queue.popleft()
                     self._crops -= oldest.crops
                     self.stats.dropped += 1
-                elif not self._cond.wait_for(lambda: len(self._queue) < self.capacity, timeout):
+                elif not self._cond.wait_for(lambda: len(self._queue) < self.capacity or self._closed, timeout):
                     return False
+                self._refuse_if_closed()  # closed while this producer waited: wake it, never hang
             self._queue.append(item)
             self._crops += item.crops
             self.stats.submitted += 1
             self._cond.notify_all()
             return True
+
+    def _refuse_if_closed(self) -> None:
+        if self._closed:
+            raise PipelineClosedError("the pipeline is closed (or its worker stopped); no more frames are taken",
+                                      fix="open a new Pipeline")
 
     def flush(self) -> None:
         """Release whatever is queued now, without waiting for ``max_batch`` or ``max_wait_ms``."""

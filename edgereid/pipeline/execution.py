@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgereid.errors import BackendClosedError, FrameError
 from edgereid.gallery import Gallery
 from edgereid.pipeline.batcher import WorkItem
 from edgereid.pipeline.config import PipelineConfig
@@ -72,12 +73,22 @@ class BatchInputs:
                                   ).astype(bool) if submissions else np.zeros(0, bool))
 
 
-def match(gallery: Gallery | None, embeddings: np.ndarray) -> tuple[tuple[str | None, ...], np.ndarray]:
-    """Gallery identities and scores of ``embeddings``; without a (non-empty) gallery, None and NaN."""
-    if gallery is None or len(gallery) == 0 or len(embeddings) == 0:
-        return (None,) * len(embeddings), np.full(len(embeddings), np.nan, dtype=np.float32)
-    matches = gallery.match(embeddings)
-    return tuple(m.identity for m in matches), np.array([m.score for m in matches], dtype=np.float32)
+def match_valid(gallery: Gallery | None, embeddings: np.ndarray,
+                valid: np.ndarray) -> tuple[tuple[str | None, ...], np.ndarray]:
+    """Gallery identities and scores of the ``valid`` rows of ``embeddings``; None and NaN for the other rows,
+    and for every row without a (non-empty) gallery."""
+    identities: list[str | None] = [None] * len(embeddings)
+    scores = np.full(len(embeddings), np.nan, dtype=np.float32)
+    if gallery is not None and len(gallery) and valid.any():
+        rows = np.flatnonzero(valid)
+        for row, found in zip(rows, gallery.match(embeddings[rows])):
+            identities[row], scores[row] = found.identity, found.score
+    return tuple(identities), scores
+
+
+def _bounded(text: str, limit: int = 300) -> str:
+    """An error text cut to ``limit`` characters (messages never render unbounded values)."""
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"
 
 
 class BatchExecutor:
@@ -96,15 +107,36 @@ class BatchExecutor:
             self._device_frames, self._upload_stream = DeviceFrames(), cuda.Stream()
 
     def run(self, work: list[WorkItem], reid_gallery: Gallery | None, face_gallery: Gallery | None) -> list[FrameResult]:
-        """One result per work item, in order."""
+        """One result per work item, in order. A frame whose processing fails gets a result carrying a
+        :class:`~edgereid.errors.FrameError` (the batch is retried frame by frame to find it); every other
+        frame is processed normally. Only a closed backend (the pipeline is shutting down) propagates."""
         with self._lock:
-            inputs = BatchInputs.gather([w.payload for w in work])
-            device_frames = None
-            if self._device_frames is not None:
-                self._device_frames.upload(inputs.frames, self._upload_stream)
-                device_frames = self._device_frames
-            persons = self._persons(inputs, reid_gallery, device_frames)
-            faces = self._faces(inputs, face_gallery, device_frames)
+            try:
+                return self._run_together(work, reid_gallery, face_gallery)
+            except BackendClosedError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - which frame failed is found below, one at a time
+                if len(work) == 1:
+                    return [self.failed_result(work[0], exc)]
+            results = []
+            for item in work:
+                try:
+                    results += self._run_together([item], reid_gallery, face_gallery)
+                except BackendClosedError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - the frame fails alone, typed, with its cause
+                    results.append(self.failed_result(item, exc))
+            return results
+
+    def _run_together(self, work: list[WorkItem], reid_gallery: Gallery | None,
+                      face_gallery: Gallery | None) -> list[FrameResult]:
+        inputs = BatchInputs.gather([w.payload for w in work])
+        device_frames = None
+        if self._device_frames is not None:
+            self._device_frames.upload(inputs.frames, self._upload_stream)
+            device_frames = self._device_frames
+        persons = self._persons(inputs, reid_gallery, device_frames)
+        faces = self._faces(inputs, face_gallery, device_frames)
         done = time.monotonic()
         return [FrameResult(sequence=item.sequence, camera_id=sub.camera_id, timestamp=sub.timestamp,
                             persons=persons[inputs.person_frame == i], faces=faces[inputs.face_frame == i],
@@ -112,9 +144,22 @@ class BatchExecutor:
                             latency_ms=(done - item.submitted_at) * 1000.0)
                 for i, (item, sub) in enumerate(zip(work, inputs.submissions))]
 
+    def failed_result(self, item: WorkItem, exc: BaseException | None) -> FrameResult:
+        """The result of a frame that could not be processed: its boxes, no embeddings, the typed error."""
+        sub: Submission = item.payload
+        error = FrameError(f"frame {item.sequence} of camera '{sub.camera_id}' could not be processed",
+                           got=f"{type(exc).__name__}: {_bounded(str(exc))}",
+                           fix="check this frame's boxes, faces and landmarks; other frames are unaffected")
+        error.__cause__ = exc
+        return FrameResult(sequence=item.sequence, camera_id=sub.camera_id, timestamp=sub.timestamp,
+                           persons=Persons(sub.boxes.astype(np.float32)), faces=Faces(sub.faces.astype(np.float32)),
+                           modality=self.config.modality(sub.camera_id),
+                           latency_ms=(time.monotonic() - item.submitted_at) * 1000.0, error=error)
+
     def _persons(self, inputs: BatchInputs, gallery: Gallery | None, device_frames: Any) -> Persons:
         index, boxes, frames = inputs.person_frame, inputs.person_boxes, inputs.frames
         fields: dict[str, Any] = {"boxes": boxes.astype(np.float32)}
+        invalid = np.zeros(len(boxes), bool)
         reid = self.models.get("reid_model")
         if reid is not None:
             ir_model = self.models.get("reid_ir_model")
@@ -124,18 +169,20 @@ class BatchExecutor:
             embeddings = np.zeros((len(boxes), reid.card.embedding_dim), dtype=np.float32)
             for model, rows in ((reid, ~is_ir), (ir_model, is_ir)):
                 if model is not None and rows.any():
-                    plan = model.plan(index[rows], boxes[rows])
-                    embeddings[rows] = model.run(frames, plan, device_frames).embeddings
+                    found = model.run(frames, model.plan(index[rows], boxes[rows]), device_frames)
+                    embeddings[rows] = found.embeddings
+                    invalid[rows] |= found.invalid
             fields["embeddings"] = embeddings
-            fields["identities"], fields["scores"] = match(gallery, embeddings)
+            fields["identities"], fields["scores"] = match_valid(gallery, embeddings, ~invalid)
         keypoints = self.models.get("keypoint_model")
         if keypoints is not None:
             found = keypoints.run(frames, keypoints.plan(index, boxes), device_frames)
             fields["keypoints"], fields["keypoint_confidence"] = found.keypoints, found.keypoint_confidence
+            invalid |= found.invalid
             if found.joints is not None:
                 fields["joints"] = found.joints
                 fields["joint_names"] = tuple(keypoints.card.readout.joint_names)
-        return Persons(**fields)
+        return Persons(**fields, invalid=invalid)
 
     def _faces(self, inputs: BatchInputs, gallery: Gallery | None, device_frames: Any) -> Faces:
         """Face embeddings and matches; faces below ``min_face_size`` are skipped (zero embedding, no
@@ -147,17 +194,15 @@ class BatchExecutor:
         sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         usable = sides >= self.config.min_face_size
         embeddings = np.zeros((len(boxes), model.card.embedding_dim), np.float32)
+        invalid = np.zeros(len(boxes), bool)
         for aligned in (True, False):
             rows = usable & (inputs.face_aligned == aligned)
             if rows.any():
                 plan = model.plan(inputs.face_frame[rows], boxes[rows], inputs.face_landmarks[rows] if aligned else None)
-                embeddings[rows] = model.run(inputs.frames, plan, device_frames).embeddings
-        identities: list[str | None] = [None] * len(boxes)
-        scores = np.full(len(boxes), np.nan, np.float32)
-        matched, matched_scores = match(gallery, embeddings[usable])
-        for row, identity, value in zip(np.flatnonzero(usable), matched, matched_scores):
-            identities[row], scores[row] = identity, value
-        return Faces(boxes.astype(np.float32), embeddings, tuple(identities), scores, ~usable)
+                found = model.run(inputs.frames, plan, device_frames)
+                embeddings[rows], invalid[rows] = found.embeddings, found.invalid
+        identities, scores = match_valid(gallery, embeddings, usable & ~invalid)
+        return Faces(boxes.astype(np.float32), embeddings, identities, scores, ~usable, invalid)
 
     def close(self) -> None:
         """Close every model (sessions, device memory) and the shared device frames."""

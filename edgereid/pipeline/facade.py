@@ -18,7 +18,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from edgereid.errors import ConfigError, InputError
+from edgereid.errors import ConfigError, InputError, PipelineClosedError
 from edgereid.gallery import Gallery
 from edgereid.ops.geometry import check_landmarks_in_boxes, validate_boxes, validate_landmarks
 from edgereid.ops.preprocess import validate_frame
@@ -126,7 +126,8 @@ class Pipeline:
         landmarks = None
         if face_input.landmarks is not None:
             landmarks = validate_landmarks(face_input.landmarks, len(face_boxes))
-            check_landmarks_in_boxes(landmarks, face_boxes)
+            # against the boxes as submitted: a face cut by the frame edge keeps landmarks inside its own box
+            check_landmarks_in_boxes(landmarks, face_input.boxes.astype(np.float64))
         if len(face_boxes) and "face_model" not in self.models:
             raise InputError("faces were given but no face_model is configured",
                              fix="set face_model in the pipeline config or submit faces=None")
@@ -146,6 +147,8 @@ class Pipeline:
         ``TimeoutError``); with ``drop_oldest`` it never waits and the oldest queued frame is dropped.
         """
         self._raise_worker_error()
+        if self._closed:
+            raise PipelineClosedError("the pipeline is closed", fix="open a new Pipeline")
         submission = self._validate(frame, boxes, camera_id, timestamp, faces)
         submission.frame = submission.frame.copy()  # decoders reuse their buffers; the queued frame must not change
         self._ensure_worker()
@@ -218,18 +221,27 @@ class Pipeline:
                 self._worker.start()
 
     def _work(self) -> None:
+        """The worker: never dies on data. A frame that fails is a result with an error (the executor); should
+        the batch path itself fail, every frame of that batch gets the error and the worker goes on. Only an
+        interpreter-level exit stops it, and then blocked producers are woken with PipelineClosedError."""
         try:
             while (batch := self.batcher.get_batch()) is not None:
-                for result in self.executor.run(batch, self._reid_gallery, self._face_gallery):
+                try:
+                    results = self.executor.run(batch, self._reid_gallery, self._face_gallery)
+                except Exception as exc:  # noqa: BLE001 - delivered, typed, with its cause, per frame
+                    results = [self.executor.failed_result(item, exc) for item in batch]
+                for result in results:
                     self._results.put(result)
                 with self._lock:
                     self._completed += len(batch)
         except BaseException as exc:  # surfaced to the caller by results()/submit()
             self._error = exc
+            self.batcher.close()
 
     def _raise_worker_error(self) -> None:
         if self._error is not None:
-            raise RuntimeError("the pipeline worker failed") from self._error
+            raise PipelineClosedError("the pipeline worker stopped", got=f"{type(self._error).__name__}",
+                                      fix="open a new Pipeline") from self._error
 
     # -- lifecycle --------------------------------------------------------------------------------
 

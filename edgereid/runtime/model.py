@@ -16,12 +16,16 @@ from edgereid.runtime.backends.base import Backend, DeviceInput
 
 @dataclass(frozen=True)
 class CropOutputs:
-    """Per-crop results: ``embeddings`` for ReID/face models; keypoint fields for keypoint models."""
+    """Per-crop results: ``embeddings`` for ReID/face models; keypoint fields for keypoint models.
+
+    ``invalid`` flags crops whose model output was not finite (NaN or inf): their embedding is zero, their
+    points NaN with confidence 0, and they are never matched against a gallery."""
 
     embeddings: np.ndarray | None = None
     keypoints: np.ndarray | None = None
     keypoint_confidence: np.ndarray | None = None
     joints: np.ndarray | None = None
+    invalid: np.ndarray | None = None
 
 
 class CropModel:
@@ -77,24 +81,32 @@ class CropModel:
     def _postprocess(self, outputs: dict[str, np.ndarray], plan: CropPlan) -> CropOutputs:
         card = self.card
         if card.task in ("reid", "face"):
-            return CropOutputs(embeddings=l2_normalize(outputs[card.output("embedding").name]))
+            raw = np.asarray(outputs[card.output("embedding").name], dtype=np.float32)
+            invalid = ~np.isfinite(raw.reshape(len(raw), -1)).all(axis=1)
+            embeddings = l2_normalize(np.where(invalid[:, None], 0.0, raw).astype(np.float32))
+            return CropOutputs(embeddings=embeddings, invalid=invalid)
         coords = outputs[card.output("coords").name].astype(np.float64)
         confidence = outputs[card.output("confidence").name].astype(np.float32)
+        invalid = ~(np.isfinite(coords).reshape(len(coords), -1).all(axis=1)
+                    & np.isfinite(confidence).reshape(len(confidence), -1).all(axis=1))
+        coords[invalid] = np.nan
+        confidence[invalid] = 0.0
         joints = None
         if card.readout is not None:
             in_crop = apply_readout(coords, card.readout, (card.input.height, card.input.width))
             joints = points_to_frame(in_crop.astype(np.float64), plan.to_frame)
         return CropOutputs(keypoints=points_to_frame(coords, plan.to_frame), keypoint_confidence=confidence,
-                           joints=joints)
+                           joints=joints, invalid=invalid)
 
     def _empty(self) -> CropOutputs:
         card = self.card
+        none = np.zeros(0, bool)
         if card.task in ("reid", "face"):
-            return CropOutputs(embeddings=np.zeros((0, card.embedding_dim), dtype=np.float32))
+            return CropOutputs(embeddings=np.zeros((0, card.embedding_dim), dtype=np.float32), invalid=none)
         k = card.output("coords").dims[0]
         joints = np.zeros((0, len(card.readout.joint_names), 2), np.float32) if card.readout else None
         return CropOutputs(keypoints=np.zeros((0, k, 2), np.float32),
-                           keypoint_confidence=np.zeros((0, k), np.float32), joints=joints)
+                           keypoint_confidence=np.zeros((0, k), np.float32), joints=joints, invalid=none)
 
 
 def _slice_plan(plan: CropPlan, start: int, stop: int) -> CropPlan:

@@ -2,7 +2,7 @@ import threading
 
 import pytest
 
-from edgereid.errors import ConfigError
+from edgereid.errors import ConfigError, PipelineClosedError
 from edgereid.pipeline.batcher import Batcher, WorkItem
 
 
@@ -68,7 +68,7 @@ def test_get_batch_returns_none_once_closed_and_drained():
     batcher.close()
     assert [w.sequence for w in batcher.get_batch()] == [0]
     assert batcher.get_batch() is None
-    with pytest.raises(RuntimeError):
+    with pytest.raises(PipelineClosedError, match="closed"):
         batcher.put(item(1, 1))
 
 
