@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import math
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,9 @@ CARD_METADATA_KEY = "edgereid.card"
 
 TASKS = ("reid", "keypoints", "face")
 RESIZE_POLICIES = ("stretch", "letterbox")
+# Budgets a card may declare: a crop side, and the values one output holds per crop.
+MAX_INPUT_SIDE = 4096
+MAX_OUTPUT_VALUES = 1 << 22
 COLOR_ORDERS = ("RGB", "BGR")
 OUTPUT_KINDS = ("embedding", "heatmaps", "coords", "confidence")
 
@@ -79,8 +83,11 @@ class InputSpec:
         _check_choice("colour order", self.color_order, COLOR_ORDERS)
         _check_choice("layout", self.layout, ("NCHW",))
         _check_choice("input dtype", self.dtype, ("float32", "float16"))
-        if self.height <= 0 or self.width <= 0:
-            raise ModelCardError("input size must be positive", got=f"{self.height}x{self.width}")
+        if not all(isinstance(side, int) and 0 < side <= MAX_INPUT_SIDE for side in (self.height, self.width)):
+            raise ModelCardError("input size out of range", expected=f"whole pixels, 1 to {MAX_INPUT_SIDE} per side",
+                                 got=f"{self.height!r:.20}x{self.width!r:.20}")
+        if not all(math.isfinite(v) for v in self.mean + self.std):
+            raise ModelCardError("mean and std must be finite", got=f"mean={self.mean} std={self.std}")
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ModelCardError("mean and std need 3 values each, std > 0",
                                  got=f"mean={self.mean} std={self.std}")
@@ -97,6 +104,10 @@ class OutputSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "dims", tuple(int(d) for d in self.dims))
         _check_choice("output kind", self.kind, OUTPUT_KINDS)
+        if len(self.dims) > 4 or any(d < 1 for d in self.dims) or math.prod(self.dims) > MAX_OUTPUT_VALUES:
+            raise ModelCardError(f"output '{self.name:.40}' has out-of-range dims",
+                                 expected=f"1 to 4 positive dims, at most {MAX_OUTPUT_VALUES} values per crop",
+                                 got=str(self.dims)[:80])
 
 
 @dataclass(frozen=True)

@@ -53,12 +53,48 @@ def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
                                 fix="declare it: --output NAME:embedding:DIM")
         outputs = (OutputSpec(graph_outputs[0].name, "embedding", dims),)
     embedding = [o for o in outputs if o.kind == "embedding"]
-    return ModelCard(
+    card = ModelCard(
         name=name or path.stem, task=task,
         input=InputSpec(name=session.get_inputs()[0].name, height=height, width=width,
                         color_order=color_order, mean=tuple(mean), std=tuple(std), resize=resize),
         outputs=outputs, embedding_dim=embedding[0].dims[0] if embedding else 0,
         provenance=Provenance(checkpoint_sha256=file_sha256(path), source=f"attached to {path.name}"))
+    check_card_against_graph(card, session.get_inputs(), session.get_outputs(), str(path))
+    return card
+
+
+# ONNX Runtime's tensor types for the card's input dtypes
+_ORT_INPUT_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)"}
+
+
+def check_card_against_graph(card: ModelCard, inputs: Sequence[Any], outputs: Sequence[Any], where: str) -> None:
+    """Refuse a card that disagrees with its graph, before any frame is run: one input, named as the card says,
+    rank 4 NCHW with 3 channels, the card's dtype and (where the graph fixes them) height and width; every
+    declared output present with the declared dims. ``inputs``/``outputs`` are ONNX Runtime's node args
+    (``name``, ``shape``, ``type``); symbolic dimensions match anything."""
+    def refuse(problem: str, expected: str, got: str) -> ModelCardError:
+        return ModelCardError(f"the card of {where} disagrees with its graph: {problem}", expected=expected,
+                              got=got, fix="re-attach a card that describes the graph (edgereid card attach)")
+
+    if len(inputs) != 1:
+        raise refuse("edgereid models take one image batch", "1 graph input", f"{[i.name for i in inputs]}")
+    graph_input, spec = inputs[0], card.input
+    if graph_input.name != spec.name:
+        raise refuse("input name", repr(spec.name), repr(graph_input.name))
+    shape = list(graph_input.shape)
+    wanted = [None, 3, spec.height, spec.width]
+    if len(shape) != 4 or any(isinstance(d, int) and w is not None and d != w for d, w in zip(shape, wanted)):
+        raise refuse("input shape", f"[N, 3, {spec.height}, {spec.width}] ({spec.layout})", str(shape))
+    if graph_input.type != _ORT_INPUT_TYPES[spec.dtype]:
+        raise refuse("input dtype", f"{_ORT_INPUT_TYPES[spec.dtype]} ({spec.dtype})", graph_input.type)
+    graph_outputs = {o.name: list(o.shape) for o in outputs}
+    for declared in card.outputs:
+        if declared.name not in graph_outputs:
+            raise refuse(f"output '{declared.name}' is not in the graph", "one of " + str(sorted(graph_outputs)),
+                         repr(declared.name))
+        dims = graph_outputs[declared.name][1:]
+        if len(dims) != len(declared.dims) or any(isinstance(d, int) and d != w for d, w in zip(dims, declared.dims)):
+            raise refuse(f"dims of output '{declared.name}'", str(list(declared.dims)), str(dims))
 
 
 def _opset(path: Path) -> str:

@@ -1,3 +1,4 @@
+import dataclasses
 import json
 
 import numpy as np
@@ -73,3 +74,41 @@ def test_embedding_space_changes_with_checkpoint():
     assert a.embedding_space() != b.embedding_space()
     assert json.loads(a.to_json())["input"]["resize"] == "letterbox"
     assert CARD_METADATA_KEY == "edgereid.card"
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda c: c.replace(input=dataclasses.replace(c.input, height=c.input.height + 8)), "input shape"),
+    (lambda c: c.replace(input=dataclasses.replace(c.input, name="pixels")), "input name"),
+    (lambda c: c.replace(input=dataclasses.replace(c.input, dtype="float16")), "input dtype"),
+    (lambda c: c.replace(outputs=(OutputSpec("feat", "embedding", c.outputs[0].dims),)), "output 'feat'"),
+    (lambda c: c.replace(outputs=(OutputSpec(c.outputs[0].name, "embedding", (7,)),), embedding_dim=7), "dims"),
+])
+def test_a_card_that_disagrees_with_its_graph_is_refused_when_the_model_loads(tiny_models, tmp_path, change, message):
+    from edgereid.card import read_card, write_card
+    from edgereid.pipeline import Pipeline
+    from edgereid.runtime.backends import load_backend
+
+    source = tiny_models["test_reid"]["onnx"]
+    lying = write_card(source, change(read_card(source)), tmp_path / "lying.onnx")
+    with pytest.raises(ModelCardError, match=message):
+        load_backend(lying)
+    with pytest.raises(ModelCardError, match="disagrees with its graph"):
+        Pipeline({"reid_model": str(lying)})
+
+
+def test_card_attach_refuses_a_card_for_another_input_size(tiny_models):
+    from edgereid.card_tools import card_for_onnx
+
+    with pytest.raises(ModelCardError, match="input shape"):
+        card_for_onnx(tiny_models["test_reid"]["onnx"], task="reid", height=999, width=64)
+
+
+@pytest.mark.parametrize("spec, message", [
+    (dict(height=100_000, width=128), "input size out of range"), (dict(height=256.5, width=128), "out of range"),
+    (dict(mean=(float("nan"), 0.0, 0.0)), "finite"),
+])
+def test_card_budgets(spec, message):
+    with pytest.raises(ModelCardError, match=message):
+        InputSpec(**spec)
+    with pytest.raises(ModelCardError, match="out-of-range dims"):
+        OutputSpec("heat", "heatmaps", (100_000, 1000, 1000))

@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 
 from edgereid.card import ModelCard, card_from_metadata
-from edgereid.errors import InputError, ModelCardError
+from edgereid.card_tools import check_card_against_graph
+from edgereid.errors import InputError
 from edgereid.ort_session import CPU_PROVIDERS, open_session
 from edgereid.runtime.backends.base import Backend
 
@@ -32,15 +33,11 @@ class OnnxRuntimeBackend(Backend):
         self.session = open_session(self.path, providers=providers, threads=threads, spinning=False)
         self.providers = tuple(self.session.get_providers())
         self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
+        check_card_against_graph(self.card, self.session.get_inputs(), self.session.get_outputs(), str(self.path))
         graph_input = self.session.get_inputs()[0]
         self._input_name = graph_input.name
         self._input_dtype = _ORT_TYPES.get(graph_input.type)
-        self._output_names = [o.name for o in self.session.get_outputs()]
-        declared = [o.name for o in self.card.outputs]
-        if sorted(declared) != sorted(self._output_names):
-            raise ModelCardError(f"card outputs do not match the graph of {self.path}",
-                                 expected=str(declared), got=str(self._output_names),
-                                 fix="re-attach a card that names the graph's outputs")
+        self._output_names = [o.name for o in self.card.outputs]
         batch_dim = graph_input.shape[0]
         self.fixed_batch = isinstance(batch_dim, int)
         self.max_batch = batch_dim if self.fixed_batch else None
