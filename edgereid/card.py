@@ -207,9 +207,18 @@ class ModelCard:
 
     @classmethod
     def from_dict(cls, data: Any) -> "ModelCard":
+        """A card from its JSON form. The data comes from a file, so any malformed field (a wrong type, a
+        null where a list belongs) is a :class:`ModelCardError`, never a TypeError from deep inside."""
         if not isinstance(data, dict):
             raise ModelCardError("model card is not a JSON object", got=type(data).__name__)
-        data = dict(data)
+        try:
+            return cls._parse(dict(data))
+        except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+            raise ModelCardError("model card has a malformed field", got=f"{type(exc).__name__}: {str(exc)[:160]}",
+                                 fix="re-export the model, or re-attach its card with edgereid card attach") from exc
+
+    @classmethod
+    def _parse(cls, data: dict[str, Any]) -> "ModelCard":
         data["input"] = _from_mapping(InputSpec, data.get("input", {}), "input")
         data["outputs"] = tuple(_from_mapping(OutputSpec, o, "outputs") for o in data.get("outputs", ()))
         data["provenance"] = _from_mapping(Provenance, data.get("provenance", {}), "provenance")
@@ -218,7 +227,11 @@ class ModelCard:
         if data.get("accept_threshold") is not None:
             data["accept_threshold"] = _from_mapping(AcceptThreshold, data["accept_threshold"],
                                                      "accept_threshold")
-        return _from_mapping(cls, data, "card")
+        card = _from_mapping(cls, data, "card")
+        if not isinstance(card.name, str) or not isinstance(card.embedding_dim, int) or card.embedding_dim < 0:
+            raise ModelCardError("model card has a malformed name or embedding_dim",
+                                 got=f"{card.name!r:.40} / {card.embedding_dim!r:.20}")
+        return card
 
     @classmethod
     def from_json(cls, text: str) -> "ModelCard":

@@ -1,12 +1,16 @@
 """Strict configuration: YAML or dicts into frozen dataclasses; unknown keys are errors.
 
-A misspelt key is the most common silent bug in ML tooling; here it fails with a did-you-mean.
+A misspelt key is the most common silent bug in ML tooling; here it fails with a did-you-mean. YAML is
+read within budgets (file size, expanded size of anchors and aliases), duplicate keys are errors, mapping
+keys stay as written (a camera ``010`` is "010", not 8), every float is finite, and fields declared with
+:func:`ranged` are checked against their documented range whichever way the config is built.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -19,24 +23,106 @@ from edgereid.errors import ConfigError
 T = TypeVar("T")
 
 
+# Budgets of a config file: its size on disk, and its nodes once every alias is expanded.
+MAX_CONFIG_BYTES = 1 << 20
+MAX_CONFIG_NODES = 100_000
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters: error messages never render unbounded values."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """Safe YAML for configs: duplicate keys refused, mapping keys kept as the text written."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        self.flatten_mapping(node)
+        mapping: dict[Any, Any] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else self.construct_object(key_node, deep)
+            if key in mapping:
+                raise ConfigError(f"key {short(key)} appears twice in one mapping", got=str(key_node.start_mark).strip(),
+                                  fix="keep one of them (YAML would silently take the last)")
+            mapping[key] = self.construct_object(value_node, deep=deep)
+        return mapping
+
+
+_ConfigLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _ConfigLoader.construct_mapping)
+
+
+def _expanded_nodes(node: yaml.Node, memo: dict[int, float]) -> float:
+    """How many nodes ``node`` stands for once aliases are expanded (a recursive alias: infinity)."""
+    key = id(node)
+    if key in memo:
+        return memo[key]
+    memo[key] = float("inf")  # seen again while inside it: a cycle
+    if isinstance(node, yaml.SequenceNode):
+        size = 1 + sum(_expanded_nodes(child, memo) for child in node.value)
+    elif isinstance(node, yaml.MappingNode):
+        size = 1 + sum(_expanded_nodes(k, memo) + _expanded_nodes(v, memo) for k, v in node.value)
+    else:
+        size = 1
+    memo[key] = size
+    return size
+
+
 def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping; errors say which file and where."""
+    """Read a YAML mapping within the budgets; errors say which file and where."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}", fix="check the path")
+    size = path.stat().st_size
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path} is too large for a config file", expected=f"at most {MAX_CONFIG_BYTES} bytes",
+                          got=f"{size} bytes")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text", got=str(exc)[:120], fix="save the file as UTF-8") from exc
+    loader = _ConfigLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is not None and _expanded_nodes(node, {}) > MAX_CONFIG_NODES:
+            raise ConfigError(f"{path} expands to too many values through its anchors and aliases",
+                              expected=f"at most {MAX_CONFIG_NODES} after expansion",
+                              fix="write the values out instead of nesting aliases")
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML", got=str(exc)) from exc
+        raise ConfigError(f"{path} is not valid YAML", got=str(exc)[:300]) from exc
+    finally:
+        loader.dispose()
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of keys", got=type(data).__name__)
+        raise ConfigError(f"{path} must hold a mapping of keys", expected="key: value lines (a YAML mapping)",
+                          got=type(data).__name__, fix="check that this is the config file you meant")
     return data
+
+
+def ranged(default: Any, low: float, high: float) -> Any:
+    """A dataclass field whose value (when not None) must lie in ``[low, high]``; :func:`check_ranges`
+    enforces it, so call that from the class's ``__post_init__``."""
+    return dataclasses.field(default=default, metadata={"range": (low, high)})
+
+
+def check_ranges(config: Any) -> None:
+    """Every :func:`ranged` field of a dataclass instance within its range."""
+    for spec in dataclasses.fields(config):
+        bounds = spec.metadata.get("range")
+        value = getattr(config, spec.name)
+        if bounds is None or value is None:
+            continue
+        low, high = bounds
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
+        if not ok:
+            raise ConfigError(f"'{spec.name}' is out of range in {type(config).__name__}",
+                              expected=f"a number from {low} to {high}", got=short(value))
 
 
 def build(cls: type[T], data: Any, where: str = "config") -> T:
     """Instantiate dataclass ``cls`` from ``data``, recursing into nested dataclasses."""
     if not isinstance(data, dict):
-        raise ConfigError(f"'{where}' must be a mapping", got=f"{type(data).__name__}: {data!r}")
+        raise ConfigError(f"'{where}' must be a mapping", got=f"{type(data).__name__}: {short(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
     for key in data:
         if key not in fields:
@@ -63,11 +149,11 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         return build(hint, value, where)
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"'{where}' must be a mapping", got=repr(value))
+            raise ConfigError(f"'{where}' must be a mapping", got=short(value))
         return {str(k): _convert(args[1], v, f"{where}.{k}") for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"'{where}' must be a list", got=repr(value))
+            raise ConfigError(f"'{where}' must be a list", got=short(value))
         item = args[0] if args else Any
         return tuple(_convert(item, v, where) for v in value)
     if hint in (int, float, str, bool):
@@ -81,7 +167,9 @@ def _scalar(kind: type, value: Any, where: str) -> Any:
         return float(value)
     if not ok:
         raise ConfigError(f"'{where}' has the wrong type", expected=kind.__name__,
-                          got=f"{type(value).__name__}: {value!r}")
+                          got=f"{type(value).__name__}: {short(value)}")
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"'{where}' must be a finite number", got=short(value))
     return value
 
 

@@ -1,7 +1,12 @@
-"""Crash-safe file writing: a reader sees the old file or the new one, never half of one."""
+"""Crash-safe file writing: a reader sees the old file or the new one, never half of one.
+
+The temporary file of a write is named ``.<target>.<writer pid>.<random>.tmp`` beside the target. A writer
+killed mid-write (SIGKILL runs no cleanup) leaves it behind; the next write of the same target, or a reader
+that calls :func:`sweep_stale_temps`, removes those of writers that no longer run, never a live one's."""
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -11,7 +16,8 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, fsync, then rename."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    sweep_stale_temps(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
     # mkstemp makes the file private; keep the mode of the file being replaced, else rw-r--r--.
     os.chmod(tmp_name, target.stat().st_mode & 0o777 if target.exists() else 0o644)
     try:
@@ -24,6 +30,31 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         Path(tmp_name).unlink(missing_ok=True)
         raise
     return target
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def sweep_stale_temps(target: str | Path) -> int:
+    """Remove the temporary files of ``target`` whose writer process is gone; returns how many."""
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed = 0
+    if not target.parent.is_dir():
+        return 0
+    for candidate in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = candidate.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _process_alive(int(pid)):
+            candidate.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

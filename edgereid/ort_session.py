@@ -47,7 +47,8 @@ def open_session(model: str | Path | bytes, *, providers: Sequence[str] = CPU_PR
     try:
         session = ort.InferenceSession(source, options, providers=list(providers))
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise error(f"ONNX Runtime cannot load {where}", got=str(exc).splitlines()[0]) from exc
+        raise error(f"ONNX Runtime cannot load {where}", expected="a valid ONNX model", got=str(exc).splitlines()[0][:300],
+                    fix="check that the file is a complete .onnx export (re-export or re-download it)") from exc
     not_applied = [p for p in providers if p not in session.get_providers()]
     if not_applied:
         raise BackendError(f"providers {not_applied} were asked for but not applied",

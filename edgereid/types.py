@@ -12,6 +12,7 @@ from typing import Any, TypeVar, Union
 import numpy as np
 
 from edgereid.errors import EdgeReidError, InputError
+from edgereid.ops.geometry import as_box_array
 
 RowIndex = Union[int, slice, np.ndarray, list]
 _Rows = TypeVar("_Rows", bound="_RowAligned")
@@ -68,13 +69,13 @@ class FaceBoxes:
     landmarks: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        boxes = np.asarray(self.boxes, dtype=np.float32)
+        boxes = as_box_array(self.boxes, "face boxes").astype(np.float32)
         if boxes.size == 0:
             boxes = boxes.reshape(0, 4)
         _rows("face boxes", boxes, len(boxes), (4,))
         object.__setattr__(self, "boxes", boxes)
         if self.landmarks is not None:
-            object.__setattr__(self, "landmarks", np.asarray(self.landmarks, dtype=np.float32))
+            object.__setattr__(self, "landmarks", as_box_array(self.landmarks, "face landmarks").astype(np.float32))
         _rows("landmarks", self.landmarks, len(self.boxes), (5, 2))
 
 

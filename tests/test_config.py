@@ -42,3 +42,50 @@ def test_yaml_errors_say_which_file(tmp_path):
     bad.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_yaml(bad)
+
+
+def _yaml(tmp_path, text: str | bytes):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+def test_an_alias_bomb_is_refused_before_it_expands(tmp_path):
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    levels += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 9)]
+    path = _yaml(tmp_path, "\n".join(levels) + "\nreid_model: m.onnx\n")
+    assert path.stat().st_size < 1000
+    with pytest.raises(ConfigError, match="expands to too many values") as info:
+        load_yaml(path)
+    assert len(str(info.value)) < 500
+    with pytest.raises(ConfigError, match="too many values"):
+        load_yaml(_yaml(tmp_path, "a: &a [*a]\n"))  # a recursive alias expands forever
+
+
+@pytest.mark.parametrize("text, message", [
+    ("reid_model: a.onnx\nreid_model: b.onnx\n", "appears twice"),
+    (b"reid_model: \xff\xfe.onnx\n", "not UTF-8"),
+    ("reid_model: m.onnx\nmax_wait_ms: .nan\n", "finite"),
+    ("reid_model: m.onnx\nmax_wait_ms: .inf\n", "finite"),
+    ("reid_model: m.onnx\nmax_batch: -4\n", "out of range"),
+    ("reid_model: m.onnx\nmax_batch: 1000000000\n", "out of range"),
+    ("reid_model: m.onnx\nthreads: 0\n", "out of range"),
+    ("reid_model: m.onnx\nmin_face_size: -1\n", "out of range"),
+    ("reid_model: m.onnx\nqueue_megabytes: 0\n", "out of range"),
+])
+def test_bad_pipeline_configs_are_typed_errors(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        PipelineConfig.load(_yaml(tmp_path, text))
+
+
+def test_camera_ids_stay_as_written_and_huge_files_are_refused(tmp_path):
+    config = PipelineConfig.load(_yaml(tmp_path, "reid_model: m.onnx\ncameras:\n  010: {modality: ir}\n  7: {}\n"))
+    assert sorted(config.cameras) == ["010", "7"]
+    big = _yaml(tmp_path, "reid_model: m.onnx\n" + "#" * (2 << 20) + "\n")
+    with pytest.raises(ConfigError, match="too large"):
+        load_yaml(big)
+
+
+def test_ranges_hold_for_configs_built_in_code():
+    with pytest.raises(ConfigError, match="'max_batch' is out of range"):
+        PipelineConfig(reid_model="m.onnx", max_batch=0)

@@ -236,6 +236,54 @@ def test_checksum_catches_an_intact_archive_with_altered_vectors(tmp_path):
         Gallery.load(path)
 
 
+def _rewrite(path: Path, change) -> None:
+    """Edit a saved gallery's arrays and recompute its checksum, as a careful forger would."""
+    from edgereid.gallery.file_format import digest
+
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {name: npz[name] for name in npz.files if name != "checksum"}
+    change(arrays)
+    arrays["checksum"] = np.array(digest(arrays))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    path.write_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda a: a.__setitem__("vectors", a["vectors"] * np.float32(11.8)), "not finite unit vectors"),
+    (lambda a: a["vectors"].__setitem__((0, 0), np.nan), "not finite unit vectors"),
+    (lambda a: a.__setitem__("labels", np.array(["", "bob"])), "empty identity labels"),
+    (lambda a: a.__setitem__("threshold", np.array(np.inf)), "infinite threshold"),
+    (lambda a: a.__setitem__("vectors", a["vectors"].astype(np.float64)), "dtypes"),
+])
+def test_a_rechecksummed_file_must_still_make_sense(tmp_path, change, message):
+    gallery = Gallery(make_card())
+    gallery.enroll("alice", axis(0))
+    gallery.enroll("bob", axis(1))
+    path = gallery.save(tmp_path / "g.npz")
+    _rewrite(path, change)
+    with pytest.raises(GalleryError, match=message):
+        Gallery.load(path)
+
+
+def test_a_file_that_would_inflate_far_is_refused_before_inflating(tmp_path):
+    """A 50 MB entry of zeros deflates to ~50 KB: 1000:1, where edgereid's own files are stored 1:1."""
+    import zipfile
+
+    gallery = Gallery(make_card())
+    gallery.enroll("alice", axis(0))
+    path = gallery.save(tmp_path / "g.npz")
+    with zipfile.ZipFile(path) as source:
+        entries = {info.filename: source.read(info) for info in source.infolist()}
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data if name != "labels.npy" else data + bytes(50 << 20))
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(GalleryError, match="inflate beyond its budget"):
+        Gallery.load(bomb)
+
+
 def test_missing_file_is_reported(tmp_path):
     with pytest.raises(GalleryError, match="no gallery file"):
         Gallery.load(tmp_path / "absent.npz")
@@ -283,12 +331,13 @@ def test_save_killed_midway_leaves_the_previous_file(tmp_path, mode):
     assert result.returncode == 17, result.stderr  # died inside save, not before it
 
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
-    loaded = Gallery.load(path)
-    assert "late" not in loaded.identities and len(loaded) == len(previous)
     leftovers = list(tmp_path.glob(".gallery.npz.*.tmp"))
     assert len(leftovers) == 1  # the partial data went to a temporary file beside the target
     if mode == "write":
         assert leftovers[0].stat().st_size < path.stat().st_size
+    loaded = Gallery.load(path)
+    assert "late" not in loaded.identities and len(loaded) == len(previous)
+    assert not list(tmp_path.glob(".gallery.npz.*.tmp"))  # the dead writer's temp file is swept by the load
 
 
 # --- FAISS ----------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ verbs that take a model file. Helpers used by one group only stay in that group'
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeAlias
 
@@ -27,3 +28,50 @@ def add_verbs(verbs: Verbs, builders: Mapping[str, Callable[[Verbs], None]],
     """Run a group's parser builders on ``verbs``: all of them in the group's order, or those named."""
     for name in names if names is not None else builders:
         builders[name](verbs)
+
+
+def ranged_int(low: int, high: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number in ``[low, high]`` (a bad value exits 2 with the range)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text[:40]!r}") from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"expected {low} to {high}, got {value}")
+        return value
+
+    parse.__name__ = "int"
+    return parse
+
+
+def ranged_float(low: float, high: float, *, low_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number in ``[low, high]`` (``(low, high]`` with ``low_open``)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text[:40]!r}") from None
+        if not (math.isfinite(value) and (low < value if low_open else low <= value) and value <= high):
+            raise argparse.ArgumentTypeError(f"expected a number in {'(' if low_open else '['}{low}, {high}], "
+                                             f"got {text[:40]}")
+        return value
+
+    parse.__name__ = "float"
+    return parse
+
+
+def int_list(low: int, high: int) -> Callable[[str], list[int]]:
+    """An argparse ``type``: comma-separated whole numbers, each in ``[low, high]`` (e.g. ``1,8,32``)."""
+    one = ranged_int(low, high)
+
+    def parse(text: str) -> list[int]:
+        return [one(part) for part in text.split(",")]
+
+    parse.__name__ = "list"
+    return parse
+
+
+SEED = ranged_int(0, 2**63 - 1)
+COUNT = ranged_int(1, 10_000_000)
+FINITE = ranged_float(-1e12, 1e12)

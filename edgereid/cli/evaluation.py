@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import Verbs, add_verbs, existing_model
+from edgereid.cli.common import COUNT, SEED, Verbs, add_verbs, existing_model, int_list, ranged_float
 from edgereid.errors import EdgeReidError
 
 
@@ -49,7 +49,7 @@ def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
     else:
         report = evaluate(models, seed=args.seed, identities=args.identities, cameras=args.cameras, frames=args.frames)
     print(markdown_table(report))
-    out = args.out or ("reid_target.json" if args.dataset else "docs/reid/reid_dg.json")
+    out = args.out or ("runs/evaluate/reid_target.json" if args.dataset else "runs/evaluate/reid_dg.json")
     print(f"wrote {write_report(report, out)}")
     return 0
 
@@ -111,7 +111,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if not args.model.endswith(suffixes[args.backend]):
         raise EdgeReidError(f"--backend {args.backend} runs {suffixes[args.backend]} files", got=args.model,
                             fix="build an engine with export/build_engine.py for trt; pass the checkpoint for torch")
-    batches = [int(b) for b in args.batch.split(",")]
+    batches = args.batch
     backend = load_backend(args.model, threads=args.threads, providers=(args.device,) if args.backend == "torch" else None)
     rows = run_bench(backend, batches, e2e=args.e2e, min_seconds=args.seconds,
                      progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr))
@@ -133,13 +133,14 @@ def _add_evaluate(verbs: Verbs) -> None:
                                                 "TAR@FAR and top-1 per size, with the raw-pixel baseline")
     faces.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
                        help="a face ONNX model with a card (repeatable)")
-    faces.add_argument("--out", default="docs/faces", help="folder for the JSON, markdown table and plots")
-    faces.add_argument("--seed", type=int, default=700, help="held-out world seed (not a training seed)")
-    faces.add_argument("--identities", type=int, default=100)
-    faces.add_argument("--probes", type=int, default=5, help="probe pictures per identity")
-    faces.add_argument("--sizes", type=int, nargs="+", default=[12, 16, 24, 32], help="probe face sizes (px)")
-    faces.add_argument("--far", type=float, default=1e-3)
-    faces.add_argument("--threads", type=int, default=2)
+    faces.add_argument("--out", default="runs/evaluate/faces", help="folder for the JSON, markdown table and plots "
+                       "(default: runs/evaluate/faces)")
+    faces.add_argument("--seed", type=SEED, default=700, help="held-out world seed (not a training seed)")
+    faces.add_argument("--identities", type=COUNT, default=100)
+    faces.add_argument("--probes", type=COUNT, default=5, help="probe pictures per identity")
+    faces.add_argument("--sizes", type=COUNT, nargs="+", default=[12, 16, 24, 32], help="probe face sizes (px)")
+    faces.add_argument("--far", type=ranged_float(0.0, 1.0, low_open=True), default=1e-3)
+    faces.add_argument("--threads", type=COUNT, default=2)
     faces.set_defaults(func=_cmd_evaluate_faces)
 
     reid_eval = benchmarks.add_parser("reid", help="person ReID on an unseen world (new identities and camera "
@@ -148,12 +149,12 @@ def _add_evaluate(verbs: Verbs) -> None:
                            help="a ReID ONNX model with a card (repeatable)")
     reid_eval.add_argument("--dataset", help="score on the query/gallery of this Market-1501-layout folder (a real "
                            "target domain) instead of the synthetic world")
-    reid_eval.add_argument("--seed", type=int, default=720, help="held-out world seed (not a training seed)")
-    reid_eval.add_argument("--identities", type=int, default=60)
-    reid_eval.add_argument("--cameras", type=int, default=4)
-    reid_eval.add_argument("--frames", type=int, default=60, help="frames per camera")
-    reid_eval.add_argument("--out", help="JSON report (default: docs/reid/reid_dg.json for the world, "
-                           "reid_target.json for --dataset)")
+    reid_eval.add_argument("--seed", type=SEED, default=720, help="held-out world seed (not a training seed)")
+    reid_eval.add_argument("--identities", type=COUNT, default=60)
+    reid_eval.add_argument("--cameras", type=COUNT, default=4)
+    reid_eval.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
+    reid_eval.add_argument("--out", help="JSON report (default: runs/evaluate/reid_dg.json for the world, "
+                           "runs/evaluate/reid_target.json for --dataset)")
     reid_eval.set_defaults(func=_cmd_evaluate_reid)
 
     cross = benchmarks.add_parser("crossmodal", help="IR->RGB, sketch->RGB, text->RGB and RGB+text->RGB "
@@ -163,11 +164,12 @@ def _add_evaluate(verbs: Verbs) -> None:
     cross.add_argument("--student", action="append", default=[], metavar="LABEL=RGB.onnx[,IR.onnx]",
                        help="student ONNX models (repeatable); text and sketch queries use --branches")
     cross.add_argument("--branches", help="the AIO teacher's run folder (sketch.onnx, text.onnx, tokenizer)")
-    cross.add_argument("--seed", type=int, default=730, help="held-out world seed (not a training seed)")
-    cross.add_argument("--identities", type=int, default=60)
-    cross.add_argument("--cameras", type=int, default=4, help="the last camera records IR (needs >= 4)")
-    cross.add_argument("--frames", type=int, default=60, help="frames per camera")
-    cross.add_argument("--out", default="docs/reid/crossmodal.json", help="JSON report")
+    cross.add_argument("--seed", type=SEED, default=730, help="held-out world seed (not a training seed)")
+    cross.add_argument("--identities", type=COUNT, default=60)
+    cross.add_argument("--cameras", type=COUNT, default=4, help="the last camera records IR (needs >= 4)")
+    cross.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
+    cross.add_argument("--out", default="runs/evaluate/crossmodal.json",
+                       help="JSON report (default: runs/evaluate/crossmodal.json)")
     cross.add_argument("--sheet", help="PNG: text and IR queries of the first model with their top-5 gallery crops")
     cross.set_defaults(func=_cmd_evaluate_crossmodal)
 
@@ -177,11 +179,12 @@ def _add_evaluate(verbs: Verbs) -> None:
                          help="keypoint ONNX or teacher.safetensors (repeatable)")
     kp_eval.add_argument("--fit", required=True, help="labelled crop folder the read-outs are fitted on")
     kp_eval.add_argument("--test", required=True, help="held-out labelled crop folder")
-    kp_eval.add_argument("--fit-limit", type=int, default=400)
-    kp_eval.add_argument("--test-limit", type=int, default=500)
-    kp_eval.add_argument("--alpha", type=float, default=0.1, help="PCK threshold, fraction of the crop's larger side")
-    kp_eval.add_argument("--tta", type=int, help="teacher test-time augmentation views (default: the teacher's)")
-    kp_eval.add_argument("--out", default="docs/keypoints", help="folder for the JSON and markdown table")
+    kp_eval.add_argument("--fit-limit", type=COUNT, default=400)
+    kp_eval.add_argument("--test-limit", type=COUNT, default=500)
+    kp_eval.add_argument("--alpha", type=ranged_float(0.0, 1.0, low_open=True), default=0.1, help="PCK threshold, fraction of the crop's larger side")
+    kp_eval.add_argument("--tta", type=COUNT, help="teacher test-time augmentation views (default: the teacher's)")
+    kp_eval.add_argument("--out", default="runs/evaluate/keypoints",
+                         help="folder for the JSON and markdown table (default: runs/evaluate/keypoints)")
     kp_eval.set_defaults(func=_cmd_evaluate_keypoints)
 
 
@@ -189,10 +192,10 @@ def _add_calibrate(verbs: Verbs) -> None:
     cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
                            "rate on held-out synthetic footage, and store it in the card")
     cal.add_argument("--model", required=True, help="ReID or face ONNX model (rewritten in place)")
-    cal.add_argument("--far", type=float, default=1e-3, help="target false-accept rate")
-    cal.add_argument("--seed", type=int, default=600, help="held-out world seed (not a training or demo seed)")
-    cal.add_argument("--identities", type=int, default=60)
-    cal.add_argument("--frames", type=int, default=60, help="frames per camera")
+    cal.add_argument("--far", type=ranged_float(0.0, 1.0, low_open=True), default=1e-3, help="target false-accept rate")
+    cal.add_argument("--seed", type=SEED, default=600, help="held-out world seed (not a training or demo seed)")
+    cal.add_argument("--identities", type=COUNT, default=60)
+    cal.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
     cal.add_argument("--dry-run", action="store_true", help="print the threshold without writing it")
     cal.set_defaults(func=_cmd_calibrate)
 
@@ -200,14 +203,14 @@ def _add_calibrate(verbs: Verbs) -> None:
 def _add_bench(verbs: Verbs) -> None:
     bench = verbs.add_parser("bench", help="latency and crops/s per batch size (raw, end to end, per-crop loop)")
     bench.add_argument("--model", required=True, help="ONNX model (ort), engine with sidecar (trt) or checkpoint (torch)")
-    bench.add_argument("--batch", default="1,8,32", help="comma-separated batch sizes")
+    bench.add_argument("--batch", type=int_list(1, 4096), default="1,8,32", help="comma-separated batch sizes")
     bench.add_argument("--backend", default="ort", choices=["ort", "trt", "torch"],
                        help="ort: ONNX Runtime; trt: TensorRT engine (GPU); torch: the checkpoint")
     bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     bench.add_argument("--e2e", action="store_true", help="also time frames+boxes in, outputs out, and the "
                        "per-crop loop")
-    bench.add_argument("--seconds", type=float, default=2.0, help="minimum timing per measurement")
-    bench.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads")
+    bench.add_argument("--seconds", type=ranged_float(0.0, 86_400.0), default=2.0, help="minimum timing per measurement")
+    bench.add_argument("--threads", type=COUNT, help="ONNX Runtime intra-op threads")
     bench.add_argument("--json", help="write the rows as a JSON list")
     bench.add_argument("--plot", help="write a PNG plot of crops/s")
     bench.set_defaults(func=_cmd_bench)

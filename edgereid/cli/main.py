@@ -46,4 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EdgeReidError as exc:
         print(f"edgereid {args.verb}: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the user gave: missing, read-only, under a regular file, disk full
+        where = exc.filename or "a file this command reads or writes"
+        print(f"edgereid {args.verb}: error: cannot use {where}\n  got: {exc.strerror or exc}\n  "
+              "what to do: check the path and its permissions, or give another --out", file=sys.stderr)
+        return 2
 

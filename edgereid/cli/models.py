@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import Verbs, add_verbs, existing_model
+from edgereid.cli.common import COUNT, FINITE, SEED, Verbs, add_verbs, existing_model
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -38,6 +38,7 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from edgereid.data.crop_folder import load_crops
     from edgereid.exporting.precision import convert, save_converted
 
+    existing_model(args.model)
     crops = load_crops(args.calib, read_card(args.model).input, limit=args.limit) if args.calib else None
     converted = convert(args.model, args.precision, crops, args.calibration_method, enforce_gate=not args.no_gate)
     if converted.report:
@@ -102,8 +103,8 @@ def _add_export(verbs: Verbs) -> None:
     source.add_argument("--model", help="registered model name, exported with random weights (for trying "
                         "the SDK); the checkpoint is saved beside --out")
     export.add_argument("--out", required=True, help="ONNX file to write")
-    export.add_argument("--opset", type=int, default=17)
-    export.add_argument("--seed", type=int, default=0, help="seed of the random weights (--model)")
+    export.add_argument("--opset", type=COUNT, default=17)
+    export.add_argument("--seed", type=SEED, default=0, help="seed of the random weights (--model)")
     export.set_defaults(func=_cmd_export)
 
 
@@ -113,11 +114,11 @@ def _add_card(verbs: Verbs) -> None:
     attach = card_verbs.add_parser("attach", help="attach a card to a third-party ONNX file")
     attach.add_argument("onnx")
     attach.add_argument("--task", required=True, choices=["reid", "keypoints", "face"])
-    attach.add_argument("--height", type=int, required=True)
-    attach.add_argument("--width", type=int, required=True)
-    attach.add_argument("--mean", type=float, nargs=3, default=[123.675, 116.28, 103.53],
+    attach.add_argument("--height", type=COUNT, required=True)
+    attach.add_argument("--width", type=COUNT, required=True)
+    attach.add_argument("--mean", type=FINITE, nargs=3, default=[123.675, 116.28, 103.53],
                         help="per channel, 0-255 units, in --color-order")
-    attach.add_argument("--std", type=float, nargs=3, default=[58.395, 57.12, 57.375])
+    attach.add_argument("--std", type=FINITE, nargs=3, default=[58.395, 57.12, 57.375])
     attach.add_argument("--color-order", default="RGB", choices=["RGB", "BGR"])
     attach.add_argument("--resize", default="stretch", choices=["stretch", "letterbox"])
     attach.add_argument("--output", action="append", default=[], help="NAME:KIND:DIMS (repeat per output)")
@@ -142,7 +143,7 @@ def _add_convert(verbs: Verbs) -> None:
     conv.add_argument("--precision", required=True, choices=["fp16", "int8"])
     conv.add_argument("--calib", help="folder of crop images: half calibrate, half are held out for the gate")
     conv.add_argument("--out", required=True)
-    conv.add_argument("--limit", type=int, default=512, help="most crops read from --calib")
+    conv.add_argument("--limit", type=COUNT, default=512, help="most crops read from --calib")
     conv.add_argument("--calibration-method", default="minmax", choices=["minmax", "percentile", "entropy"])
     conv.add_argument("--no-gate", action="store_true", help="write the model even if the gate fails (for study)")
     conv.set_defaults(func=_cmd_convert)
@@ -155,7 +156,7 @@ def _add_engine(verbs: Verbs) -> None:
     engine.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     engine.add_argument("--calib", help="folder of crop images (needed for fp16 and int8)")
     engine.add_argument("--batch", default="1:8:32", help="optimisation profile MIN:OPT:MAX (default 1:8:32)")
-    engine.add_argument("--workspace", type=int, default=1024, help="builder workspace in MB")
+    engine.add_argument("--workspace", type=COUNT, default=1024, help="builder workspace in MB")
     engine.add_argument("--timing-cache", help="timing cache file (default: <out>.timing)")
     engine.add_argument("--cache-dir", help="engine cache folder, keyed by ONNX hash, TensorRT, GPU, precision, profile")
     engine.add_argument("--compute-capability", help="target GPU, e.g. 8.6 (TensorRT-RTX ahead-of-time builds)")

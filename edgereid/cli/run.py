@@ -10,7 +10,7 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import Verbs, add_verbs
+from edgereid.cli.common import COUNT, SEED, Verbs, add_verbs, ranged_int
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -59,11 +59,11 @@ def _add_demo(verbs: Verbs) -> None:
     demo.add_argument("--face", default="samples/models/face/model.onnx",
                       help="face ONNX model (default: bundled; '' to skip)")
     demo.add_argument("--out", default="edgereid-demo", help="folder for the video and contact sheet")
-    demo.add_argument("--seed", type=int, default=1000)
-    demo.add_argument("--identities", type=int, default=20)
-    demo.add_argument("--cameras", type=int, default=3)
-    demo.add_argument("--frames", type=int, default=100, help="frames per camera (10 frames/s)")
-    demo.add_argument("--max-batch", type=int, default=32)
+    demo.add_argument("--seed", type=SEED, default=1000)
+    demo.add_argument("--identities", type=COUNT, default=20)
+    demo.add_argument("--cameras", type=COUNT, default=3)
+    demo.add_argument("--frames", type=COUNT, default=100, help="frames per camera (10 frames/s)")
+    demo.add_argument("--max-batch", type=ranged_int(1, 4096), default=32)
     demo.set_defaults(func=_cmd_demo)
 
 
@@ -74,7 +74,7 @@ def _add_query(verbs: Verbs) -> None:
     query.add_argument("--text-encoder", required=True,
                        help="folder with text.onnx, tokenizer.json, text_encoder.json (an AIO teacher's run folder)")
     query.add_argument("--gallery", required=True, help="a gallery enrolled with a model in the teacher's space")
-    query.add_argument("-k", type=int, default=5, help="identities to list per query")
+    query.add_argument("-k", type=COUNT, default=5, help="identities to list per query")
     query.set_defaults(func=_cmd_query)
 
 

@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import Verbs, add_verbs, existing_model
+from edgereid.cli.common import COUNT, SEED, Verbs, add_verbs, existing_model
 from edgereid.errors import EdgeReidError
 
 
@@ -155,9 +155,9 @@ def _add_keypoints(verbs: Verbs) -> None:
     label.add_argument("--crops", required=True, help="folder of crop images")
     label.add_argument("--out", required=True, help="pseudo-label file (.npz)")
     label.add_argument("--ldm", help="diffusion model folder (default: the one the teacher was learnt with)")
-    label.add_argument("--k", type=int, help="expected number of keypoints (checked against the teacher)")
-    label.add_argument("--tta", type=int, help="test-time augmentation views (default: the teacher's)")
-    label.add_argument("--limit", type=int, help="label at most this many crops")
+    label.add_argument("--k", type=COUNT, help="expected number of keypoints (checked against the teacher)")
+    label.add_argument("--tta", type=COUNT, help="test-time augmentation views (default: the teacher's)")
+    label.add_argument("--limit", type=COUNT, help="label at most this many crops")
     label.add_argument("--preview", help="PNG with the points drawn on the first 24 crops")
     label.set_defaults(func=_cmd_keypoints_label)
     readout = kp_verbs.add_parser("readout", help="fit the linear read-out from a student's K points to labelled "
@@ -165,7 +165,7 @@ def _add_keypoints(verbs: Verbs) -> None:
     readout.add_argument("--model", required=True, help="keypoint student ONNX")
     readout.add_argument("--crops", required=True, help="labelled crop folder (images/ + keypoints.json)")
     readout.add_argument("--out", required=True, help="ONNX to write (may be --model)")
-    readout.add_argument("--limit", type=int, help="use at most this many labelled crops")
+    readout.add_argument("--limit", type=COUNT, help="use at most this many labelled crops")
     readout.set_defaults(func=_cmd_keypoints_readout)
 
 
@@ -175,10 +175,10 @@ def _add_synth(verbs: Verbs) -> None:
     synth.add_argument("--layout", default="market1501", choices=["market1501", "sysu", "faces", "video", "person-crops"],
                        help="video: one cam<N>.mp4 per camera with true boxes in cam<N>.json; person-crops: "
                        "scene person boxes as images with their COCO-17 joints in keypoints.json")
-    synth.add_argument("--frames", type=int, default=200, help="frames per camera (video and person-crops layouts)")
-    synth.add_argument("--seed", type=int, default=0)
-    synth.add_argument("--identities", type=int, default=20)
-    synth.add_argument("--cameras", type=int, default=3)
+    synth.add_argument("--frames", type=COUNT, default=200, help="frames per camera (video and person-crops layouts)")
+    synth.add_argument("--seed", type=SEED, default=0)
+    synth.add_argument("--identities", type=COUNT, default=20)
+    synth.add_argument("--cameras", type=COUNT, default=3)
     synth.set_defaults(func=_cmd_synth)
 
 

@@ -34,8 +34,9 @@ from edgereid.data.render import (
 )
 from edgereid.data.scene import SceneFace, SceneFrame, SceneObject, generate_scene, street_background
 from edgereid.data.seeding import Stream, stream
+from edgereid.config import check_ranges, ranged
 from edgereid.errors import ConfigError, EdgeReidError, InputError
-from edgereid.fileio import atomic_write_text
+from edgereid.fileio import atomic_write_bytes, atomic_write_text
 
 __all__ = [
     "COCO_KEYPOINTS", "Camera", "FaceSample", "Identity", "PersonSample", "SceneFace", "SceneFrame", "SceneObject",
@@ -77,12 +78,15 @@ class WorldSpec:
     it (the YAML key ``data:`` of the run configs). The seed decides identities, cameras and everything else;
     ``world()`` builds it."""
 
-    seed: int = 100
-    identities: int = 200
-    cameras: int = 6
-    frames_per_camera: int = 300
-    pace: float = 4.0
-    people_per_frame: int = 5
+    seed: int = ranged(100, 0, 2**63 - 1)
+    identities: int = ranged(200, 1, 100_000)
+    cameras: int = ranged(6, 1, 64)
+    frames_per_camera: int = ranged(300, 1, 1_000_000)
+    pace: float = ranged(4.0, 0.01, 1000.0)
+    people_per_frame: int = ranged(5, 1, 100)
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
     def world(self) -> "World":
         return World(WorldConfig(seed=self.seed, num_identities=self.identities, num_cameras=self.cameras))
@@ -356,9 +360,11 @@ def _require_empty(folders) -> None:
 
 
 def _write_image(path: Path, image: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(path), image):
-        raise EdgeReidError(f"could not write {path}", fix="check that the folder is writable")
+    """Encode by extension and write atomically (a symlink already at ``path`` is replaced, never followed)."""
+    ok, encoded = cv2.imencode(path.suffix, image)
+    if not ok:
+        raise EdgeReidError(f"could not encode {path.name}", fix="use a .jpg or .png name")
+    atomic_write_bytes(path, encoded.tobytes())
 
 
 def to_pixel_centres(points: np.ndarray) -> np.ndarray:

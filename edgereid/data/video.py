@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 
 from edgereid.data.synthetic import World
-from edgereid.errors import EdgeReidError
+from edgereid.errors import EdgeReidError, InputError
 from edgereid.fileio import atomic_write_text
 
 FPS = 10.0
@@ -22,6 +22,9 @@ def write_scene_videos(world: World, root: str | Path, frames: int = 200, pace: 
     paths = []
     for camera in world.cameras:
         path = root / f"cam{camera.cam_id}.mp4"
+        if path.is_symlink():
+            raise InputError(f"{path} is a symbolic link", expected="a new file (synth never writes through links)",
+                             fix="remove the link or write to another folder")
         truth = []
         writer = None
         for frame in world.scene(camera.cam_id, frames, pace=pace, people_per_frame=people_per_frame):

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from edgereid.card import ModelCard
+from edgereid.errors import ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.run_config import OptimConfig
 
@@ -41,9 +42,12 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
     Gradients are clipped to ``optim.grad_clip`` (global norm) over ``clip_params`` when given
     (e.g. the backbone only, as CoReFace does), else over every trained parameter. Under ``torchrun``
     each process trains on its slice of every batch and gradients are averaged
-    (:mod:`edgereid.methods.distributed`)."""
+    (:mod:`edgereid.methods.distributed`). A run with no step to take is an error, not an untrained model."""
     from tqdm import tqdm
 
+    if steps_per_epoch < 1 and optim.epochs > 0:
+        raise ConfigError(f"{description}: an epoch has no training step", got=f"{steps_per_epoch} steps per epoch",
+                          fix="lower batch_size below the number of training crops, or give more data")
     torch.set_num_threads(optim.threads)
     params = [p for p in params if p.requires_grad]
     clipped = params if clip_params is None else [p for p in clip_params if p.requires_grad]

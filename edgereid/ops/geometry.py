@@ -42,6 +42,21 @@ class CropPlan:
         return len(self.frame_index)
 
 
+def as_box_array(values: object, where: str = "boxes") -> np.ndarray:
+    """Boxes (or landmarks) as a float64 array: real numbers only. Generators, strings, ragged lists, complex
+    numbers and other objects are an :class:`InputError`, never a NumPy exception."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise InputError(f"{where} are not an array", expected="a NumPy array or a list of [x1, y1, x2, y2] rows",
+                         got=type(values).__name__)
+    try:
+        arr = np.asarray(values)
+    except ValueError as exc:
+        raise InputError(f"{where} are ragged", expected="rows of the same length", got=str(exc)[:120]) from exc
+    if arr.dtype.kind not in "biuf":
+        raise InputError(f"{where} are not real numbers", expected="int or float values", got=str(arr.dtype))
+    return arr.astype(np.float64)
+
+
 def validate_boxes(boxes: object, frame_shape: tuple[int, ...], where: str = "boxes") -> np.ndarray:
     """Clip boxes to the frame and round them to whole pixel edges.
 
@@ -49,8 +64,8 @@ def validate_boxes(boxes: object, frame_shape: tuple[int, ...], where: str = "bo
     frame, or narrower than one pixel after clipping raises :class:`InputError` naming its index:
     it is a detector bug the caller should see, not something to drop silently.
     """
-    arr = np.asarray(boxes, dtype=np.float64)
-    if arr.size == 0:
+    arr = as_box_array(boxes, where)
+    if arr.size == 0 and (arr.ndim == 1 or arr.shape[0] == 0):  # no boxes; [N, 0] is a malformed array
         return np.zeros((0, 4), dtype=np.int32)
     if arr.ndim != 2 or arr.shape[1] != 4:
         raise InputError(f"{where} have the wrong shape", expected="[N, 4] as (x1, y1, x2, y2) in frame pixels",
@@ -79,7 +94,7 @@ MIN_LANDMARK_SPREAD_PX = 1.0
 
 def validate_landmarks(landmarks: object, count: int) -> np.ndarray:
     """Check 5-point face landmarks ``[N, 5, 2]`` (x, y) in frame pixels."""
-    arr = np.asarray(landmarks, dtype=np.float64)
+    arr = as_box_array(landmarks, "face landmarks")
     if arr.shape != (count, 5, 2):
         raise InputError("face landmarks have the wrong shape", expected=f"[{count}, 5, 2] (x, y)",
                          got=str(arr.shape), fix="give one 5-point set per face box, or none")

@@ -29,6 +29,7 @@ class WorkItem:
     crops: int
     submitted_at: float
     payload: Any = None
+    nbytes: int = 0  # what the queued item holds (its frame's pixels), counted against the byte budget
 
 
 @dataclass
@@ -55,15 +56,20 @@ class Batcher:
     """Thread-safe bounded queue with the flush rules of the module docstring."""
 
     def __init__(self, max_batch: int = 32, max_wait_ms: float = 10.0, capacity: int = 64,
-                 drop_policy: str = "block", clock: Callable[[], float] = time.monotonic) -> None:
+                 drop_policy: str = "block", clock: Callable[[], float] = time.monotonic,
+                 capacity_bytes: int | None = None) -> None:
         if drop_policy not in DROP_POLICIES:
             raise ConfigError("unknown drop_policy", expected=str(DROP_POLICIES), got=repr(drop_policy))
-        if max_batch < 1 or capacity < 1 or max_wait_ms < 0:
-            raise ConfigError("batcher limits must be positive",
-                              got=f"max_batch={max_batch} capacity={capacity} max_wait_ms={max_wait_ms}")
+        if not (max_batch >= 1 and capacity >= 1 and 0 <= max_wait_ms < float("inf")
+                and (capacity_bytes is None or capacity_bytes >= 1)):
+            raise ConfigError("batcher limits must be positive and finite",
+                              got=f"max_batch={max_batch} capacity={capacity} max_wait_ms={max_wait_ms} "
+                                  f"capacity_bytes={capacity_bytes}")
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
         self.capacity = capacity
+        self.capacity_bytes = capacity_bytes
+        self._bytes = 0
         self.drop_policy = drop_policy
         self.clock = clock
         self.stats = BatcherStats()
@@ -80,19 +86,30 @@ class Batcher:
         """Queue ``item``; returns False only if ``block`` timed out waiting for room."""
         with self._cond:
             self._refuse_if_closed()
-            if len(self._queue) >= self.capacity:
+            if self._full(item):
                 if self.drop_policy == "drop_oldest":
-                    oldest = self._queue.popleft()
-                    self._crops -= oldest.crops
-                    self.stats.dropped += 1
-                elif not self._cond.wait_for(lambda: len(self._queue) < self.capacity or self._closed, timeout):
+                    while self._full(item):
+                        oldest = self._queue.popleft()
+                        self._crops -= oldest.crops
+                        self._bytes -= oldest.nbytes
+                        self.stats.dropped += 1
+                elif not self._cond.wait_for(lambda: not self._full(item) or self._closed, timeout):
                     return False
                 self._refuse_if_closed()  # closed while this producer waited: wake it, never hang
             self._queue.append(item)
             self._crops += item.crops
+            self._bytes += item.nbytes
             self.stats.submitted += 1
             self._cond.notify_all()
             return True
+
+    def _full(self, item: WorkItem) -> bool:
+        """No room for ``item``: the queue holds ``capacity`` items, or ``item`` would take it past
+        ``capacity_bytes`` (an item always fits into an empty queue)."""
+        if not self._queue:
+            return False
+        over_bytes = self.capacity_bytes is not None and self._bytes + item.nbytes > self.capacity_bytes
+        return len(self._queue) >= self.capacity or over_bytes
 
     def _refuse_if_closed(self) -> None:
         if self._closed:
@@ -126,6 +143,7 @@ class Batcher:
             return None
         batch = take_batch(self._queue, self.max_batch)
         self._crops -= sum(item.crops for item in batch)
+        self._bytes -= sum(item.nbytes for item in batch)
         if not self._queue:
             self._flush = False
         self.stats.batches += 1

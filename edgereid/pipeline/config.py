@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgereid.config import build, load_yaml
+from edgereid.config import build, check_ranges, load_yaml, ranged
 from edgereid.errors import ConfigError
 from edgereid.pipeline.batcher import DROP_POLICIES
 
@@ -37,16 +37,20 @@ class PipelineConfig:
     face_model: str | None = None
     reid_gallery: str | None = None
     face_gallery: str | None = None
-    min_face_size: int = 8  # px (shorter box side); smaller faces are skipped and flagged too_small
-    max_batch: int = 32
-    max_wait_ms: float = 10.0
-    queue_size: int = 64
+    min_face_size: int = ranged(8, 1, 4096)  # px (shorter box side); smaller faces are skipped, flagged too_small
+    max_batch: int = ranged(32, 1, 4096)  # crops per model batch
+    max_wait_ms: float = ranged(10.0, 0.0, 60_000.0)  # a partial batch is released after this long
+    queue_size: int = ranged(64, 1, 100_000)  # frames waiting for the worker
+    queue_megabytes: float = ranged(1024.0, 1.0, 1 << 20)  # the waiting frames' pixels, at most
+    max_boxes_per_frame: int = ranged(256, 1, 10_000)  # person + face boxes of one submitted frame
+    results_size: int = ranged(1024, 1, 1_000_000)  # finished results kept unread; beyond, the oldest go
     drop_policy: str = "block"
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    threads: int | None = None
+    threads: int | None = ranged(None, 1, 1024)
     cameras: dict[str, CameraConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        check_ranges(self)
         if self.drop_policy not in DROP_POLICIES:
             raise ConfigError("unknown drop_policy", expected=str(DROP_POLICIES), got=repr(self.drop_policy))
         if not (self.reid_model or self.keypoint_model or self.face_model):

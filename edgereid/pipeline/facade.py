@@ -20,7 +20,7 @@ import numpy as np
 
 from edgereid.errors import ConfigError, InputError, PipelineClosedError
 from edgereid.gallery import Gallery
-from edgereid.ops.geometry import check_landmarks_in_boxes, validate_boxes, validate_landmarks
+from edgereid.ops.geometry import as_box_array, check_landmarks_in_boxes, validate_boxes, validate_landmarks
 from edgereid.ops.preprocess import validate_frame
 from edgereid.pipeline.batcher import Batcher, WorkItem, take_batch
 from edgereid.pipeline.config import MODEL_ROLES, PipelineConfig
@@ -73,8 +73,10 @@ class Pipeline:
                 model.close()
             raise
         self.executor = BatchExecutor(self.models, cfg)
-        self.batcher = Batcher(cfg.max_batch, cfg.max_wait_ms, cfg.queue_size, cfg.drop_policy)
-        self._results: queue.Queue[FrameResult] = queue.Queue()
+        self.batcher = Batcher(cfg.max_batch, cfg.max_wait_ms, cfg.queue_size, cfg.drop_policy,
+                               capacity_bytes=int(cfg.queue_megabytes * (1 << 20)))
+        self._results: queue.Queue[FrameResult] = queue.Queue(maxsize=cfg.results_size)
+        self._results_dropped = 0
         self._sequence = 0
         self._completed = 0
         self._abandoned = 0  # sequence numbers whose put() timed out
@@ -121,7 +123,12 @@ class Pipeline:
         frame = validate_frame(frame)
         person_boxes = validate_boxes(boxes, frame.shape)
         face_input = faces if isinstance(faces, FaceBoxes) else FaceBoxes(
-            np.zeros((0, 4)) if faces is None else faces)
+            np.zeros((0, 4)) if faces is None else as_box_array(faces, "face boxes"))
+        if len(person_boxes) + len(face_input.boxes) > self.config.max_boxes_per_frame:
+            raise InputError("too many boxes in one frame", expected=f"at most max_boxes_per_frame = "
+                             f"{self.config.max_boxes_per_frame} person and face boxes",
+                             got=f"{len(person_boxes)} persons, {len(face_input.boxes)} faces",
+                             fix="drop low-confidence detections, or raise max_boxes_per_frame in the config")
         face_boxes = validate_boxes(face_input.boxes, frame.shape, "face boxes")
         landmarks = None
         if face_input.landmarks is not None:
@@ -137,7 +144,7 @@ class Pipeline:
         with self._lock:
             self._sequence += 1
             sequence = self._sequence - 1
-        return WorkItem(sequence, submission.crops, time.monotonic(), submission)
+        return WorkItem(sequence, submission.crops, time.monotonic(), submission, submission.frame.nbytes)
 
     def submit(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
                faces: FaceBoxes | np.ndarray | None = None, timeout: float | None = None) -> int:
@@ -231,12 +238,27 @@ class Pipeline:
                 except Exception as exc:  # noqa: BLE001 - delivered, typed, with its cause, per frame
                     results = [self.executor.failed_result(item, exc) for item in batch]
                 for result in results:
-                    self._results.put(result)
+                    self._keep(result)
                 with self._lock:
                     self._completed += len(batch)
         except BaseException as exc:  # surfaced to the caller by results()/submit()
             self._error = exc
             self.batcher.close()
+
+    def _keep(self, result: FrameResult) -> None:
+        """Queue a finished result; when ``results_size`` results wait unread, the oldest is dropped (counted in
+        ``stats["results_dropped"]``) so an app that never reads cannot exhaust memory."""
+        while True:
+            try:
+                self._results.put_nowait(result)
+                return
+            except queue.Full:
+                try:
+                    self._results.get_nowait()
+                    with self._lock:
+                        self._results_dropped += 1
+                except queue.Empty:
+                    pass
 
     def _raise_worker_error(self) -> None:
         if self._error is not None:
@@ -250,7 +272,7 @@ class Pipeline:
         """Frames submitted (queued), completed (by the worker or process()), dropped, and worker batches."""
         s = self.batcher.stats
         return {"submitted": s.submitted, "completed": self._completed, "dropped": s.dropped,
-                "batches": s.batches}
+                "batches": s.batches, "results_dropped": self._results_dropped}
 
     def close(self) -> None:
         """Finish queued work, stop the worker and close every model (releasing ONNX Runtime sessions and

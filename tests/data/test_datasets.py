@@ -128,3 +128,15 @@ def test_face_folder_round_trip(tmp_path):
         world.write_faces(tmp_path / "other", sizes=(16, 112))
     with pytest.raises(InputError, match="not a face folder"):
         read_face_folder(tmp_path / "nothing")
+
+
+def test_synth_replaces_a_symlink_in_its_folder_instead_of_writing_through_it(tmp_path):
+    from edgereid.data.synthetic import _write_image
+
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    link = tmp_path / "out" / "0001_c1s1_000000_00.jpg"
+    link.parent.mkdir()
+    link.symlink_to(outside)
+    _write_image(link, np.zeros((8, 8, 3), np.uint8))
+    assert outside.read_text() == "keep me" and not link.is_symlink()

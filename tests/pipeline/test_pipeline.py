@@ -114,7 +114,7 @@ def test_bad_input_fails_in_the_callers_thread(config, frames):
 
 def test_drop_oldest_under_overload(config, frames):
     config = {**config, "queue_size": 2, "drop_policy": "drop_oldest", "max_wait_ms": 10_000.0,
-              "max_batch": 10_000}
+              "max_batch": 4096}
     with Pipeline(config) as pipeline:
         for i in range(6):
             pipeline.submit(frames[0], PERSON_BOXES[0], "cam", float(i))
@@ -125,7 +125,7 @@ def test_drop_oldest_under_overload(config, frames):
 
 
 def test_a_timed_out_submit_does_not_hang_results(config, frames):
-    config = {**config, "queue_size": 1, "max_wait_ms": 10_000.0, "max_batch": 10_000}
+    config = {**config, "queue_size": 1, "max_wait_ms": 10_000.0, "max_batch": 4096}
     with Pipeline(config) as pipeline:
         pipeline.batcher.put = lambda item, timeout=None: False  # a queue that never has room
         with pytest.raises(TimeoutError):
@@ -134,7 +134,7 @@ def test_a_timed_out_submit_does_not_hang_results(config, frames):
 
 
 def test_queued_frames_are_copied(config, frames):
-    with Pipeline({**config, "max_wait_ms": 10_000.0, "max_batch": 10_000}) as pipeline:
+    with Pipeline({**config, "max_wait_ms": 10_000.0, "max_batch": 4096}) as pipeline:
         expected = pipeline.process(frames[:1], PERSON_BOXES[:1], "cam")[0]
         reused = frames[0].copy()
         pipeline.submit(reused, PERSON_BOXES[0], "cam", 0.0)

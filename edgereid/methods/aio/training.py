@@ -38,7 +38,7 @@ from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import reid_training_crops
-from edgereid.methods.run_config import RunConfig
+from edgereid.methods.run_config import RunConfig, batch_size_field
 from edgereid.methods.trainer import fit, run_metadata, write_history
 from edgereid.ops.preprocess import normalise_batch
 
@@ -59,7 +59,7 @@ class AIOConfig(RunConfig):
     data: WorldSpec = field(default_factory=WorldSpec)
     train_cameras: tuple[int, ...] = ()
     stage1_epochs: int = 4
-    batch_size: int = 16
+    batch_size: int = batch_size_field(16)
     ids_per_batch: int = 8
     mask_probability: float = 1.0
     fb_temperature: float = 0.1
@@ -68,6 +68,7 @@ class AIOConfig(RunConfig):
     fb_weight: float = 1.0
 
     def validate(self, where: str) -> None:
+        super().validate(where)
         if not 0 <= self.stage1_epochs <= self.optim.epochs or not 0 < self.mask_probability <= 1:
             raise ConfigError(f"{where}: stage1_epochs must be within the epochs and mask_probability in (0, 1]",
                               got=f"stage1_epochs={self.stage1_epochs}, epochs={self.optim.epochs}, "
