@@ -23,6 +23,8 @@ META_MODEL = "edgereid.model"
 META_ARGS = "edgereid.args"
 META_CARD = "edgereid.card"
 META_VERSION = "edgereid.version"
+# A checkpoint's header is a few kilobytes of JSON (names, shapes, the card); more is not one of ours.
+MAX_HEADER_BYTES = 16 << 20
 
 
 def model_card(model: nn.Module) -> ModelCard:
@@ -57,11 +59,18 @@ def read_checkpoint_header(path: str | Path) -> dict[str, str]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}", fix="check the path")
+    with open(path, "rb") as handle:  # safetensors: an 8-byte little-endian header length, then the header
+        header_bytes = int.from_bytes(handle.read(8), "little")
+    if header_bytes > min(MAX_HEADER_BYTES, path.stat().st_size - 8):
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint: it declares a header larger "
+                              "than a checkpoint's",
+                              expected=f"at most {MAX_HEADER_BYTES} bytes and within the file", got=f"{header_bytes} bytes",
+                              fix="pass a .safetensors file written by edgereid")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types
-        raise CheckpointError(f"{path} is not a readable safetensors checkpoint", got=str(exc),
+        raise CheckpointError(f"{path} is not a readable safetensors checkpoint", got=str(exc)[:200],
                               fix="pass a .safetensors file written by edgereid") from exc
     missing = [k for k in (META_MODEL, META_ARGS) if not metadata.get(k)]
     if missing:
@@ -76,21 +85,38 @@ def load_checkpoint(path: str | Path, **overrides: Any) -> tuple[nn.Module, Mode
     from safetensors.torch import load_file
 
     header = read_checkpoint_header(path)
-    args = {**json.loads(header[META_ARGS]), **overrides}
+    try:
+        stored_args = json.loads(header[META_ARGS])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} has unreadable model arguments", got=str(exc)[:120]) from exc
+    if not isinstance(stored_args, dict):
+        raise CheckpointError(f"{path} has malformed model arguments", expected="a JSON object",
+                              got=type(stored_args).__name__)
+    args = {**stored_args, **overrides}
+    with torch.device("meta"):  # the header's arguments are checked against the file before any allocation
+        probe = create_model(header[META_MODEL], **args)
+    _check_state_matches(probe, _stored_shapes(path), path)
     model = create_model(header[META_MODEL], **args)
     state = load_file(str(path))
-    _check_state_matches(model, state, path)
     model.load_state_dict(state, strict=True)
     card = ModelCard.from_json(header[META_CARD]) if header.get(META_CARD) else model_card(model)
     return model, card
 
 
-def _check_state_matches(model: nn.Module, state: dict[str, torch.Tensor], path: str | Path) -> None:
+def _stored_shapes(path: str | Path) -> dict[str, tuple[int, ...]]:
+    """Every tensor's shape, read from the safetensors header (nothing is loaded)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        return {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+
+
+def _check_state_matches(model: nn.Module, shapes: dict[str, tuple[int, ...]], path: str | Path) -> None:
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    wrong = [f"{k}: file {tuple(state[k].shape)} vs model {tuple(v.shape)}"
-             for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    missing = sorted(set(expected) - set(shapes))
+    unexpected = sorted(set(shapes) - set(expected))
+    wrong = [f"{k}: file {shapes[k]} vs model {tuple(v.shape)}"
+             for k, v in expected.items() if k in shapes and tuple(shapes[k]) != tuple(v.shape)]
     if missing or unexpected or wrong:
         detail = "; ".join(filter(None, [
             f"missing {missing[:5]}" if missing else "", f"unexpected {unexpected[:5]}" if unexpected else "",

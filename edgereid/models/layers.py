@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -75,7 +77,7 @@ class MobileNetV2Trunk(nn.Module):
                 cin = cout
         self.features = nn.Sequential(*blocks)
         self.out_channels = cin
-        self.stride = 2 * int(torch.tensor([s for *_, s in stages[:num_stages]]).prod())
+        self.stride = 2 * math.prod(s for *_, s in stages[:num_stages])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)

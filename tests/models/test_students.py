@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -95,3 +97,23 @@ def test_checkpoint_without_header_or_not_safetensors(tmp_path):
     (tmp_path / "junk.safetensors").write_bytes(b"\x80\x04not a checkpoint")
     with pytest.raises(CheckpointError, match="not a readable safetensors"):
         load_checkpoint(tmp_path / "junk.safetensors")
+
+
+def test_header_arguments_cannot_make_torch_allocate_gigabytes(tmp_path):
+    """A header edited to ask for a 50,000,000-wide embedding is refused from the stored shapes, before the
+    model (200 GB of weights at that width) is built."""
+    import json
+    import resource
+
+    from safetensors.torch import load_file, save_file
+
+    from edgereid.models.checkpoint import read_checkpoint_header
+
+    source = Path(__file__).resolve().parents[2] / "samples/models/reid/model.safetensors"
+    header = read_checkpoint_header(source)
+    header["edgereid.args"] = json.dumps({**json.loads(header["edgereid.args"]), "embedding_dim": 50_000_000})
+    save_file(load_file(str(source)), str(tmp_path / "evil.safetensors"), metadata=header)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="do not fit"):
+        load_checkpoint(tmp_path / "evil.safetensors")
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: under 200 MB more
