@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from edgereid.data.synthetic import SceneFrame, World, WorldConfig, to_pixel_centres
+from edgereid.errors import InputError
 from edgereid.eval.baselines import (colour_histogram_embedding, mean_pose, place_mean_pose,
                                      raw_pixel_embedding)
 from edgereid.eval.metrics import cosine_distance_matrix, evaluate_rank, identification_top1, pck
@@ -92,15 +93,16 @@ def _interleave(scenes: dict[int, list[SceneFrame]]) -> list[SceneFrame]:
 def run_demo(options: DemoOptions) -> dict[str, object]:
     """Run the demo, write the video and contact sheet, print a summary; return the metrics."""
     if options.cameras < 2:
-        raise ValueError("the demo needs at least 2 cameras: camera 0 enrolls, the others query")
+        raise InputError("the demo needs at least 2 cameras: camera 0 enrolls, the others query",
+                         got=f"{options.cameras} camera", fix="pass --cameras 2 or more")
     world = World(WorldConfig(seed=options.seed, num_identities=options.identities, num_cameras=options.cameras))
-    print(f"rendering {options.cameras} cameras x {options.frames} frames, {options.identities} identities "
-          f"(seed {options.seed}) ...")
-    scenes = _render(world, options)
     cameras = {str(c.cam_id): {"modality": c.modality} for c in world.cameras}
     config = {"reid_model": options.reid, "keypoint_model": options.keypoints, "face_model": options.face,
               "max_batch": options.max_batch, "max_wait_ms": 20.0, "queue_size": 256, "cameras": cameras}
-    with Pipeline(config) as pipeline:
+    with Pipeline(config) as pipeline:  # the models load (and are checked) before the minutes of rendering
+        print(f"rendering {options.cameras} cameras x {options.frames} frames, {options.identities} identities "
+              f"(seed {options.seed}) ...")
+        scenes = _render(world, options)
         reid_gallery, face_gallery, enrolled = _enroll(pipeline, scenes[0])
         pipeline.reid_gallery, pipeline.face_gallery = reid_gallery, face_gallery
         queries = _interleave(scenes)

@@ -62,6 +62,11 @@ class PipelineClosedError(EdgeReidError):
     """Work was submitted to a pipeline that is closed or whose worker stopped."""
 
 
+class OutputPathError(EdgeReidError, OSError):
+    """A file cannot be written where it was asked for (a read-only folder, a path under a regular file, a
+    full disk). Also an ``OSError``, so code that caught the file system's error still does."""
+
+
 class ExportError(EdgeReidError):
     """An export produced a graph that fails its checks (ONNX checker, parity with torch)."""
 

@@ -11,13 +11,19 @@ import os
 import tempfile
 from pathlib import Path
 
+from edgereid.errors import OutputPathError
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, fsync, then rename."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale_temps(target)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        sweep_stale_temps(target)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise OutputPathError(f"cannot write {target}", got=exc.strerror or str(exc),
+                              fix="check that the folder exists, is a folder and is writable") from exc
     # mkstemp makes the file private; keep the mode of the file being replaced, else rw-r--r--.
     os.chmod(tmp_name, target.stat().st_mode & 0o777 if target.exists() else 0o644)
     try:

@@ -30,7 +30,7 @@ CASES = [
     ["bench", "--model", REID, "--seconds", "inf"],
     ["demo", "--frames", "0", "--out", "{bad}/demo"], ["demo", "--identities", "-3", "--out", "{bad}/demo"],
     ["demo", "--reid", "/nonexistent.onnx", "--out", "{bad}/demo"],
-    ["demo", "--max-batch", "100000", "--out", "{bad}/demo"],
+    ["demo", "--max-batch", "100000", "--out", "{bad}/demo"], ["demo", "--cameras", "1", "--out", "{bad}/demo"],
     ["synth", "--out", "{bad}/regular_file/x", "--layout", "market1501", "--identities", "2", "--cameras", "2"],
     ["export", "--checkpoint", "/nonexistent.safetensors", "--out", "{bad}/x.onnx"],
     ["export", "--model", "no_such_model", "--out", "{bad}/x.onnx"],
@@ -66,4 +66,4 @@ def test_user_errors_exit_2_with_what_to_do(argv, bad, capsys):
 def test_an_output_under_a_regular_file_is_a_typed_error(bad, capsys):
     code = main(["synth", "--out", str(bad / "regular_file" / "x"), "--layout", "faces", "--identities", "2"])
     err = capsys.readouterr().err
-    assert code == 2 and "cannot use" in err and "regular_file" in err
+    assert code == 2 and "cannot write" in err and "regular_file" in err

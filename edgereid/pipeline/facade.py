@@ -116,7 +116,16 @@ class Pipeline:
 
     def _validate(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
                   faces: FaceBoxes | np.ndarray | None) -> Submission:
-        camera_id = str(camera_id)
+        if not isinstance(camera_id, str):
+            raise InputError("camera ids are strings", expected="e.g. '0' or 'front'", got=type(camera_id).__name__,
+                             fix="pass str(camera) as the camera id")
+        try:
+            timestamp = float(timestamp)
+        except (TypeError, ValueError):
+            raise InputError("the timestamp is not a number", expected="seconds as a float",
+                             got=f"{type(timestamp).__name__}: {str(timestamp)[:40]}") from None
+        if not np.isfinite(timestamp):
+            raise InputError("the timestamp is not finite", got=str(timestamp))
         if self.config.cameras and camera_id not in self.config.cameras:
             raise InputError(f"unknown camera '{camera_id}'", expected=str(sorted(self.config.cameras)),
                              fix="declare the camera under 'cameras' in the pipeline config")
@@ -138,7 +147,7 @@ class Pipeline:
         if len(face_boxes) and "face_model" not in self.models:
             raise InputError("faces were given but no face_model is configured",
                              fix="set face_model in the pipeline config or submit faces=None")
-        return Submission(frame, person_boxes, face_boxes, landmarks, camera_id, float(timestamp))
+        return Submission(frame, person_boxes, face_boxes, landmarks, camera_id, timestamp)
 
     def _work_item(self, submission: Submission) -> WorkItem:
         with self._lock:
@@ -203,6 +212,9 @@ class Pipeline:
                 faces: Sequence[FaceBoxes | np.ndarray | None] | None = None) -> list[FrameResult]:
         """Synchronous form: every frame through the same batch path, results in input order."""
         count = len(frames)
+        if not isinstance(camera_ids, (str, list, tuple)):
+            raise InputError("camera_ids must be one id for every frame or one per frame",
+                             expected="a str, or a list of str", got=type(camera_ids).__name__)
         cams = [camera_ids] * count if isinstance(camera_ids, str) else list(camera_ids)
         stamps = list(timestamps) if timestamps is not None else [0.0] * count
         face_list = list(faces) if faces is not None else [None] * count
