@@ -2,8 +2,8 @@
 
 A misspelt key is the most common silent bug in ML tooling; here it fails with a did-you-mean. YAML is
 read within budgets (file size, expanded size of anchors and aliases), duplicate keys are errors, mapping
-keys stay as written (a camera ``010`` is "010", not 8), every float is finite, and fields declared with
-:func:`ranged` are checked against their documented range whichever way the config is built.
+keys stay as written (a camera ``010`` is "010", not 8), every float is finite, and the numeric fields a
+config class lists in its ``RANGES`` are checked against them whichever way the config is built.
 """
 
 from __future__ import annotations
@@ -99,23 +99,19 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def ranged(default: Any, low: float, high: float) -> Any:
-    """A dataclass field whose value (when not None) must lie in ``[low, high]``; :func:`check_ranges`
-    enforces it, so call that from the class's ``__post_init__``."""
-    return dataclasses.field(default=default, metadata={"range": (low, high)})
-
-
 def check_ranges(config: Any) -> None:
-    """Every :func:`ranged` field of a dataclass instance within its range."""
-    for spec in dataclasses.fields(config):
-        bounds = spec.metadata.get("range")
-        value = getattr(config, spec.name)
-        if bounds is None or value is None:
+    """Every field named in the ``RANGES`` class attributes of a dataclass instance (merged along its class
+    hierarchy: ``{"max_batch": (1, 4096), ...}``) within its range, when it is not None. Call it from
+    ``__post_init__`` so a config built in code is checked as one read from YAML."""
+    ranges: dict[str, tuple[float, float]] = {}
+    for cls in reversed(type(config).__mro__):
+        ranges.update(getattr(cls, "__dict__", {}).get("RANGES", {}))
+    for name, (low, high) in ranges.items():
+        value = getattr(config, name)
+        if value is None:
             continue
-        low, high = bounds
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high
-        if not ok:
-            raise ConfigError(f"'{spec.name}' is out of range in {type(config).__name__}",
+        if not (isinstance(value, (int, float)) and not isinstance(value, bool) and low <= value <= high):
+            raise ConfigError(f"'{name}' is out of range in {type(config).__name__}",
                               expected=f"a number from {low} to {high}", got=short(value))
 
 

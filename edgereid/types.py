@@ -40,6 +40,17 @@ class _RowAligned:
     def __len__(self) -> int:
         return len(self.boxes)
 
+    def _check_common_rows(self, what: str) -> int:
+        """Boxes, embeddings, scores, identities and invalid flags all row-aligned; returns the row count."""
+        n = len(self.boxes)
+        _rows("boxes", self.boxes, n, (4,))
+        for name, trailing in (("embeddings", (None,)), ("scores", ()), ("invalid", ())):
+            _rows(name, getattr(self, name), n, trailing)
+        identities = getattr(self, "identities")
+        if identities and len(identities) != n:
+            raise InputError(f"'identities' does not match the {what}", expected=str(n), got=str(len(identities)))
+        return n
+
     def __getitem__(self: _Rows, index: RowIndex) -> _Rows:
         if isinstance(index, (int, np.integer)):
             index = [int(index)]
@@ -98,18 +109,11 @@ class Persons(_RowAligned):
     invalid: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        n = len(self.boxes)
-        _rows("invalid", self.invalid, n, ())
-        _rows("boxes", self.boxes, n, (4,))
-        _rows("embeddings", self.embeddings, n, (None,))
-        _rows("scores", self.scores, n, ())
+        n = self._check_common_rows("boxes")
         _rows("keypoints", self.keypoints, n, (None, 2))
         _rows("keypoint_confidence", self.keypoint_confidence, n,
               (None if self.keypoints is None else self.keypoints.shape[1],))
         _rows("joints", self.joints, n, (len(self.joint_names), 2))
-        if self.identities and len(self.identities) != n:
-            raise InputError("'identities' does not match the boxes", expected=str(n),
-                             got=str(len(self.identities)))
 
 
 @dataclass(frozen=True)
@@ -129,15 +133,8 @@ class Faces(_RowAligned):
     invalid: np.ndarray | None = None
 
     def __post_init__(self) -> None:
-        n = len(self.boxes)
-        _rows("invalid", self.invalid, n, ())
-        _rows("boxes", self.boxes, n, (4,))
-        _rows("embeddings", self.embeddings, n, (None,))
-        _rows("scores", self.scores, n, ())
+        n = self._check_common_rows("face boxes")
         _rows("too_small", self.too_small, n, ())
-        if self.identities and len(self.identities) != n:
-            raise InputError("'identities' does not match the face boxes", expected=str(n),
-                             got=str(len(self.identities)))
 
 
 @dataclass(frozen=True)

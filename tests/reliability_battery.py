@@ -279,7 +279,6 @@ def gallery_cases(world: World) -> list[Case]:
     import zipfile
 
     from edgereid.gallery import Gallery
-    from edgereid.gallery.file_format import digest
 
     held = "tests/test_gallery.py, tests/test_gallery_crash.py"
     card = world.pipeline.models["reid_model"].card
@@ -290,13 +289,11 @@ def gallery_cases(world: World) -> list[Case]:
     data = good.read_bytes()
 
     def rewritten(name: str, change: Callable[[dict], None]) -> Path:
-        with np.load(good, allow_pickle=False) as npz:
-            arrays = {k: npz[k] for k in npz.files if k != "checksum"}
-        change(arrays)
-        arrays["checksum"] = np.array(digest(arrays))
-        buffer = io.BytesIO()
-        np.savez(buffer, **arrays)
-        return world.file(f"galleries/{name}.npz", buffer.getvalue())
+        from tests.test_gallery import rewrite_with_checksum
+
+        path = world.file(f"galleries/{name}.npz", data)
+        rewrite_with_checksum(path, change)
+        return path
 
     def bomb() -> Path:
         path = world.folder / "galleries/bomb.npz"

@@ -67,3 +67,14 @@ def test_an_output_under_a_regular_file_is_a_typed_error(bad, capsys):
     code = main(["synth", "--out", str(bad / "regular_file" / "x"), "--layout", "faces", "--identities", "2"])
     err = capsys.readouterr().err
     assert code == 2 and "cannot write" in err and "regular_file" in err
+
+
+def test_a_verb_without_its_optional_package_names_the_extra(monkeypatch, bad, capsys):
+    import sys
+
+    for name in [m for m in sys.modules if m == "torch" or m.startswith("torch.") or m.startswith("edgereid.methods")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` now fails as on a runtime-only install
+    code = main(["train", "--config", "samples/configs/reid_supervised.yaml", "--set", f"out={bad}/run"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'edgereid[train]'" in err and "Traceback" not in err

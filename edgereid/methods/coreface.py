@@ -40,7 +40,7 @@ from torch.nn import functional as F
 from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
 from edgereid.methods.batches import flip_half, label_map, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead
-from edgereid.methods.run_config import TrainRun, batch_size_field
+from edgereid.methods.run_config import TrainRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
@@ -105,7 +105,7 @@ class FaceMarginConfig(TrainRun):
     METHODS: ClassVar[tuple[str, ...]] = METHODS
 
     data: FaceData = field(default_factory=FaceData)
-    batch_size: int = batch_size_field(128)
+    batch_size: int = 128
     arcface_scale: float = 64.0
     arcface_margin: float = 0.5
     contrastive_weight: float = 0.05

@@ -33,7 +33,7 @@ from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import ReidDataKeys, dataset_folders
-from edgereid.methods.run_config import TrainRun, batch_size_field
+from edgereid.methods.run_config import TrainRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
@@ -49,7 +49,7 @@ class DCACConfig(TrainRun, ReidDataKeys):
 
     ldm: str = "samples/models/ldm_world"
     diffusion_hw: tuple[int, ...] = ()
-    batch_size: int = batch_size_field(32)
+    batch_size: int = 32
     tau: float = 0.6
     lora_rank: int = 8
     lora_alpha: float = 1.0

@@ -27,7 +27,7 @@ from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import ReidDataKeys, dataset_folders
-from edgereid.methods.run_config import DistillRun, batch_size_field
+from edgereid.methods.run_config import DistillRun
 from edgereid.methods.trainer import config_fingerprint, finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
@@ -42,7 +42,7 @@ class ReidDistillConfig(DistillRun, ReidDataKeys):
 
     teacher: str
     modality: str = "rgb"
-    batch_size: int = batch_size_field(32)
+    batch_size: int = 32
     embed_weight: float = 1.0
     relation_weight: float = 1.0
     relation_temperature: float = 0.1

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from edgereid.config import apply_overrides, build, check_ranges, load_yaml, ranged
+from edgereid.config import apply_overrides, build, check_ranges, load_yaml
 from edgereid.errors import ConfigError
 
 R = TypeVar("R", bound="RunConfig")
@@ -26,25 +26,21 @@ R = TypeVar("R", bound="RunConfig")
 class OptimConfig:
     """Optimiser and schedule: AdamW, linear warm-up, cosine decay to ``lr * final_lr_fraction``."""
 
-    epochs: int = ranged(10, 0, 100_000)
-    lr: float = ranged(3e-3, 0.0, 10.0)
-    weight_decay: float = ranged(5e-4, 0.0, 1.0)
-    warmup_epochs: int = ranged(1, 0, 100_000)
-    final_lr_fraction: float = ranged(0.01, 0.0, 1.0)
-    grad_clip: float = ranged(5.0, 0.0, 1e6)  # 0: no clipping
-    seed: int = ranged(0, 0, 2**63 - 1)
-    threads: int = ranged(2, 1, 1024)
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "epochs": (0, 100_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 1.0), "warmup_epochs": (0, 100_000),
+        "final_lr_fraction": (0.0, 1.0), "grad_clip": (0.0, 1e6), "seed": (0, 2**63 - 1), "threads": (1, 1024)}
+
+    epochs: int = 10
+    lr: float = 3e-3
+    weight_decay: float = 5e-4
+    warmup_epochs: int = 1
+    final_lr_fraction: float = 0.01
+    grad_clip: float = 5.0  # 0: no clipping
+    seed: int = 0
+    threads: int = 2
 
     def __post_init__(self) -> None:
         check_ranges(self)
-
-
-MAX_BATCH_SIZE = 65_536
-
-
-def batch_size_field(default: int) -> Any:
-    """``batch_size`` with the header's range (a subclass that redeclares a field replaces its range too)."""
-    return ranged(default, 1, MAX_BATCH_SIZE)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -56,11 +52,13 @@ class RunConfig:
     VERB: ClassVar[str] = "train"
     # old key -> new key, accepted with a deprecation message
     RENAMED_KEYS: ClassVar[dict[str, str]] = {}
+    # documented ranges of numeric keys (subclasses add theirs; checked by validate)
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {"batch_size": (1, 65_536)}
 
     method: str
     out: str
     optim: OptimConfig = field(default_factory=OptimConfig)
-    batch_size: int = batch_size_field(32)  # subclasses redeclare it with batch_size_field(their default)
+    batch_size: int = 32
     export: bool = True
 
     @classmethod

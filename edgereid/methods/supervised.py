@@ -23,7 +23,7 @@ from edgereid.data.synthetic import WorldSpec
 from edgereid.data.scene_crops import concat_crops, rendered_face_crops, scene_crops
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
-from edgereid.methods.run_config import TrainRun, batch_size_field
+from edgereid.methods.run_config import TrainRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model, get_entry
 from edgereid.ops.geometry import mirror_placement
@@ -41,7 +41,7 @@ class TrainConfig(TrainRun):
     METHODS: ClassVar[tuple[str, ...]] = ("supervised",)
 
     data: WorldSpec = field(default_factory=WorldSpec)
-    batch_size: int = batch_size_field(64)
+    batch_size: int = 64
     ids_per_batch: int = 16
     triplet_margin: float = 0.3
     arcface_scale: float = 32.0

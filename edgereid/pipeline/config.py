@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from edgereid.config import build, check_ranges, load_yaml, ranged
+from edgereid.config import build, check_ranges, load_yaml
 from edgereid.errors import ConfigError
 from edgereid.pipeline.batcher import DROP_POLICIES
 
@@ -37,17 +37,22 @@ class PipelineConfig:
     face_model: str | None = None
     reid_gallery: str | None = None
     face_gallery: str | None = None
-    min_face_size: int = ranged(8, 1, 4096)  # px (shorter box side); smaller faces are skipped, flagged too_small
-    max_batch: int = ranged(32, 1, 4096)  # crops per model batch
-    max_wait_ms: float = ranged(10.0, 0.0, 60_000.0)  # a partial batch is released after this long
-    queue_size: int = ranged(64, 1, 100_000)  # frames waiting for the worker
-    queue_megabytes: float = ranged(1024.0, 1.0, 1 << 20)  # the waiting frames' pixels, at most
-    max_boxes_per_frame: int = ranged(256, 1, 10_000)  # person + face boxes of one submitted frame
-    results_size: int = ranged(1024, 1, 1_000_000)  # finished results kept unread; beyond, the oldest go
+    min_face_size: int = 8  # px (shorter box side); smaller faces are skipped and flagged too_small
+    max_batch: int = 32  # crops per model batch
+    max_wait_ms: float = 10.0  # a partial batch is released after this long
+    queue_size: int = 64  # frames waiting for the worker
+    queue_megabytes: float = 1024.0  # the waiting frames' pixels, at most
+    max_boxes_per_frame: int = 256  # person + face boxes of one submitted frame
+    results_size: int = 1024  # finished results kept unread; beyond it, the oldest are dropped (counted)
     drop_policy: str = "block"
     providers: tuple[str, ...] = ("CPUExecutionProvider",)
-    threads: int | None = ranged(None, 1, 1024)
+    threads: int | None = None
     cameras: dict[str, CameraConfig] = field(default_factory=dict)
+
+    RANGES: ClassVar[dict[str, tuple[float, float]]] = {
+        "min_face_size": (1, 4096), "max_batch": (1, 4096), "max_wait_ms": (0.0, 60_000.0), "queue_size": (1, 100_000),
+        "queue_megabytes": (1.0, 1 << 20), "max_boxes_per_frame": (1, 10_000), "results_size": (1, 1_000_000),
+        "threads": (1, 1024)}
 
     def __post_init__(self) -> None:
         check_ranges(self)

@@ -38,7 +38,7 @@ from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import reid_training_crops
-from edgereid.methods.run_config import RunConfig, batch_size_field
+from edgereid.methods.run_config import RunConfig
 from edgereid.methods.trainer import fit, run_metadata, write_history
 from edgereid.ops.preprocess import normalise_batch
 
@@ -59,7 +59,7 @@ class AIOConfig(RunConfig):
     data: WorldSpec = field(default_factory=WorldSpec)
     train_cameras: tuple[int, ...] = ()
     stage1_epochs: int = 4
-    batch_size: int = batch_size_field(16)
+    batch_size: int = 16
     ids_per_batch: int = 8
     mask_probability: float = 1.0
     fb_temperature: float = 0.1

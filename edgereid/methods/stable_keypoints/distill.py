@@ -20,7 +20,7 @@ import torch
 
 from edgereid.card import Provenance
 from edgereid.errors import ConfigError, InputError
-from edgereid.methods.run_config import DistillRun, batch_size_field
+from edgereid.methods.run_config import DistillRun
 from edgereid.methods.stable_keypoints import geometry
 from edgereid.methods import distributed
 from edgereid.methods.batches import photometric_jitter, shuffled_batches
@@ -38,7 +38,7 @@ class KeypointDistillConfig(DistillRun):
 
     crops: str
     labels: str
-    batch_size: int = batch_size_field(32)
+    batch_size: int = 32
     min_confidence: float = 0.0
     equivariance_weight: float = 0.0
 
