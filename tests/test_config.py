@@ -89,3 +89,12 @@ def test_camera_ids_stay_as_written_and_huge_files_are_refused(tmp_path):
 def test_ranges_hold_for_configs_built_in_code():
     with pytest.raises(ConfigError, match="'max_batch' is out of range"):
         PipelineConfig(reid_model="m.onnx", max_batch=0)
+
+
+@pytest.mark.parametrize("override", [{"ids_per_batch": -2}, {"lora_rank": -1}, {"optim.threads": 0},
+                                      {"batch_size": 0}, {"tau": float("inf")}])
+def test_run_config_numbers_have_ranges(override):
+    from edgereid.methods.runs import load_run_config
+
+    with pytest.raises(ConfigError):
+        load_run_config("samples/configs/dcac_world.yaml", override, "train")

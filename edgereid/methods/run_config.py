@@ -11,6 +11,7 @@ deprecation message saying what to rename. Imports no torch.
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,8 +74,15 @@ class RunConfig:
         return config
 
     def validate(self, where: str) -> None:
-        """Checks that involve several keys; ``where`` names the file in errors (subclasses call this)."""
+        """Checks that involve several keys; ``where`` names the file in errors (subclasses call this).
+        Numeric keys without a range of their own are whole counts from 0 to 10**9 (ints; floats are finite
+        already when the file is read)."""
         check_ranges(self)
+        for spec in dataclasses.fields(self):
+            value = getattr(self, spec.name)
+            if spec.type in ("int", int) and not isinstance(value, bool) and not 0 <= value <= 10**9:
+                raise ConfigError(f"{where}: '{spec.name}' is out of range", expected="a count from 0 to 10**9",
+                                  got=str(value)[:40])
 
 
 @dataclass(frozen=True, kw_only=True)
