@@ -22,9 +22,8 @@ from edgereid.eval.bench import bench_scene, environment
 from edgereid.engine_file import gpu_available
 from edgereid.runtime import cuda
 from edgereid.runtime.gpu_preprocess import GpuPreprocessor
-from edgereid.ops.preprocess import nv12_to_bgr
 from edgereid.ops.geometry import plan_crops, validate_boxes
-from edgereid.ops.reference import preprocess_reference
+from edgereid.ops.reference import nv12_to_bgr_reference, preprocess_reference
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = {"reid": ROOT / "samples/models/reid", "face": ROOT / "samples/models/face",
@@ -79,7 +78,7 @@ def check_kernels(stream) -> dict[str, float]:
     spec = InputSpec(height=64, width=64, resize="letterbox")
     plan = plan_crops(np.zeros(len(boxes), int), boxes, spec)
     error = np.abs(gpu_preprocess([nv12], plan, spec, stream, formats=[1])
-                   - preprocess_reference([nv12_to_bgr(nv12, 720, 1280)], plan, spec))
+                   - preprocess_reference([nv12_to_bgr_reference(nv12, 720, 1280)], plan, spec))
     results["nv12"] = float(error.max() * max(spec.std))
     face = InputSpec(height=64, width=64, mean=(127.5,) * 3, std=(128.0,) * 3)
     landmarks = np.array([[[500, 300], [560, 296], [530, 330], [508, 360], [552, 358]],

@@ -78,3 +78,24 @@ def test_moved_user_facing_names_resolve_with_a_deprecation_warning(old, new):
     assert value is getattr(importlib.import_module(new), name)
     with pytest.raises(AttributeError):
         importlib.import_module(module).not_a_name
+
+
+def test_the_public_api_is_lazy_and_light():
+    """`import edgereid` loads nothing heavy; the public names load on first use, without torch."""
+    script = textwrap.dedent('''
+        import json, sys
+        import edgereid
+        before = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "onnxruntime", "cuda", "numpy"))
+        from edgereid import Pipeline, PipelineConfig, Gallery, ModelCard, FaceBoxes, FrameResult, load_backend
+        after = sorted(m.split(".")[0] for m in sys.modules if m.split(".")[0] in ("torch", "onnx", "cuda", "tensorrt"))
+        print(json.dumps({"before": before, "after": sorted(set(after)), "all": edgereid.__all__,
+                          "pipeline": Pipeline.__module__, "version": edgereid.__version__}))
+    ''')
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["before"] == [] and report["after"] == []
+    assert {"Pipeline", "Gallery", "ModelCard", "load_backend", "__version__"} <= set(report["all"])
+    assert report["pipeline"] == "edgereid.pipeline.facade" and report["version"]
+    with pytest.raises(AttributeError):
+        __import__("edgereid").not_a_public_name

@@ -13,6 +13,7 @@ from typing import Sequence
 
 from edgereid.cli import evaluation, models, run, training
 from edgereid.errors import EdgeReidError, MissingDependencyError
+from edgereid.version import __version__
 
 GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation)
 # optional packages -> the extra that installs them (what a verb without them reports)
@@ -37,6 +38,7 @@ HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edgereid", description="Identity models from research to camera "
                                      "gateways: export, inspect, run and benchmark.")
+    parser.add_argument("--version", action="version", version=f"edgereid {__version__}")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
     for group, names in HELP_ORDER:
         group.register(verbs, names)

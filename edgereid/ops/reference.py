@@ -10,7 +10,7 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.ops.geometry import CropPlan, invert_affine
-from edgereid.ops.preprocess import fill_bgr, normalise_into
+from edgereid.ops.preprocess import check_nv12, fill_bgr, normalise_into
 
 
 def resize_bilinear_reference(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:
@@ -61,3 +61,17 @@ def preprocess_reference(frames: list[np.ndarray], plan: CropPlan, spec: InputSp
         resized = resize_bilinear_reference(frame[y1:y2, x1:x2], int(ph), int(pw))
         normalise_into(out[i][:, py:py + ph, px:px + pw], resized, spec)
     return out
+
+
+def nv12_to_bgr_reference(nv12: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The contract's NV12 arithmetic: BT.601 limited range, chroma repeated over each 2x2 block, luma below
+    the nominal black (16) read as black, as OpenCV and the GPU kernel do."""
+    check_nv12(nv12, height, width)
+    y = np.maximum(nv12[:height].astype(np.float32) - 16.0, 0.0)
+    uv = nv12[height:].reshape(height // 2, width // 2, 2).astype(np.float32) - 128.0
+    uv = uv.repeat(2, axis=0).repeat(2, axis=1)
+    u, v = uv[..., 0], uv[..., 1]
+    r = 1.164383 * y + 1.596027 * v
+    g = 1.164383 * y - 0.391762 * u - 0.812968 * v
+    b = 1.164383 * y + 2.017232 * u
+    return np.clip(np.rint(np.stack([b, g, r], axis=-1)), 0, 255).astype(np.uint8)

@@ -98,14 +98,18 @@ def test_boxes_partly_outside_are_clipped_and_rounded():
     assert validate_boxes(np.zeros((0, 4)), (100, 200, 3)).shape == (0, 4)
 
 
-def test_nv12_matches_opencv_bt601():
+def test_nv12_through_opencv_matches_the_reference():
+    """Every byte value in Y, U and V (footroom and headroom included): within 1 grey level."""
+    from edgereid.ops.reference import nv12_to_bgr_reference
+
     rng = np.random.default_rng(0)
-    nv12 = rng.integers(16, 236, (48 * 3 // 2, 64), dtype=np.uint8)
-    ours = nv12_to_bgr(nv12, 48, 64).astype(int)
-    theirs = cv2.cvtColor(nv12, cv2.COLOR_YUV2BGR_NV12).astype(int)
-    assert np.abs(ours - theirs).max() <= 2
-    with pytest.raises(InputError, match="NV12"):
-        nv12_to_bgr(nv12, 47, 64)
+    nv12 = rng.integers(0, 256, (480 * 3 // 2, 640), dtype=np.uint8)
+    nv12[:16, :256] = np.arange(256, dtype=np.uint8)  # every luma value
+    ours = nv12_to_bgr(nv12, 480, 640).astype(int)
+    assert np.abs(ours - nv12_to_bgr_reference(nv12, 480, 640).astype(int)).max() <= 1
+    for bad in [(nv12, 479, 640), (nv12.astype(np.int16), 480, 640), ("nv12", 480, 640)]:
+        with pytest.raises(InputError, match="NV12"):
+            nv12_to_bgr(*bad)
 
 
 def test_training_and_the_runtime_share_one_letterbox_fill(frames):

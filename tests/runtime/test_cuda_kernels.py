@@ -10,9 +10,8 @@ import pytest
 
 from edgereid.card import InputSpec
 from edgereid.runtime import cuda_kernels as ck
-from edgereid.ops.preprocess import nv12_to_bgr
 from edgereid.ops.geometry import plan_crops, validate_boxes
-from edgereid.ops.reference import preprocess_reference
+from edgereid.ops.reference import nv12_to_bgr_reference, preprocess_reference
 
 # Measured: the float32 kernel and the float64 reference differ by at most 0.005 grey levels (sample
 # positions in float32 at x ~ 300 px); 0.01 leaves room. The OpenCV CPU path is allowed 1.0.
@@ -76,7 +75,7 @@ def test_nv12_frames_match_the_reference_on_their_bgr_conversion(host):
     boxes = validate_boxes([[0, 0, 160, 120], [150, 100, 170, 130], [30, 10, 90, 100]], (height, width))
     plan = plan_crops(np.zeros(3, int), boxes, spec)
     out = run_host(host, [nv12], [ck.FORMAT_NV12], plan, spec)
-    reference = preprocess_reference([nv12_to_bgr(nv12, height, width)], plan, spec)
+    reference = preprocess_reference([nv12_to_bgr_reference(nv12, height, width)], plan, spec)
     assert _grey_error(out, reference, spec) <= MAX_ABS_ERROR_GREY_LEVELS
 
 

@@ -49,7 +49,7 @@ __device__ inline void edge_load_bgr(const EdgeFrame& f, int y, int x, float* bg
         bgr[0] = p[0]; bgr[1] = p[1]; bgr[2] = p[2];
         return;
     }
-    const float luma = (float)f.data[(long)y * f.pitch + x] - 16.0f;
+    const float luma = fmaxf((float)f.data[(long)y * f.pitch + x] - 16.0f, 0.0f);  // footroom reads as black
     const unsigned char* uv = f.data + (long)f.height * f.pitch + (long)(y / 2) * f.pitch + 2 * (x / 2);
     const float u = (float)uv[0] - 128.0f, v = (float)uv[1] - 128.0f;
     bgr[0] = edge_clampf(rintf(1.164383f * luma + 2.017232f * u), 0.0f, 255.0f);
