@@ -21,9 +21,15 @@ def _cmd_doctor(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from edgereid.bundled import bundled_model
     from edgereid.demo import DemoOptions, run_demo
 
-    options = DemoOptions(reid=args.reid, keypoints=args.keypoints, face=args.face, out=Path(args.out),
+    def model(given: str | None, task: str) -> str:
+        """The model given, the bundled one when none was, nothing for ''."""
+        return str(bundled_model(task)) if given is None else given
+
+    options = DemoOptions(reid=model(args.reid, "reid"), keypoints=model(args.keypoints, "keypoints"),
+                          face=model(args.face, "face"), out=Path(args.out),
                           seed=args.seed, identities=args.identities, cameras=args.cameras,
                           frames=args.frames, max_batch=args.max_batch)
     summary = run_demo(options)
@@ -53,11 +59,9 @@ def _add_doctor(verbs: Verbs) -> None:
 
 def _add_demo(verbs: Verbs) -> None:
     demo = verbs.add_parser("demo", help="multi-camera scene from the synthetic world through the pipeline")
-    demo.add_argument("--reid", default="samples/models/reid/model.onnx", help="ReID ONNX model (default: bundled)")
-    demo.add_argument("--keypoints", default="samples/models/keypoints/model.onnx",
-                      help="keypoint ONNX model (default: bundled; '' to skip)")
-    demo.add_argument("--face", default="samples/models/face/model.onnx",
-                      help="face ONNX model (default: bundled; '' to skip)")
+    demo.add_argument("--reid", help="ReID ONNX model (default: the one bundled in the package)")
+    demo.add_argument("--keypoints", help="keypoint ONNX model (default: bundled; '' to skip)")
+    demo.add_argument("--face", help="face ONNX model (default: bundled; '' to skip)")
     demo.add_argument("--out", default="edgereid-demo", help="folder for the video and contact sheet")
     demo.add_argument("--seed", type=SEED, default=1000)
     demo.add_argument("--identities", type=COUNT, default=20)
