@@ -47,23 +47,36 @@ def _gpu_line() -> str:
     return f"GPU: {', '.join(names)}; driver CUDA {driver // 1000}.{driver % 1000 // 10}"
 
 
-def report() -> str:
-    """A human-readable report, one line per component."""
-    lines = [f"Python {platform.python_version()} on {platform.system()} {platform.machine()}"]
+def facts() -> dict[str, object]:
+    """What ``edgereid doctor`` finds, as data: platform, every component's version (None: missing), the ONNX
+    Runtime providers, the GPU line and the installs that would enable missing features."""
+    components = {}
     missing: list[str] = []
     for distributions, module, feature, extra in COMPONENTS:
         version = _version(distributions)
         present = version is not None and importlib.util.find_spec(module.split(".")[0]) is not None
-        status = version if present else "missing"
-        lines.append(f"  {distributions[0]:24s} {status:14s} {feature}")
+        components[distributions[0]] = {"version": version if present else None, "feature": feature, "extra": extra}
         if not present and extra != "core":
             missing.append(f"{feature}: pip install 'edgereid[{extra}]'")
+    providers: list[str] = []
     if importlib.util.find_spec("onnxruntime") is not None:
         import onnxruntime
 
-        lines.append(f"  onnxruntime providers: {', '.join(onnxruntime.get_available_providers())}")
-    lines.append(_gpu_line())
-    if missing:
+        providers = list(onnxruntime.get_available_providers())
+    return {"python": platform.python_version(), "system": f"{platform.system()} {platform.machine()}",
+            "components": components, "onnxruntime_providers": providers, "gpu": _gpu_line(), "missing": missing}
+
+
+def report() -> str:
+    """A human-readable report, one line per component."""
+    found = facts()
+    lines = [f"Python {found['python']} on {found['system']}"]
+    for name, component in found["components"].items():
+        lines.append(f"  {name:24s} {component['version'] or 'missing':14s} {component['feature']}")
+    if found["onnxruntime_providers"]:
+        lines.append(f"  onnxruntime providers: {', '.join(found['onnxruntime_providers'])}")
+    lines.append(str(found["gpu"]))
+    if found["missing"]:
         lines.append("Missing for optional features:")
-        lines += [f"  - {m}" for m in missing]
+        lines += [f"  - {m}" for m in found["missing"]]
     return "\n".join(lines)

@@ -74,3 +74,25 @@ def test_every_verb_is_registered_once_in_the_help_order():
     assert len(listed) == len(set(listed))
     assert {(group, name) for group, names in HELP_ORDER for name in names} == \
         {(group, name) for group in GROUPS for name in group.VERBS}
+
+
+def test_json_outputs_of_inspect_doctor_and_calibrate(tmp_path, capsys):
+    import json
+
+    from edgereid.cli import main
+    from edgereid.eval.calibrate import calibrate
+
+    assert main(["inspect", "samples/models/reid/model.onnx", "--json", str(tmp_path / "i.json")]) == 0
+    inspected = json.loads((tmp_path / "i.json").read_text())
+    assert inspected["card"]["task"] == "reid" and inspected["inputs"][0]["shape"][1:] == [3, 128, 64]
+    capsys.readouterr()
+    assert main(["doctor", "--json", "-"]) == 0
+    doctor = json.loads(capsys.readouterr().out.split("\n{\n", 1)[1].join(["{\n", ""]))
+    assert doctor["components"]["numpy"]["version"] and "CPUExecutionProvider" in doctor["onnxruntime_providers"]
+    args = {"far": 0.01, "seed": 600, "identities": 12, "frames": 8}
+    assert main(["calibrate", "--model", "samples/models/face/model.onnx", "--far", "0.01", "--identities", "12",
+                 "--frames", "8", "--dry-run", "--json", str(tmp_path / "c.json")]) == 0
+    calibrated = json.loads((tmp_path / "c.json").read_text())
+    direct = calibrate("samples/models/face/model.onnx", **args)
+    assert calibrated["written"] is False and calibrated["threshold"] == direct.threshold.score
+    assert (calibrated["tar"], calibrated["impostor_pairs"]) == (direct.tar, direct.impostor_pairs)

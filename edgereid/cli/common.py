@@ -5,6 +5,7 @@ verbs that take a model file. Helpers used by one group only stay in that group'
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, TypeAlias
@@ -75,3 +76,21 @@ def int_list(low: int, high: int) -> Callable[[str], list[int]]:
 SEED = ranged_int(0, 2**63 - 1)
 COUNT = ranged_int(1, 10_000_000)
 FINITE = ranged_float(-1e12, 1e12)
+
+
+def add_json_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--json FILE``: the verb's result as JSON in FILE (``-`` for standard output)."""
+    parser.add_argument("--json", metavar="FILE", help=f"write {what} as JSON to FILE ('-': standard output)")
+
+
+def write_json(target: str | None, payload: object) -> None:
+    """Write ``payload`` where ``--json`` asked (atomically for a file), or nothing without the flag."""
+    if target is None:
+        return
+    text = json.dumps(payload, indent=2, default=str)
+    if target == "-":
+        print(text)
+    else:
+        from edgereid.fileio import atomic_write_text
+
+        atomic_write_text(target, text + "\n")

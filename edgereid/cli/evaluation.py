@@ -7,12 +7,12 @@ inside the function so that the command starts fast."""
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import COUNT, SEED, Verbs, add_verbs, existing_model, int_list, ranged_float
+from edgereid.cli.common import (COUNT, SEED, Verbs, add_json_option, add_verbs, existing_model, int_list,
+                                 ranged_float, write_json)
 from edgereid.errors import EdgeReidError
 
 
@@ -35,6 +35,7 @@ def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
                               probes_per_identity=args.probes, sizes=tuple(args.sizes), far=args.far)
     report = evaluate(models, protocol, threads=args.threads)
     paths = write_report(report, args.out)
+    write_json(args.json, report)
     print(markdown_table(report))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
@@ -51,6 +52,7 @@ def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
     print(markdown_table(report))
     out = args.out or ("runs/evaluate/reid_target.json" if args.dataset else "runs/evaluate/reid_dg.json")
     print(f"wrote {write_report(report, out)}")
+    write_json(args.json, report)
     return 0
 
 
@@ -74,6 +76,7 @@ def _cmd_evaluate_crossmodal(args: argparse.Namespace) -> int:
     report = evaluate(systems, world, args.sheet)
     print(markdown_table(report))
     print(f"wrote {write_report(report, args.out)}")
+    write_json(args.json, report)
     return 0
 
 
@@ -84,6 +87,7 @@ def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
     report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit, test_limit=args.test_limit,
                       alpha=args.alpha, tta_views=args.tta, sheets=args.out)
     paths = write_report(report, args.out)
+    write_json(args.json, report)
     print(markdown_table(report))
     print("wrote " + ", ".join(str(p) for p in paths.values()))
     return 0
@@ -99,12 +103,14 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     if not args.dry_run:
         write_threshold(args.model, result)
         print("threshold written into the model card")
+    write_json(args.json, {"model": args.model, "far": args.far, "threshold": result.threshold.score, "tar": result.tar,
+                           "genuine_pairs": result.genuine_pairs, "impostor_pairs": result.impostor_pairs,
+                           "world_seed": args.seed, "written": not args.dry_run})
     return 0
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edgereid.eval.bench import environment, format_table, plot, run_bench
-    from edgereid.fileio import atomic_write_text
     from edgereid.runtime.backends import load_backend
 
     suffixes = {"ort": ".onnx", "trt": ".engine", "torch": ".safetensors"}
@@ -117,10 +123,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                      progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr))
     print(f"{args.model} on {backend.name} ({', '.join(backend.providers)})")
     print(format_table(rows))
-    if args.json:
-        atomic_write_text(args.json, json.dumps({"model": args.model, "backend": backend.name,
-                                                 "providers": list(backend.providers), "environment": environment(),
-                                                 "rows": [r.to_dict() for r in rows]}, indent=2))
+    write_json(args.json, {"model": args.model, "backend": backend.name, "providers": list(backend.providers),
+                           "environment": environment(), "rows": [r.to_dict() for r in rows]})
     if args.plot:
         print(f"plot: {plot(rows, args.plot, f'{backend.card.name} on {backend.providers[0]}')}")
     return 0
@@ -141,6 +145,7 @@ def _add_evaluate(verbs: Verbs) -> None:
     faces.add_argument("--sizes", type=COUNT, nargs="+", default=[12, 16, 24, 32], help="probe face sizes (px)")
     faces.add_argument("--far", type=ranged_float(0.0, 1.0, low_open=True), default=1e-3)
     faces.add_argument("--threads", type=COUNT, default=2)
+    add_json_option(faces, "the report")
     faces.set_defaults(func=_cmd_evaluate_faces)
 
     reid_eval = benchmarks.add_parser("reid", help="person ReID on an unseen world (new identities and camera "
@@ -155,6 +160,7 @@ def _add_evaluate(verbs: Verbs) -> None:
     reid_eval.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
     reid_eval.add_argument("--out", help="JSON report (default: runs/evaluate/reid_dg.json for the world, "
                            "runs/evaluate/reid_target.json for --dataset)")
+    add_json_option(reid_eval, "the report")
     reid_eval.set_defaults(func=_cmd_evaluate_reid)
 
     cross = benchmarks.add_parser("crossmodal", help="IR->RGB, sketch->RGB, text->RGB and RGB+text->RGB "
@@ -171,6 +177,7 @@ def _add_evaluate(verbs: Verbs) -> None:
     cross.add_argument("--out", default="runs/evaluate/crossmodal.json",
                        help="JSON report (default: runs/evaluate/crossmodal.json)")
     cross.add_argument("--sheet", help="PNG: text and IR queries of the first model with their top-5 gallery crops")
+    add_json_option(cross, "the report")
     cross.set_defaults(func=_cmd_evaluate_crossmodal)
 
     kp_eval = benchmarks.add_parser("keypoints", help="unsupervised keypoints read out linearly to labelled "
@@ -185,6 +192,7 @@ def _add_evaluate(verbs: Verbs) -> None:
     kp_eval.add_argument("--tta", type=COUNT, help="teacher test-time augmentation views (default: the teacher's)")
     kp_eval.add_argument("--out", default="runs/evaluate/keypoints",
                          help="folder for the JSON and markdown table (default: runs/evaluate/keypoints)")
+    add_json_option(kp_eval, "the report")
     kp_eval.set_defaults(func=_cmd_evaluate_keypoints)
 
 
@@ -197,6 +205,7 @@ def _add_calibrate(verbs: Verbs) -> None:
     cal.add_argument("--identities", type=COUNT, default=60)
     cal.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
     cal.add_argument("--dry-run", action="store_true", help="print the threshold without writing it")
+    add_json_option(cal, "the threshold, TAR and pair counts")
     cal.set_defaults(func=_cmd_calibrate)
 
 
@@ -211,7 +220,7 @@ def _add_bench(verbs: Verbs) -> None:
                        "per-crop loop")
     bench.add_argument("--seconds", type=ranged_float(0.0, 86_400.0), default=2.0, help="minimum timing per measurement")
     bench.add_argument("--threads", type=COUNT, help="ONNX Runtime intra-op threads")
-    bench.add_argument("--json", help="write the rows as a JSON list")
+    add_json_option(bench, "the rows, backend and environment")
     bench.add_argument("--plot", help="write a PNG plot of crops/s")
     bench.set_defaults(func=_cmd_bench)
 

@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import COUNT, FINITE, SEED, Verbs, add_verbs, existing_model
+from edgereid.cli.common import (COUNT, FINITE, SEED, Verbs, add_json_option, add_verbs, existing_model,
+                                 write_json)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -92,7 +93,9 @@ def _cmd_card_show(args: argparse.Namespace) -> int:
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from edgereid.card_tools import format_inspect_report, inspect_model
 
-    print(format_inspect_report(inspect_model(existing_model(args.file))))
+    report = inspect_model(existing_model(args.file))
+    print(format_inspect_report(report))
+    write_json(args.json, {**report, "card": report["card"].to_dict()})
     return 0
 
 
@@ -133,6 +136,7 @@ def _add_card(verbs: Verbs) -> None:
 def _add_inspect(verbs: Verbs) -> None:
     inspect = verbs.add_parser("inspect", help="card, inputs, outputs and size of a model file")
     inspect.add_argument("file")
+    add_json_option(inspect, "the report (inputs, outputs, card)")
     inspect.set_defaults(func=_cmd_inspect)
 
 

@@ -10,13 +10,14 @@ import json
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import COUNT, SEED, Verbs, add_verbs, ranged_int
+from edgereid.cli.common import COUNT, SEED, Verbs, add_json_option, add_verbs, ranged_int, write_json
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
-    from edgereid.doctor import report
+    from edgereid.doctor import facts, report
 
     print(report())
+    write_json(args.json, facts())
     return 0
 
 
@@ -54,6 +55,7 @@ def _cmd_query(args: argparse.Namespace) -> int:
 
 def _add_doctor(verbs: Verbs) -> None:
     doctor = verbs.add_parser("doctor", help="versions, providers, GPU; what is missing for which feature")
+    add_json_option(doctor, "the versions, providers and GPU found")
     doctor.set_defaults(func=_cmd_doctor)
 
 
