@@ -13,6 +13,9 @@ from pathlib import Path
 
 from edgereid.errors import OutputPathError
 
+# The image files crop folders, galleries and calibration sets are read from.
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
     """Write ``data`` to ``path`` through a temporary file in the same folder, fsync, then rename."""

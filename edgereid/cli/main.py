@@ -11,11 +11,11 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from edgereid.cli import evaluation, models, run, training
+from edgereid.cli import evaluation, galleries, models, run, training
 from edgereid.errors import EdgeReidError, MissingDependencyError
 from edgereid.version import __version__
 
-GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation)
+GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation, galleries)
 # optional packages -> the extra that installs them (what a verb without them reports)
 OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "matplotlib": "train", "onnx": "export",
                     "onnxscript": "export", "diffusers": "teachers", "transformers": "aio", "tokenizers": "aio",
@@ -31,6 +31,7 @@ HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
     (evaluation, ("evaluate",)),
     (run, ("query",)),
     (evaluation, ("calibrate", "bench")),
+    (galleries, ("gallery",)),
     (training, ("synth",)),
 )
 

@@ -13,8 +13,7 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.errors import InputError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+from edgereid.fileio import IMAGE_SUFFIXES
 
 
 def list_images(folder: str | Path) -> list[Path]:

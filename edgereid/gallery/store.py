@@ -112,6 +112,13 @@ class Gallery:
         return list(self._consolidated().identities)
 
     @_locked
+    def counts(self) -> dict[str, int]:
+        """Enrolled vectors per identity, in identity order."""
+        store = self._consolidated()
+        ends = list(store.starts[1:]) + [len(store.labels)]
+        return {identity: int(end - start) for identity, start, end in zip(store.identities, store.starts, ends)}
+
+    @_locked
     def __len__(self) -> int:
         """Number of enrolled vectors (not identities)."""
         return len(self._store.labels) + sum(len(vectors) for _, vectors in self._pending)
