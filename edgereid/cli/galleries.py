@@ -119,6 +119,9 @@ def _add(verbs: Verbs) -> None:
         parser.set_defaults(func=func)
 
 
+VERBS = {"gallery": _add}
+
+
 def register(verbs: Verbs, names: Sequence[str] | None = None) -> None:
     """Add the ``gallery`` verb."""
-    add_verbs(verbs, {"gallery": _add}, names)
+    add_verbs(verbs, VERBS, names)
