@@ -35,8 +35,8 @@ defaults: setup
 	$(BIN)/edgereid train --config samples/configs/reid_supervised.yaml
 	$(BIN)/edgereid train --config samples/configs/keypoints_supervised.yaml
 	$(BIN)/edgereid train --config samples/configs/face_supervised.yaml
-	$(BIN)/edgereid calibrate --model $(MODELS)/reid/model.onnx --far 1e-3 --seed 600
-	$(BIN)/edgereid calibrate --model $(MODELS)/face/model.onnx --far 1e-3 --seed 600
+	$(BIN)/edgereid calibrate --model $(MODELS)/reid/model.onnx --far 1e-3 --seed 600 --in-place
+	$(BIN)/edgereid calibrate --model $(MODELS)/face/model.onnx --far 1e-3 --seed 600 --in-place
 
 # The low-resolution face benchmark (README "Low-resolution faces"): CoReFace teacher, CCFace student
 # distilled from it, the LR-direct student and the ArcFace-only teacher, then the table and plots.

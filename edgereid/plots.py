@@ -6,7 +6,9 @@ the pipeline); drawing pipeline results on frames lives in :mod:`edgereid.viz`.
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -65,16 +67,30 @@ def write_png(path: str | Path, image: np.ndarray) -> Path:
     return atomic_write_bytes(path, encoded.tobytes())
 
 
-def line_plot(series: dict[str, tuple[list[float], list[float]]], path: str | Path, title: str,
-              xlabel: str, ylabel: str, log2_x: bool = False) -> Path:
-    """A PNG of one line per named (x, y) series (needs matplotlib, from the ``train`` extra)."""
-    require("matplotlib", "train", "plotting")
+def _pyplot() -> Any:
+    """matplotlib's pyplot on the file-only Agg backend (the ``plots`` extra; ``train`` brings it too)."""
+    require("matplotlib", "plots", "plotting")
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    return plt
+
+
+def _save(figure: Any, path: str | Path) -> Path:
+    """A figure written atomically as PNG, then closed."""
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=120)
+    _pyplot().close(figure)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def line_plot(series: dict[str, tuple[list[float], list[float]]], path: str | Path, title: str,
+              xlabel: str, ylabel: str, log2_x: bool = False) -> Path:
+    """A PNG of one line per named (x, y) series (needs matplotlib: the ``plots`` extra)."""
+    figure, axis = _pyplot().subplots(figsize=(6, 4))
     for label, (xs, ys) in series.items():
         axis.plot(xs, ys, marker=".", label=label)
     if log2_x:
@@ -82,12 +98,30 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], path: str | Pa
     axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
     axis.grid(alpha=0.3)
     axis.legend()
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return _save(figure, path)
+
+
+def score_plots(genuine: np.ndarray, impostor: np.ndarray, threshold: float, path: str | Path, title: str) -> Path:
+    """Two panels: genuine and impostor score histograms with the threshold, and the ROC (true-accept against
+    false-accept rate, log scale) with the threshold's operating point marked."""
+    plt = _pyplot()
+    figure, (hist, roc) = plt.subplots(1, 2, figsize=(10, 4))
+    bins = np.linspace(min(genuine.min(), impostor.min()), max(genuine.max(), impostor.max()), 60)
+    hist.hist(impostor, bins=bins, alpha=0.6, density=True, label=f"impostor pairs ({len(impostor)})")
+    hist.hist(genuine, bins=bins, alpha=0.6, density=True, label=f"genuine pairs ({len(genuine)})")
+    hist.axvline(threshold, color="k", linestyle="--", label=f"threshold {threshold:.3f}")
+    hist.set(xlabel="cosine score", ylabel="density", title=title)
+    hist.legend()
+    cuts = np.unique(np.concatenate([impostor, genuine, [threshold]]))
+    far = np.array([(impostor > c).mean() for c in cuts[:: max(1, len(cuts) // 400)]])
+    tar = np.array([(genuine > c).mean() for c in cuts[:: max(1, len(cuts) // 400)]])
+    roc.plot(np.maximum(far, 1e-6), tar)
+    roc.plot(max((impostor > threshold).mean(), 1e-6), (genuine > threshold).mean(), "ko",
+             label="chosen threshold")
+    roc.set(xscale="log", xlabel="false-accept rate", ylabel="true-accept rate", title="ROC")
+    roc.grid(alpha=0.3)
+    roc.legend()
+    return _save(figure, path)
 
 
 def keypoint_sheet(images: list[np.ndarray], points: np.ndarray, path: str | Path, cell: tuple[int, int] = (128, 64),

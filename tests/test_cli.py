@@ -94,5 +94,5 @@ def test_json_outputs_of_inspect_doctor_and_calibrate(tmp_path, capsys):
                  "--frames", "8", "--dry-run", "--json", str(tmp_path / "c.json")]) == 0
     calibrated = json.loads((tmp_path / "c.json").read_text())
     direct = calibrate("samples/models/face/model.onnx", **args)
-    assert calibrated["written"] is False and calibrated["threshold"] == direct.threshold.score
+    assert calibrated["written"] is None and calibrated["threshold"] == direct.threshold.score
     assert (calibrated["tar"], calibrated["impostor_pairs"]) == (direct.tar, direct.impostor_pairs)

@@ -50,3 +50,34 @@ def test_enroll_list_info_search_remove(crops, tmp_path, capsys):
     assert main(["gallery", "remove", "nobody", "--gallery", gallery]) == 2
     assert main(["gallery", "enroll", str(root), "--model", "samples/models/reid/model.onnx", "--gallery", gallery]) == 2
     assert "cannot be compared" in capsys.readouterr().err
+
+
+def test_calibrate_on_a_labelled_face_folder_writes_a_new_file_and_plots(crops, tmp_path):
+    root, _ = crops
+    out = tmp_path / "face_calibrated.onnx"
+    assert main(["calibrate", "--model", FACE, "--data", str(root), "--far", "0.1", "--out", str(out),
+                 "--plot", str(tmp_path / "scores.png"), "--json", str(tmp_path / "c.json")]) == 0
+    report = json.loads((tmp_path / "c.json").read_text())
+    from edgereid.card import read_card
+
+    # 4 identities x 3 pictures: 4 * 3 genuine pairs (every two pictures of one face), the rest impostors
+    assert read_card(out).accept_threshold.score == report["threshold"] and report["genuine_pairs"] == 4 * 3
+    assert (tmp_path / "scores.png").stat().st_size > 10_000
+    assert report["impostor_pairs"] == (12 * 11) // 2 - 12
+
+
+def test_calibrate_on_a_market1501_folder(tmp_path):
+    world = World(WorldConfig(seed=9, num_identities=8, num_cameras=3))
+    root = world.write_market1501(tmp_path / "market", images_per_id_per_cam=2, train_fraction=0.25)
+    assert main(["calibrate", "--model", "samples/models/reid/model.onnx", "--data", str(root), "--far", "0.2",
+                 "--dry-run", "--json", str(tmp_path / "c.json")]) == 0
+    report = json.loads((tmp_path / "c.json").read_text())
+    assert report["written"] is None and report["genuine_pairs"] > 0 and "market" in report["data"]
+
+
+def test_the_stored_threshold_keeps_the_false_accept_rate(crops):
+    from edgereid.eval.calibrate import calibrate
+
+    root, _ = crops
+    result = calibrate(FACE, far=0.1, folder=root)
+    assert (result.impostor > result.threshold.score).mean() <= 0.1

