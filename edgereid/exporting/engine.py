@@ -158,9 +158,9 @@ def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp
     if precision != "fp32":
         from edgereid.data.crop_folder import load_crops
 
-        if calib is None:
+        if calib is None and precision != "fp16":
             raise ExportError(f"--precision {precision} needs --calib DIR (crops for calibration and the accuracy gate)")
-        crops = load_crops(calib, card.input, limit=512)
+        crops = load_crops(calib, card.input, limit=512) if calib is not None else None
     converted = convert(onnx_path, precision, crops)
     onnx_bytes = converted.model.SerializeToString()
     if flavour == "tensorrt_rtx":

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgereid.card import card_from_metadata
+from edgereid.card import ModelCard, card_from_metadata
+from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ExportError
 from edgereid.exporting.gate import GateReport, measure
 
@@ -33,9 +34,30 @@ def _batches(crops: np.ndarray, size: int = 32) -> list[np.ndarray]:
     return [crops[i:i + size] for i in range(0, len(crops), size)]
 
 
+# Where FP16's range check and gate get crops when the user gives none: a world no model was trained on.
+SYNTHETIC_GATE_WORLD = WorldSpec(seed=660, identities=30, cameras=2, frames_per_camera=12)
+
+
+def synthetic_gate_crops(card: ModelCard, count: int = 96) -> tuple[np.ndarray, str]:
+    """Normalised crops ``[N, 3, H, W]`` rendered from a held-out synthetic world for the card's task (persons
+    for ReID and keypoint models, aligned faces for face models), and a note saying so for the sidecar."""
+    from edgereid.data.scene_crops import scene_crops
+    from edgereid.ops.preprocess import normalise_batch
+
+    spec = card.input
+    persons, faces = scene_crops(SYNTHETIC_GATE_WORLD, person_spec=None if card.task == "face" else spec,
+                                 face_spec=spec if card.task == "face" else None, progress=False)
+    crops = (faces if card.task == "face" else persons).select(np.arange(min(count, len(persons or faces))))
+    note = (f"gated on {len(crops)} {card.task} crops rendered from the synthetic world (seed "
+            f"{SYNTHETIC_GATE_WORLD.seed}), no --calib given")
+    return normalise_batch(crops.images, spec, placement=crops.placement), note
+
+
 def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = None,
             calibration_method: str = "minmax", enforce_gate: bool = True) -> Converted:
-    """Convert ``onnx_path`` to ``precision``; ``crops`` (normalised ``[N, 3, H, W]``) calibrate and gate."""
+    """Convert ``onnx_path`` to ``precision``; ``crops`` (normalised ``[N, 3, H, W]``) calibrate and gate.
+    FP16 needs no calibration: without crops it is range-checked and gated on synthetic crops of the card's
+    task (:func:`synthetic_gate_crops`, said in the notes); INT8 needs the user's crops."""
     import onnx
 
     from edgereid.exporting.fp16 import FP16_SAFE_MAX, emulate_fp16, plan_fp16, tensor_ranges, to_fp16
@@ -46,16 +68,20 @@ def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = No
     model = onnx.load(str(onnx_path))
     if precision == "fp32":
         return Converted(model, precision, None)
+    card = card_from_metadata({p.key: p.value for p in model.metadata_props}, str(onnx_path))
+    source_note = ""
+    if precision == "fp16" and crops is None:
+        crops, source_note = synthetic_gate_crops(card)
     if crops is None or len(crops) < 4:
         raise ExportError(f"{precision} needs calibration crops for its range check and accuracy gate",
                           expected="a folder with at least 4 crop images", got="none" if crops is None else str(len(crops)),
                           fix="pass --calib DIR with crops like the ones the cameras produce")
-    card = card_from_metadata({p.key: p.value for p in model.metadata_props}, str(onnx_path))
     calibration, held_out = crops[0::2], crops[1::2]
     if precision == "fp16":
         peaks = tensor_ranges(model, _batches(calibration))
         plan = plan_fp16(model, {name for name, peak in peaks.items() if peak > FP16_SAFE_MAX})
         converted, graded, notes = to_fp16(model, plan), emulate_fp16(model, plan), plan.summary()
+        notes = f"{notes}; {source_note}" if source_note else notes
     else:
         converted = quantize_int8(model, _batches(calibration), calibration_method)
         graded, notes = converted, f"Q/DQ INT8, {calibration_method} calibration on {len(calibration)} crops"

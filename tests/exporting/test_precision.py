@@ -176,3 +176,23 @@ def test_bad_calibration_input(tmp_path):
         load_crops(tmp_path / "empty", read_card(path).input)
     with pytest.raises(ExportError, match="needs calibration crops"):
         convert(path, "int8", None)
+
+
+def test_fp16_without_calib_gates_on_synthetic_crops_and_says_so(tmp_path):
+    """FP16 needs no calibration: the bundled face student converts without --calib, gated on face crops
+    rendered from a held-out world, and the engine's sidecar records that."""
+    import json
+
+    face = "samples/models/face/model.onnx"
+    converted = convert(face, "fp16")
+    assert converted.report.passed and "rendered from the synthetic world" in converted.notes
+    trt = pytest.importorskip("tensorrt_rtx", reason="tensorrt-rtx-cu12 builds engines without a GPU")
+    from edgereid.exporting.engine import build_engine
+
+    result = build_engine(face, tmp_path / "face16.engine", precision="fp16", flavour="tensorrt_rtx",
+                          compute_capability="8.6")
+    sidecar = json.loads(result.sidecar.read_text())
+    assert "rendered from the synthetic world" in sidecar["precision_notes"] and sidecar["gate"]["passed"]
+    assert sidecar["key"]["trt_version"] == trt.__version__
+    with pytest.raises(ExportError, match="needs --calib"):
+        build_engine(face, tmp_path / "face8.engine", precision="int8", flavour="tensorrt_rtx", compute_capability="8.6")
