@@ -66,7 +66,7 @@ def test_reduced_precision_builds_after_the_gate(tiny_models, tmp_path):
                        calib=folder)
         assert result.gate["passed"] and result.key.precision == precision
     with pytest.raises(ExportError, match="needs --calib"):
-        build(tiny_models["test_face"]["onnx"], tmp_path / "x.engine", precision="fp16")
+        build(tiny_models["test_face"]["onnx"], tmp_path / "x.engine", precision="int8")
 
 
 def test_a_failed_gate_leaves_the_previous_engine(tiny_models, tmp_path, monkeypatch):
