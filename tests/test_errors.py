@@ -27,10 +27,17 @@ def test_a_missing_extra_names_what_to_install(monkeypatch, call, blocked, extra
     assert f"pip install 'edgereid[{extra}]'" in str(info.value) and info.value.extra == extra
 
 
-def test_without_tqdm_long_work_runs_without_a_bar(monkeypatch):
-    import edgereid.progress as progress
+def test_off_a_terminal_each_phase_prints_two_lines(capsys):
+    """Under pytest stderr is captured, not a terminal: no bar redraws, one line to start, one to finish."""
+    from edgereid.progress import progress
 
-    monkeypatch.setattr(progress, "available", lambda: False)
-    items = [1, 2, 3]
-    assert progress.progress(items, desc="x") is items
-    assert progress.progress(total=3) is None
+    assert list(progress(range(500), desc="rendering")) == list(range(500))
+    bar = progress(total=3, desc="TensorRT build")
+    for step in range(3):
+        bar.n = step + 1
+        bar.refresh()
+    bar.close()
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[0] == "rendering ..." and lines[1].startswith("rendering: done, 500 in ")
+    assert lines[2] == "TensorRT build (3 steps) ..." and lines[3].startswith("TensorRT build: done, 3 in")
+    assert len(lines) == 4

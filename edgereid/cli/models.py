@@ -41,6 +41,9 @@ def _cmd_convert(args: argparse.Namespace) -> int:
 
     existing_model(args.model)
     crops = load_crops(args.calib, read_card(args.model).input, limit=args.limit) if args.calib else None
+    source = f"{len(crops)} crops of {args.calib}" if crops is not None else "synthetic crops (no --calib)"
+    print(f"converting {args.model} to {args.precision}: range check, conversion and accuracy gate on {source} ...",
+          file=sys.stderr, flush=True)
     converted = convert(args.model, args.precision, crops, args.calibration_method, enforce_gate=not args.no_gate)
     if converted.report:
         print(converted.report.summary())

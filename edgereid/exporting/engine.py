@@ -30,7 +30,6 @@ from edgereid import engine_file
 from edgereid.engine_file import BatchProfile, EngineKey, import_tensorrt, write_sidecar
 from edgereid.errors import ExportError
 from edgereid.fileio import atomic_write_bytes
-from edgereid.progress import available as progress_available
 from edgereid.progress import progress
 
 
@@ -85,7 +84,7 @@ class _Logger:
 
 def _progress_monitor(trt):
     """A tqdm bar per build phase, where this TensorRT has ``IProgressMonitor``."""
-    if not hasattr(trt, "IProgressMonitor") or not progress_available():
+    if not hasattr(trt, "IProgressMonitor"):
         return None
 
     class Monitor(trt.IProgressMonitor):
