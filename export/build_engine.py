@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Build a TensorRT (10.x/11.x) or TensorRT-RTX engine from an edgereid ONNX model (= `edgereid engine`).
 
-    python export/build_engine.py --onnx M.onnx --out M.engine [--precision fp32|fp16|int8] [--calib DIR]
+    python export/build_engine.py --model M.onnx --out M.engine [--precision fp32|fp16|int8] [--calib DIR]
         [--batch MIN:OPT:MAX] [--workspace MB] [--timing-cache FILE] [--cache-dir DIR]
 
 FP16/INT8 graphs are made from the FP32 ONNX and must pass the accuracy gate before any engine is

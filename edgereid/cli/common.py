@@ -94,3 +94,20 @@ def write_json(target: str | None, payload: object) -> None:
         from edgereid.fileio import atomic_write_text
 
         atomic_write_text(target, text + "\n")
+
+
+def add_model_argument(parser: argparse.ArgumentParser, what: str) -> None:
+    """The model of a single-model verb: ``--model FILE``, or (the old form) as the first positional."""
+    parser.add_argument("model_positional", nargs="?", metavar="MODEL", help=f"{what} (or --model)")
+    parser.add_argument("--model", dest="model_option", metavar="FILE", help=what)
+
+
+def model_argument(args: argparse.Namespace) -> str:
+    """The model given by :func:`add_model_argument`'s flag or positional (exactly one of them)."""
+    given = [m for m in (args.model_option, args.model_positional) if m]
+    if len(given) != 1:
+        from edgereid.errors import EdgeReidError
+
+        raise EdgeReidError("give the model once", expected="--model FILE (or FILE)", got=f"{len(given)} models",
+                            fix="e.g. edgereid inspect --model samples/models/reid/model.onnx")
+    return given[0]

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from edgereid.cli.common import (COUNT, FINITE, SEED, Verbs, add_json_option, add_verbs, existing_model,
-                                 write_json)
+from edgereid.cli.common import (COUNT, FINITE, SEED, Verbs, add_json_option, add_model_argument, add_verbs,
+                                 existing_model, model_argument, write_json)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -59,7 +59,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     from edgereid.engine_file import BatchProfile
     from edgereid.exporting.engine import build_engine
 
-    result = build_engine(args.onnx, args.out, precision=args.precision, calib=args.calib,
+    result = build_engine(args.model, args.out, precision=args.precision, calib=args.calib,
                           batch=BatchProfile.parse(args.batch), workspace_mb=args.workspace,
                           timing_cache=args.timing_cache, cache_dir=args.cache_dir,
                           compute_capability=args.compute_capability, flavour=args.flavour,
@@ -77,11 +77,11 @@ def _cmd_card_attach(args: argparse.Namespace) -> int:
     from edgereid.card import write_card
     from edgereid.card_tools import card_for_onnx, parse_output_spec
 
-    path = existing_model(args.onnx)
+    path = existing_model(model_argument(args))
     card = card_for_onnx(path, task=args.task, height=args.height, width=args.width, mean=args.mean, std=args.std,
                          color_order=args.color_order, resize=args.resize,
                          outputs=[parse_output_spec(o) for o in args.output], name=args.name)
-    out = write_card(args.onnx, card, args.out)
+    out = write_card(path, card, args.out)
     print(f"card attached: {out}")
     return 0
 
@@ -89,14 +89,14 @@ def _cmd_card_attach(args: argparse.Namespace) -> int:
 def _cmd_card_show(args: argparse.Namespace) -> int:
     from edgereid.card import read_card
 
-    print(json.dumps(read_card(args.onnx).to_dict(), indent=2))
+    print(json.dumps(read_card(existing_model(model_argument(args))).to_dict(), indent=2))
     return 0
 
 
 def _cmd_inspect(args: argparse.Namespace) -> int:
     from edgereid.card_tools import format_inspect_report, inspect_model
 
-    report = inspect_model(existing_model(args.file))
+    report = inspect_model(existing_model(model_argument(args)))
     print(format_inspect_report(report))
     write_json(args.json, {**report, "card": report["card"].to_dict()})
     return 0
@@ -118,7 +118,7 @@ def _add_card(verbs: Verbs) -> None:
     card = verbs.add_parser("card", help="attach or show the model card of an ONNX file")
     card_verbs = card.add_subparsers(dest="card_verb", required=True)
     attach = card_verbs.add_parser("attach", help="attach a card to a third-party ONNX file")
-    attach.add_argument("onnx")
+    add_model_argument(attach, "third-party ONNX file")
     attach.add_argument("--task", required=True, choices=["reid", "keypoints", "face"])
     attach.add_argument("--height", type=COUNT, required=True)
     attach.add_argument("--width", type=COUNT, required=True)
@@ -132,13 +132,13 @@ def _add_card(verbs: Verbs) -> None:
     attach.add_argument("--out", help="write here instead of in place")
     attach.set_defaults(func=_cmd_card_attach)
     show = card_verbs.add_parser("show", help="print the card as JSON")
-    show.add_argument("onnx")
+    add_model_argument(show, "ONNX file")
     show.set_defaults(func=_cmd_card_show)
 
 
 def _add_inspect(verbs: Verbs) -> None:
     inspect = verbs.add_parser("inspect", help="card, inputs, outputs and size of a model file")
-    inspect.add_argument("file")
+    add_model_argument(inspect, "model file")
     add_json_option(inspect, "the report (inputs, outputs, card)")
     inspect.set_defaults(func=_cmd_inspect)
 
@@ -158,7 +158,8 @@ def _add_convert(verbs: Verbs) -> None:
 
 def _add_engine(verbs: Verbs) -> None:
     engine = verbs.add_parser("engine", help="build a TensorRT / TensorRT-RTX engine (= export/build_engine.py)")
-    engine.add_argument("--onnx", required=True, help="FP32 ONNX with a card")
+    engine.add_argument("--model", "--onnx", dest="model", required=True, help="FP32 ONNX with a card (--onnx: "
+                        "the old spelling)")
     engine.add_argument("--out", required=True, help="engine file; a sidecar <out>.json is written beside it")
     engine.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     engine.add_argument("--calib", help="folder of crop images (needed for fp16 and int8)")

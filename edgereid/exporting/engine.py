@@ -238,7 +238,7 @@ def add_profile(builder, network, config, batch: BatchProfile):
 
 def _rebuild_command(onnx_path: Path, out: Path, precision: str, calib, batch: BatchProfile, workspace_mb: int,
                      capability: str, flavour: str, plugins: tuple[str, ...]) -> str:
-    parts = ["python", "export/build_engine.py", "--onnx", str(onnx_path), "--out", str(out), "--precision", precision,
+    parts = ["python", "export/build_engine.py", "--model", str(onnx_path), "--out", str(out), "--precision", precision,
              "--batch", batch.text(), "--workspace", str(workspace_mb)]
     if calib:
         parts += ["--calib", str(calib)]
