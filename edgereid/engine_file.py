@@ -195,7 +195,7 @@ def check_engine(engine: str | Path, trt_version: str, flavour: str, compute_cap
     if not engine.is_file():
         raise BackendError(f"engine not found: {engine}", fix="check the path or build it")
     sidecar = read_sidecar(engine)
-    rebuild = f"rebuild with: {sidecar.get('rebuild', 'python export/build_engine.py --onnx M.onnx --out ' + str(engine))}"
+    rebuild = f"rebuild with: {sidecar.get('rebuild', 'python export/build_engine.py --model M.onnx --out ' + str(engine))}"
     size = engine.stat().st_size
     if size != sidecar["engine_bytes"] or file_sha256(engine) != sidecar["engine_sha256"]:
         raise BackendError(f"engine {engine} is truncated or was altered after its build",
