@@ -7,7 +7,7 @@ TORCH_PIN := torch==2.13.0
 # The bundled defaults: trained on the synthetic world only (see README), committed under samples/models.
 MODELS := samples/models
 
-.PHONY: demo test setup clean defaults faces diffusion keypoints dcac aio
+.PHONY: demo test setup clean defaults faces diffusion keypoints dcac aio docs
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,12 @@ setup: $(VENV)/.installed
 
 test: setup
 	$(BIN)/python -m pytest tests --durations=15
+
+# The API reference, built from the docstrings into docs/api/ (open docs/api/index.html).
+API_MODULES := edgereid edgereid.pipeline edgereid.gallery edgereid.card edgereid.types edgereid.errors \
+	edgereid.runtime edgereid.ops edgereid.bundled
+docs: setup
+	$(BIN)/pdoc -o docs/api $(API_MODULES)
 
 demo: setup
 	$(BIN)/edgereid demo --reid $(MODELS)/reid/model.onnx --keypoints $(MODELS)/keypoints/model.onnx \
