@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from edgereid.cli.common import (COUNT, SEED, Verbs, add_json_option, add_verbs, existing_model, int_list,
                                  ranged_float, write_json)
@@ -27,18 +27,23 @@ def _labelled_models(pairs: list[str], example: str) -> dict[str, Path]:
     return models
 
 
+def _publish(report: dict, table: Callable[[dict], str], write_report: Callable[..., Any], out: str,
+             json_target: str | None) -> int:
+    """A benchmark's ending: the markdown table printed, the report files written (and named), --json."""
+    print(table(report))
+    written = write_report(report, out)
+    print("wrote " + ", ".join(str(p) for p in (written.values() if isinstance(written, dict) else [written])))
+    write_json(json_target, report)
+    return 0
+
+
 def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
     from edgereid.eval.face_lowres import LowResProtocol, evaluate, markdown_table, write_report
 
     models = _labelled_models(args.model, "e.g. ccface=runs/faces/ccface_student/model.onnx")
     protocol = LowResProtocol(seed=args.seed, identities=args.identities,
                               probes_per_identity=args.probes, sizes=tuple(args.sizes), far=args.far)
-    report = evaluate(models, protocol, threads=args.threads)
-    paths = write_report(report, args.out)
-    write_json(args.json, report)
-    print(markdown_table(report))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
+    return _publish(evaluate(models, protocol, threads=args.threads), markdown_table, write_report, args.out, args.json)
 
 
 def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
@@ -49,11 +54,8 @@ def _cmd_evaluate_reid(args: argparse.Namespace) -> int:
         report = evaluate_dataset(models, args.dataset)
     else:
         report = evaluate(models, seed=args.seed, identities=args.identities, cameras=args.cameras, frames=args.frames)
-    print(markdown_table(report))
     out = args.out or ("runs/evaluate/reid_target.json" if args.dataset else "runs/evaluate/reid_dg.json")
-    print(f"wrote {write_report(report, out)}")
-    write_json(args.json, report)
-    return 0
+    return _publish(report, markdown_table, write_report, out, args.json)
 
 
 def _cmd_evaluate_crossmodal(args: argparse.Namespace) -> int:
@@ -73,11 +75,7 @@ def _cmd_evaluate_crossmodal(args: argparse.Namespace) -> int:
     if not systems:
         raise EdgeReidError("nothing to evaluate", fix="give --teacher and/or --student")
     world = WorldSpec(seed=args.seed, identities=args.identities, cameras=args.cameras, frames_per_camera=args.frames)
-    report = evaluate(systems, world, args.sheet)
-    print(markdown_table(report))
-    print(f"wrote {write_report(report, args.out)}")
-    write_json(args.json, report)
-    return 0
+    return _publish(evaluate(systems, world, args.sheet), markdown_table, write_report, args.out, args.json)
 
 
 def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
@@ -86,11 +84,7 @@ def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
     models = _labelled_models(args.model, "a keypoint ONNX or a StableKeypoints teacher.safetensors")
     report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit, test_limit=args.test_limit,
                       alpha=args.alpha, tta_views=args.tta, sheets=args.out)
-    paths = write_report(report, args.out)
-    write_json(args.json, report)
-    print(markdown_table(report))
-    print("wrote " + ", ".join(str(p) for p in paths.values()))
-    return 0
+    return _publish(report, markdown_table, write_report, args.out, args.json)
 
 
 def _cmd_calibrate(args: argparse.Namespace) -> int:
@@ -161,10 +155,7 @@ def _add_evaluate(verbs: Verbs) -> None:
                            help="a ReID ONNX model with a card (repeatable)")
     reid_eval.add_argument("--dataset", help="score on the query/gallery of this Market-1501-layout folder (a real "
                            "target domain) instead of the synthetic world")
-    reid_eval.add_argument("--seed", type=SEED, default=720, help="held-out world seed (not a training seed)")
-    reid_eval.add_argument("--identities", type=COUNT, default=60)
-    reid_eval.add_argument("--cameras", type=COUNT, default=4)
-    reid_eval.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
+    _add_world_arguments(reid_eval, seed=720, cameras="cameras of the world")
     reid_eval.add_argument("--out", help="JSON report (default: runs/evaluate/reid_dg.json for the world, "
                            "runs/evaluate/reid_target.json for --dataset)")
     add_json_option(reid_eval, "the report")
@@ -177,10 +168,7 @@ def _add_evaluate(verbs: Verbs) -> None:
     cross.add_argument("--student", action="append", default=[], metavar="LABEL=RGB.onnx[,IR.onnx]",
                        help="student ONNX models (repeatable); text and sketch queries use --branches")
     cross.add_argument("--branches", help="the AIO teacher's run folder (sketch.onnx, text.onnx, tokenizer)")
-    cross.add_argument("--seed", type=SEED, default=730, help="held-out world seed (not a training seed)")
-    cross.add_argument("--identities", type=COUNT, default=60)
-    cross.add_argument("--cameras", type=COUNT, default=4, help="the last camera records IR (needs >= 4)")
-    cross.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
+    _add_world_arguments(cross, seed=730, cameras="the last camera records IR (needs >= 4)")
     cross.add_argument("--out", default="runs/evaluate/crossmodal.json",
                        help="JSON report (default: runs/evaluate/crossmodal.json)")
     cross.add_argument("--sheet", help="PNG: text and IR queries of the first model with their top-5 gallery crops")
@@ -203,6 +191,15 @@ def _add_evaluate(verbs: Verbs) -> None:
     kp_eval.set_defaults(func=_cmd_evaluate_keypoints)
 
 
+def _add_world_arguments(parser: argparse.ArgumentParser, seed: int, cameras: str | None) -> None:
+    """The held-out synthetic world a benchmark renders: its seed, identities, (cameras) and frames per camera."""
+    parser.add_argument("--seed", type=SEED, default=seed, help="held-out world seed (not a training seed)")
+    parser.add_argument("--identities", type=COUNT, default=60)
+    if cameras:
+        parser.add_argument("--cameras", type=COUNT, default=4, help=cameras)
+    parser.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
+
+
 def _add_calibrate(verbs: Verbs) -> None:
     cal = verbs.add_parser("calibrate", help="choose a ReID/face accept threshold from a target false-accept "
                            "rate on your labelled crops or held-out synthetic footage, and store it in the card")
@@ -213,9 +210,7 @@ def _add_calibrate(verbs: Verbs) -> None:
     cal.add_argument("--in-place", action="store_true", help="rewrite --model itself")
     cal.add_argument("--plot", help="PNG of the score histograms and the ROC, the threshold marked")
     cal.add_argument("--far", type=ranged_float(0.0, 1.0, low_open=True), default=1e-3, help="target false-accept rate")
-    cal.add_argument("--seed", type=SEED, default=600, help="held-out world seed (not a training or demo seed)")
-    cal.add_argument("--identities", type=COUNT, default=60)
-    cal.add_argument("--frames", type=COUNT, default=60, help="frames per camera")
+    _add_world_arguments(cal, seed=600, cameras=None)
     cal.add_argument("--dry-run", action="store_true", help="print the threshold without writing a model")
     add_json_option(cal, "the threshold, TAR and pair counts")
     cal.set_defaults(func=_cmd_calibrate)
