@@ -142,7 +142,7 @@ def check_nv12(nv12: np.ndarray, height: int, width: int) -> None:
 
 
 def nv12_to_bgr(nv12: np.ndarray, height: int, width: int) -> np.ndarray:
-    """BT.601 limited-range NV12 (``[H*3/2, W]`` uint8) to a BGR frame, through OpenCV (about 100x the NumPy
+    """BT.601 limited-range NV12 (``[H*3/2, W]`` uint8) to a BGR frame, through OpenCV (20-30x the NumPy
     specification :func:`edgereid.ops.reference.nv12_to_bgr_reference`, within 1 grey level of it)."""
     check_nv12(nv12, height, width)
     return cv2.cvtColor(np.ascontiguousarray(nv12), cv2.COLOR_YUV2BGR_NV12)
