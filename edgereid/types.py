@@ -44,7 +44,7 @@ class _RowAligned:
         """Boxes, embeddings, scores, identities and invalid flags all row-aligned; returns the row count."""
         n = len(self.boxes)
         _rows("boxes", self.boxes, n, (4,))
-        for name, trailing in (("embeddings", (None,)), ("scores", ()), ("invalid", ())):
+        for name, trailing in (("embeddings", (None,)), ("scores", ()), ("invalid", ()), ("crop_boxes", (4,))):
             _rows(name, getattr(self, name), n, trailing)
         identities = getattr(self, "identities")
         if identities and len(identities) != n:
@@ -94,8 +94,9 @@ class FaceBoxes:
 class Persons(_RowAligned):
     """Per-person results of one frame, row-aligned with the submitted boxes.
 
-    ``scores`` are cosine scores against the ReID gallery; NaN where there is no score (no gallery, an
-    empty gallery, or a failed row). ``invalid`` flags rows whose model output was not finite: their
+    ``boxes`` are the boxes as submitted (``xyxy``, float32), ``crop_boxes`` the clipped whole-pixel regions the
+    models saw. ``scores`` are cosine scores against the ReID gallery; NaN where there is no score (no gallery,
+    an empty gallery, or a failed row). ``invalid`` flags rows whose model output was not finite: their
     embedding is zero, their points NaN, and they were not matched. Select rows with ``persons[mask]``."""
 
     boxes: np.ndarray
@@ -107,6 +108,7 @@ class Persons(_RowAligned):
     joints: np.ndarray | None = None
     joint_names: tuple[str, ...] = ()
     invalid: np.ndarray | None = None
+    crop_boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self._check_common_rows("boxes")
@@ -131,6 +133,7 @@ class Faces(_RowAligned):
     scores: np.ndarray | None = None
     too_small: np.ndarray | None = None
     invalid: np.ndarray | None = None
+    crop_boxes: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self._check_common_rows("face boxes")
@@ -154,6 +157,19 @@ class FrameResult:
     modality: str = "rgb"
     latency_ms: float = 0.0
     error: EdgeReidError | None = None
+    tag: Any = None
+
+    def to_detections(self) -> Any:
+        """The persons as ``supervision.Detections`` (see :func:`edgereid.interop.to_detections`)."""
+        from edgereid.interop import to_detections
+
+        return to_detections(self.persons)
+
+    def to_keypoints(self) -> Any:
+        """The persons' keypoints as ``supervision.KeyPoints``."""
+        from edgereid.interop import to_keypoints
+
+        return to_keypoints(self.persons)
 
     @property
     def ok(self) -> bool:

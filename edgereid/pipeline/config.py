@@ -18,13 +18,17 @@ MODEL_ROLES = {"reid_model": "reid", "reid_ir_model": "reid", "keypoint_model": 
 
 @dataclass(frozen=True)
 class CameraConfig:
-    """What a camera sees: ``rgb`` or ``ir`` (IR cameras use ``reid_ir_model`` when one is given)."""
+    """What a camera sees: ``rgb`` or ``ir`` (IR cameras use ``reid_ir_model`` when one is given), and the
+    channel order of its frames: ``bgr`` (OpenCV's, the default) or ``rgb`` (converted at submit)."""
 
     modality: str = "rgb"
+    color_order: str = "bgr"
 
     def __post_init__(self) -> None:
         if self.modality not in MODALITIES:
             raise ConfigError("unknown camera modality", expected=str(MODALITIES), got=repr(self.modality))
+        if self.color_order not in ("bgr", "rgb"):
+            raise ConfigError("unknown camera color_order", expected="bgr or rgb", got=repr(self.color_order)[:40])
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ mask. Where models preprocess on the GPU, the batch's frames are uploaded once a
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -29,11 +30,14 @@ class Submission:
     """One validated frame as ``submit`` queued it: boxes clipped to whole pixels, landmarks checked."""
 
     frame: np.ndarray
-    boxes: np.ndarray  # [P, 4] int
-    faces: np.ndarray  # [F, 4] int
+    boxes: np.ndarray  # [P, 4] int, clipped: the crops
+    faces: np.ndarray  # [F, 4] int, clipped
     face_landmarks: np.ndarray | None  # [F, 5, 2] or None
     camera_id: str
     timestamp: float
+    submitted_boxes: np.ndarray  # [P, 4] float32 xyxy, as the caller gave them (what results report)
+    submitted_faces: np.ndarray  # [F, 4] float32
+    tag: Any = None  # anything the caller attached; returned with the result
 
     @property
     def crops(self) -> int:
@@ -84,6 +88,11 @@ def match_valid(gallery: Gallery | None, embeddings: np.ndarray,
         for row, found in zip(rows, gallery.match(embeddings[rows])):
             identities[row], scores[row] = found.identity, found.score
     return tuple(identities), scores
+
+
+def _as_submitted(rows: Any, submitted: np.ndarray) -> Any:
+    """A frame's Persons/Faces reporting the boxes as submitted, the crops' clipped boxes beside them."""
+    return dataclasses.replace(rows, boxes=submitted, crop_boxes=rows.boxes)
 
 
 def _bounded(text: str, limit: int = 300) -> str:
@@ -139,9 +148,10 @@ class BatchExecutor:
         faces = self._faces(inputs, face_gallery, device_frames)
         done = time.monotonic()
         return [FrameResult(sequence=item.sequence, camera_id=sub.camera_id, timestamp=sub.timestamp,
-                            persons=persons[inputs.person_frame == i], faces=faces[inputs.face_frame == i],
+                            persons=_as_submitted(persons[inputs.person_frame == i], sub.submitted_boxes),
+                            faces=_as_submitted(faces[inputs.face_frame == i], sub.submitted_faces),
                             modality=self.config.modality(sub.camera_id),
-                            latency_ms=(done - item.submitted_at) * 1000.0)
+                            latency_ms=(done - item.submitted_at) * 1000.0, tag=sub.tag)
                 for i, (item, sub) in enumerate(zip(work, inputs.submissions))]
 
     def failed_result(self, item: WorkItem, exc: BaseException | None) -> FrameResult:
@@ -152,9 +162,10 @@ class BatchExecutor:
                            fix="check this frame's boxes, faces and landmarks; other frames are unaffected")
         error.__cause__ = exc
         return FrameResult(sequence=item.sequence, camera_id=sub.camera_id, timestamp=sub.timestamp,
-                           persons=Persons(sub.boxes.astype(np.float32)), faces=Faces(sub.faces.astype(np.float32)),
+                           persons=Persons(sub.submitted_boxes, crop_boxes=sub.boxes.astype(np.float32)),
+                           faces=Faces(sub.submitted_faces, crop_boxes=sub.faces.astype(np.float32)),
                            modality=self.config.modality(sub.camera_id),
-                           latency_ms=(time.monotonic() - item.submitted_at) * 1000.0, error=error)
+                           latency_ms=(time.monotonic() - item.submitted_at) * 1000.0, error=error, tag=sub.tag)
 
     def _persons(self, inputs: BatchInputs, gallery: Gallery | None, device_frames: Any) -> Persons:
         index, boxes, frames = inputs.person_frame, inputs.person_boxes, inputs.frames

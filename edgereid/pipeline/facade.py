@@ -23,7 +23,8 @@ from edgereid.gallery import Gallery
 from edgereid.ops.geometry import as_box_array, check_landmarks_in_boxes, validate_boxes, validate_landmarks
 from edgereid.ops.preprocess import validate_frame
 from edgereid.pipeline.batcher import Batcher, WorkItem, take_batch
-from edgereid.pipeline.config import MODEL_ROLES, PipelineConfig
+from edgereid.interop import detector_boxes
+from edgereid.pipeline.config import MODEL_ROLES, CameraConfig, PipelineConfig
 from edgereid.pipeline.execution import BatchExecutor, Submission
 from edgereid.runtime.backends import load_backend
 from edgereid.runtime.model import CropModel, crop_model_for
@@ -115,7 +116,7 @@ class Pipeline:
     # -- submission -----------------------------------------------------------------------------
 
     def _validate(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
-                  faces: FaceBoxes | np.ndarray | None) -> Submission:
+                  faces: FaceBoxes | np.ndarray | None, box_format: str = "xyxy", tag: Any = None) -> Submission:
         if not isinstance(camera_id, str):
             raise InputError("camera ids are strings", expected="e.g. '0' or 'front'", got=type(camera_id).__name__,
                              fix="pass str(camera) as the camera id")
@@ -130,9 +131,15 @@ class Pipeline:
             raise InputError(f"unknown camera '{camera_id}'", expected=str(sorted(self.config.cameras)),
                              fix="declare the camera under 'cameras' in the pipeline config")
         frame = validate_frame(frame)
+        if self.config.cameras.get(camera_id, CameraConfig()).color_order == "rgb":
+            frame = np.ascontiguousarray(frame[..., ::-1])  # the runtime's frames are BGR
+        boxes = detector_boxes(boxes, box_format)
         person_boxes = validate_boxes(boxes, frame.shape)
-        face_input = faces if isinstance(faces, FaceBoxes) else FaceBoxes(
-            np.zeros((0, 4)) if faces is None else as_box_array(faces, "face boxes"))
+        if isinstance(faces, FaceBoxes):
+            face_input = FaceBoxes(detector_boxes(faces.boxes, box_format, None), faces.landmarks)
+        else:
+            face_input = FaceBoxes(np.zeros((0, 4)) if faces is None
+                                   else as_box_array(detector_boxes(faces, box_format, None), "face boxes"))
         if len(person_boxes) + len(face_input.boxes) > self.config.max_boxes_per_frame:
             raise InputError("too many boxes in one frame", expected=f"at most max_boxes_per_frame = "
                              f"{self.config.max_boxes_per_frame} person and face boxes",
@@ -147,7 +154,9 @@ class Pipeline:
         if len(face_boxes) and "face_model" not in self.models:
             raise InputError("faces were given but no face_model is configured",
                              fix="set face_model in the pipeline config or submit faces=None")
-        return Submission(frame, person_boxes, face_boxes, landmarks, camera_id, timestamp)
+        submitted = np.asarray(boxes, np.float32).reshape(-1, 4) if len(person_boxes) else np.zeros((0, 4), np.float32)
+        return Submission(frame, person_boxes, face_boxes, landmarks, camera_id, timestamp, submitted,
+                          face_input.boxes.reshape(-1, 4), tag)
 
     def _work_item(self, submission: Submission) -> WorkItem:
         with self._lock:
@@ -156,8 +165,13 @@ class Pipeline:
         return WorkItem(sequence, submission.crops, time.monotonic(), submission, submission.frame.nbytes)
 
     def submit(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
-               faces: FaceBoxes | np.ndarray | None = None, timeout: float | None = None) -> int:
+               faces: FaceBoxes | np.ndarray | None = None, timeout: float | None = None, *,
+               box_format: str = "xyxy", tag: Any = None) -> int:
         """Queue one frame with its person boxes (and face boxes); returns its sequence number.
+
+        ``boxes`` may be an ``[N, 4]`` array or list, a ``supervision.Detections``, an Ultralytics
+        ``Boxes``/``Results`` (persons, COCO class 0, are kept) or a torch tensor, in ``box_format`` ``xyxy``,
+        ``xywh`` or ``cxcywh`` (:mod:`edgereid.interop`); ``tag`` comes back on the frame's result.
 
         With ``drop_policy: block`` this waits for room (up to ``timeout`` s, then raises
         ``TimeoutError``); with ``drop_oldest`` it never waits and the oldest queued frame is dropped.
@@ -165,7 +179,7 @@ class Pipeline:
         self._raise_worker_error()
         if self._closed:
             raise PipelineClosedError("the pipeline is closed", fix="open a new Pipeline")
-        submission = self._validate(frame, boxes, camera_id, timestamp, faces)
+        submission = self._validate(frame, boxes, camera_id, timestamp, faces, box_format, tag)
         submission.frame = submission.frame.copy()  # decoders reuse their buffers; the queued frame must not change
         self._ensure_worker()
         work = self._work_item(submission)
@@ -209,8 +223,10 @@ class Pipeline:
 
     def process(self, frames: Sequence[np.ndarray], boxes: Sequence[Any], camera_ids: Sequence[str] | str,
                 timestamps: Sequence[float] | None = None,
-                faces: Sequence[FaceBoxes | np.ndarray | None] | None = None) -> list[FrameResult]:
-        """Synchronous form: every frame through the same batch path, results in input order."""
+                faces: Sequence[FaceBoxes | np.ndarray | None] | None = None, *, box_format: str = "xyxy",
+                tags: Sequence[Any] | None = None) -> list[FrameResult]:
+        """Synchronous form: every frame through the same batch path, results in input order (``box_format``
+        and one ``tag`` per frame as in :meth:`submit`)."""
         count = len(frames)
         if not isinstance(camera_ids, (str, list, tuple)):
             raise InputError("camera_ids must be one id for every frame or one per frame",
@@ -218,11 +234,12 @@ class Pipeline:
         cams = [camera_ids] * count if isinstance(camera_ids, str) else list(camera_ids)
         stamps = list(timestamps) if timestamps is not None else [0.0] * count
         face_list = list(faces) if faces is not None else [None] * count
-        if not (len(boxes) == len(cams) == len(stamps) == len(face_list) == count):
+        tag_list = list(tags) if tags is not None else [None] * count
+        if not (len(boxes) == len(cams) == len(stamps) == len(face_list) == len(tag_list) == count):
             raise InputError("process() needs one entry per frame in every argument",
-                             expected=f"{count} boxes, camera ids, timestamps and faces")
-        pending = deque(self._work_item(self._validate(frames[i], boxes[i], cams[i], stamps[i], face_list[i]))
-                        for i in range(count))
+                             expected=f"{count} boxes, camera ids, timestamps, faces and tags")
+        pending = deque(self._work_item(self._validate(frames[i], boxes[i], cams[i], stamps[i], face_list[i],
+                                                       box_format, tag_list[i])) for i in range(count))
         results: list[FrameResult] = []
         while pending:
             results += self.executor.run(take_batch(pending, self.config.max_batch),
