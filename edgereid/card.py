@@ -27,6 +27,9 @@ CARD_METADATA_KEY = "edgereid.card"
 
 TASKS = ("reid", "keypoints", "face")
 RESIZE_POLICIES = ("stretch", "letterbox")
+LAYOUTS = ("NCHW", "NHWC")
+INPUT_DTYPES = ("float32", "float16", "uint8")
+NORMALIZATIONS = ("per-channel", "scalar", "none")
 # Budgets a card may declare: a crop side, and the values one output holds per crop.
 MAX_INPUT_SIDE = 4096
 MAX_OUTPUT_VALUES = 1 << 22
@@ -64,7 +67,12 @@ def _from_mapping(cls, data: Any, where: str):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How crops are fed to the model. ``mean``/``std`` are in 0–255 pixel units, in colour order."""
+    """How crops are fed to the model. ``mean``/``std`` are in 0–255 pixel units, in colour order.
+
+    ``layout`` NCHW or NHWC; ``dtype`` float32, float16 or uint8; ``channels`` 3 (in ``color_order``) or 1
+    (grey, BT.601 luma of the BGR crop); ``normalize`` ``per-channel`` ((pixel - mean[c]) / std[c]), ``scalar``
+    (mean[0] and std[0] for every channel) or ``none`` (raw 0-255 pixels: the graph normalises itself, as
+    models with folded normalisation and uint8 inputs do)."""
 
     name: str = "input"
     height: int = 256
@@ -75,14 +83,22 @@ class InputSpec:
     mean: tuple[float, float, float] = (123.675, 116.28, 103.53)
     std: tuple[float, float, float] = (58.395, 57.12, 57.375)
     resize: str = "stretch"
+    channels: int = 3
+    normalize: str = "per-channel"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
         object.__setattr__(self, "std", tuple(float(v) for v in self.std))
         _check_choice("resize policy", self.resize, RESIZE_POLICIES)
         _check_choice("colour order", self.color_order, COLOR_ORDERS)
-        _check_choice("layout", self.layout, ("NCHW",))
-        _check_choice("input dtype", self.dtype, ("float32", "float16"))
+        _check_choice("layout", self.layout, LAYOUTS)
+        _check_choice("input dtype", self.dtype, INPUT_DTYPES)
+        _check_choice("normalisation", self.normalize, NORMALIZATIONS)
+        if self.channels not in (1, 3):
+            raise ModelCardError("input channels must be 1 or 3", got=repr(self.channels)[:20])
+        if self.dtype == "uint8" and self.normalize != "none":
+            raise ModelCardError("a uint8 input takes raw pixels", expected="normalize: none",
+                                 got=f"normalize: {self.normalize}", fix="the graph normalises; say normalize none")
         if not all(isinstance(side, int) and 0 < side <= MAX_INPUT_SIDE for side in (self.height, self.width)):
             raise ModelCardError("input size out of range", expected=f"whole pixels, 1 to {MAX_INPUT_SIDE} per side",
                                  got=f"{self.height!r:.20}x{self.width!r:.20}")
@@ -91,6 +107,24 @@ class InputSpec:
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             raise ModelCardError("mean and std need 3 values each, std > 0",
                                  got=f"mean={self.mean} std={self.std}")
+
+    def batch_shape(self, batch: int | None) -> tuple[int | None, ...]:
+        """The model input's shape for ``batch`` crops, in the card's layout."""
+        if self.layout == "NHWC":
+            return (batch, self.height, self.width, self.channels)
+        return (batch, self.channels, self.height, self.width)
+
+    def channel_first(self, batch: Any) -> Any:
+        """A ``[C, N, H, W]`` view of a batch array in the card's layout (what the arithmetic writes into)."""
+        return batch.transpose(3, 0, 1, 2) if self.layout == "NHWC" else batch.transpose(1, 0, 2, 3)
+
+    def channel_stats(self) -> tuple[tuple[float, ...], tuple[float, ...]]:
+        """``(mean, std)`` per model channel as the normalisation applies them (none: 0 and 1)."""
+        if self.normalize == "none":
+            return (0.0,) * self.channels, (1.0,) * self.channels
+        if self.normalize == "scalar" or self.channels == 1:
+            return (self.mean[0],) * self.channels, (self.std[0],) * self.channels
+        return self.mean, self.std
 
 
 @dataclass(frozen=True)

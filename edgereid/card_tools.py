@@ -32,7 +32,9 @@ def parse_output_spec(text: str) -> OutputSpec:
 def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
                   mean: Sequence[float] = InputSpec.mean, std: Sequence[float] = InputSpec.std,
                   color_order: str = InputSpec.color_order, resize: str = InputSpec.resize,
-                  outputs: Sequence[OutputSpec] = (), name: str | None = None) -> ModelCard:
+                  outputs: Sequence[OutputSpec] = (), name: str | None = None, layout: str = InputSpec.layout,
+                  dtype: str = InputSpec.dtype, channels: int = InputSpec.channels,
+                  normalize: str = InputSpec.normalize) -> ModelCard:
     """The card of a third-party ONNX file: its input is fed as given (the graph's first input, by name).
 
     Without ``outputs``, a graph with one output of a fixed size is read as an ``embedding``; any other
@@ -55,16 +57,23 @@ def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
     embedding = [o for o in outputs if o.kind == "embedding"]
     card = ModelCard(
         name=name or path.stem, task=task,
-        input=InputSpec(name=session.get_inputs()[0].name, height=height, width=width,
-                        color_order=color_order, mean=tuple(mean), std=tuple(std), resize=resize),
+        input=InputSpec(name=session.get_inputs()[0].name, height=height, width=width, color_order=color_order,
+                        mean=_three(mean), std=_three(std), resize=resize, layout=layout, dtype=dtype,
+                        channels=channels, normalize=normalize),
         outputs=outputs, embedding_dim=embedding[0].dims[0] if embedding else 0,
         provenance=Provenance(checkpoint_sha256=file_sha256(path), source=f"attached to {path.name}"))
     check_card_against_graph(card, session.get_inputs(), session.get_outputs(), str(path))
     return card
 
 
+def _three(values: Sequence[float]) -> tuple[float, float, float]:
+    """Per-channel statistics from 3 values, or 1 value used for every channel (scalar normalisation)."""
+    values = tuple(float(v) for v in values)
+    return values * 3 if len(values) == 1 else values  # type: ignore[return-value]
+
+
 # ONNX Runtime's tensor types for the card's input dtypes
-_ORT_INPUT_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)"}
+_ORT_INPUT_TYPES = {"float32": "tensor(float)", "float16": "tensor(float16)", "uint8": "tensor(uint8)"}
 
 
 def check_card_against_graph(card: ModelCard, inputs: Sequence[Any], outputs: Sequence[Any], where: str) -> None:
@@ -82,9 +91,9 @@ def check_card_against_graph(card: ModelCard, inputs: Sequence[Any], outputs: Se
     if graph_input.name != spec.name:
         raise refuse("input name", repr(spec.name), repr(graph_input.name))
     shape = list(graph_input.shape)
-    wanted = [None, 3, spec.height, spec.width]
+    wanted = list(spec.batch_shape(None))
     if len(shape) != 4 or any(isinstance(d, int) and w is not None and d != w for d, w in zip(shape, wanted)):
-        raise refuse("input shape", f"[N, 3, {spec.height}, {spec.width}] ({spec.layout})", str(shape))
+        raise refuse("input shape", f"[N, {', '.join(map(str, wanted[1:]))}] ({spec.layout})", str(shape))
     if graph_input.type != _ORT_INPUT_TYPES[spec.dtype]:
         raise refuse("input dtype", f"{_ORT_INPUT_TYPES[spec.dtype]} ({spec.dtype})", graph_input.type)
     graph_outputs = {o.name: list(o.shape) for o in outputs}

@@ -60,7 +60,7 @@ def _cmd_engine(args: argparse.Namespace) -> int:
     from edgereid.exporting.engine import build_engine
 
     result = build_engine(args.model, args.out, precision=args.precision, calib=args.calib,
-                          batch=BatchProfile.parse(args.batch), workspace_mb=args.workspace,
+                          batch=BatchProfile.parse(args.batch) if args.batch else None, workspace_mb=args.workspace,
                           timing_cache=args.timing_cache, cache_dir=args.cache_dir,
                           compute_capability=args.compute_capability, flavour=args.flavour,
                           plugins=tuple(args.plugin))
@@ -79,7 +79,8 @@ def _cmd_card_attach(args: argparse.Namespace) -> int:
 
     path = existing_model(model_argument(args))
     card = card_for_onnx(path, task=args.task, height=args.height, width=args.width, mean=args.mean, std=args.std,
-                         color_order=args.color_order, resize=args.resize,
+                         color_order=args.color_order, resize=args.resize, layout=args.layout, dtype=args.dtype,
+                         channels=args.channels, normalize=args.normalize,
                          outputs=[parse_output_spec(o) for o in args.output], name=args.name)
     out = write_card(path, card, args.out)
     print(f"card attached: {out}")
@@ -122,10 +123,15 @@ def _add_card(verbs: Verbs) -> None:
     attach.add_argument("--task", required=True, choices=["reid", "keypoints", "face"])
     attach.add_argument("--height", type=COUNT, required=True)
     attach.add_argument("--width", type=COUNT, required=True)
-    attach.add_argument("--mean", type=FINITE, nargs=3, default=[123.675, 116.28, 103.53],
-                        help="per channel, 0-255 units, in --color-order")
-    attach.add_argument("--std", type=FINITE, nargs=3, default=[58.395, 57.12, 57.375])
-    attach.add_argument("--color-order", default="RGB", choices=["RGB", "BGR"])
+    attach.add_argument("--mean", type=FINITE, nargs="+", default=[123.675, 116.28, 103.53],
+                        help="3 values per channel (0-255 units, in --color-order), or 1 for --normalize scalar")
+    attach.add_argument("--std", type=FINITE, nargs="+", default=[58.395, 57.12, 57.375])
+    attach.add_argument("--color-order", default="RGB", type=str.upper, choices=["RGB", "BGR"])
+    attach.add_argument("--layout", default="NCHW", type=str.upper, choices=["NCHW", "NHWC"])
+    attach.add_argument("--dtype", default="float32", choices=["float32", "float16", "uint8"])
+    attach.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1: grey (BT.601 luma)")
+    attach.add_argument("--normalize", default="per-channel", choices=["per-channel", "scalar", "none"],
+                        help="none: the graph normalises (raw 0-255 pixels; uint8 inputs)")
     attach.add_argument("--resize", default="stretch", choices=["stretch", "letterbox"])
     attach.add_argument("--output", action="append", default=[], help="NAME:KIND:DIMS (repeat per output)")
     attach.add_argument("--name", help="model name in the card (default: file stem)")
@@ -163,7 +169,7 @@ def _add_engine(verbs: Verbs) -> None:
     engine.add_argument("--out", required=True, help="engine file; a sidecar <out>.json is written beside it")
     engine.add_argument("--precision", default="fp32", choices=["fp32", "fp16", "int8"])
     engine.add_argument("--calib", help="folder of crop images (needed for fp16 and int8)")
-    engine.add_argument("--batch", default="1:8:32", help="optimisation profile MIN:OPT:MAX (default 1:8:32)")
+    engine.add_argument("--batch", help="optimisation profile MIN:OPT:MAX (default 1:8:32; a fixed-batch model's own)")
     engine.add_argument("--workspace", type=COUNT, default=1024, help="builder workspace in MB")
     engine.add_argument("--timing-cache", help="timing cache file (default: <out>.timing)")
     engine.add_argument("--cache-dir", help="engine cache folder, keyed by ONNX hash, TensorRT, GPU, precision, profile")

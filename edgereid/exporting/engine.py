@@ -127,6 +127,28 @@ def parse_onnx(trt, builder, logger, onnx_bytes: bytes, source: str):
     return network, parser
 
 
+def fixed_batch(path: Path) -> int | None:
+    """The batch size an ONNX graph's first input fixes, or None for a dynamic batch axis."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    dim = graph.input[0].type.tensor_type.shape.dim[0] if graph.input else None
+    return dim.dim_value if dim is not None and dim.HasField("dim_value") and dim.dim_value > 0 else None
+
+
+def engine_profile(path: Path, asked: BatchProfile | None) -> BatchProfile:
+    """The optimisation profile: the one asked for, the graph's own where it fixes the batch (a fixed-batch
+    model gets ``N:N:N`` automatically), else 1:8:32. A profile that contradicts a fixed batch is refused."""
+    fixed = fixed_batch(path)
+    if fixed is None:
+        return asked or BatchProfile()
+    if asked is not None and (asked.min, asked.opt, asked.max) != (fixed, fixed, fixed):
+        raise ExportError(f"{path.name} was exported with a fixed batch of {fixed}", got=f"--batch {asked.text()}",
+                          fix=f"drop --batch (the profile follows the model: {fixed}:{fixed}:{fixed}), or "
+                              "re-export with a dynamic batch axis")
+    return BatchProfile(fixed, fixed, fixed)
+
+
 def onnx_card(path: Path) -> ModelCard:
     """The card in an ONNX file's metadata, read with ``onnx`` (ONNX Runtime would refuse graphs with
     ops it lacks, which TensorRT may still take through a plugin)."""
@@ -139,17 +161,19 @@ def onnx_card(path: Path) -> ModelCard:
 
 
 def build_engine(onnx_path: str | Path, out: str | Path, *, precision: str = "fp32", calib: str | Path | None = None,
-                 batch: BatchProfile = BatchProfile(), workspace_mb: int = 1024,
+                 batch: BatchProfile | None = None, workspace_mb: int = 1024,
                  timing_cache: str | Path | None = None, cache_dir: str | Path | None = None,
                  compute_capability: str | None = None, flavour: str | None = None,
                  plugins: tuple[str, ...] = (), command: str | None = None) -> BuildResult:
-    """Convert (and gate) ``onnx_path`` to ``precision``, build the engine, write engine + sidecar."""
+    """Convert (and gate) ``onnx_path`` to ``precision``, build the engine, write engine + sidecar. ``batch``
+    None: the model's fixed batch, or 1:8:32 for a dynamic one (:func:`engine_profile`)."""
     from edgereid.exporting.precision import convert
 
     onnx_path, out = Path(onnx_path), Path(out)
     if not onnx_path.is_file():
         raise ExportError(f"ONNX file not found: {onnx_path}", fix="check the path")
     card = onnx_card(onnx_path)
+    batch = engine_profile(onnx_path, batch)
     trt, flavour = import_tensorrt(flavour)
     for library in plugins:
         trt.get_plugin_registry().load_library(str(library))

@@ -39,27 +39,41 @@ def validate_frame(frame: object, where: str = "frame") -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
-def normalise_into(dst: np.ndarray, pixels_bgr: np.ndarray, spec: InputSpec) -> None:
-    """Write ``(pixel - mean) / std`` in the card's colour order into a channel-first view.
+# BT.601 luma weights of a BGR pixel, what a 1-channel model sees (OpenCV's COLOR_BGR2GRAY).
+GREY_WEIGHTS_BGR = (0.114, 0.587, 0.299)
 
-    ``dst`` is ``[3, ...]`` and ``pixels_bgr`` is ``[..., 3]`` with the same middle shape.
+
+def normalise_into(dst: np.ndarray, pixels_bgr: np.ndarray, spec: InputSpec) -> None:
+    """Write the card's normalisation of BGR pixels into a channel-first view: ``(pixel - mean) / std`` per
+    channel in the card's colour order (or of the grey luma for 1-channel cards; raw for ``normalize: none``).
+
+    ``dst`` is ``[C, ...]`` and ``pixels_bgr`` is ``[..., 3]`` with the same middle shape.
     """
-    order = (2, 1, 0) if spec.color_order == "RGB" else (0, 1, 2)
-    for out_channel, src_channel in enumerate(order):
-        np.subtract(pixels_bgr[..., src_channel], spec.mean[out_channel], out=dst[out_channel],
-                    dtype=np.float32, casting="unsafe")
-        dst[out_channel] *= np.float32(1.0 / spec.std[out_channel])
+    mean, std = spec.channel_stats()
+    if spec.channels == 1:
+        grey = sum(np.float32(w) * pixels_bgr[..., c].astype(np.float32) for c, w in enumerate(GREY_WEIGHTS_BGR))
+        sources = [np.rint(grey) if dst.dtype == np.uint8 else grey]
+    else:
+        order = (2, 1, 0) if spec.color_order == "RGB" else (0, 1, 2)
+        sources = [pixels_bgr[..., c] for c in order]
+    for out_channel, source in enumerate(sources):
+        np.subtract(source, mean[out_channel], out=dst[out_channel], dtype=np.float32, casting="unsafe")
+        if std[out_channel] != 1.0:
+            dst[out_channel] *= np.float32(1.0 / std[out_channel])
 
 
 def fill_bgr(spec: InputSpec) -> tuple[float, float, float]:
-    """The card's mean as a BGR pixel: what letterbox bars and warp borders are filled with."""
-    mean = spec.mean
+    """The card's mean as a BGR pixel: what letterbox bars and warp borders are filled with (so they are zero
+    after normalisation; black for ``normalize: none``)."""
+    mean, _ = spec.channel_stats()
+    if spec.channels == 1:
+        return (mean[0],) * 3
     return (mean[2], mean[1], mean[0]) if spec.color_order == "RGB" else tuple(mean)
 
 
 def allocate_batch(spec: InputSpec, max_batch: int) -> np.ndarray:
-    """A ``[max_batch, 3, H, W]`` buffer of the card's input dtype that :func:`preprocess_batch` fills."""
-    return np.zeros((max_batch, 3, spec.height, spec.width), dtype=np.dtype(spec.dtype))
+    """A ``max_batch`` buffer in the card's layout and dtype that :func:`preprocess_batch` fills."""
+    return np.zeros(spec.batch_shape(max_batch), dtype=np.dtype(spec.dtype))
 
 
 def allocate_staging(spec: InputSpec, max_batch: int) -> np.ndarray:
@@ -79,9 +93,9 @@ def preprocess_batch(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec,
         out = allocate_batch(spec, count)
     if staging is None:
         staging = np.empty((count, spec.height, spec.width, 3), dtype=np.uint8)
-    if out.shape[0] < count or out.shape[1:] != (3, spec.height, spec.width) or staging.shape[0] < count:
-        raise InputError("batch buffer too small for the crops", expected=f"[>={count}, 3, "
-                         f"{spec.height}, {spec.width}]", got=str(out.shape))
+    if out.shape[0] < count or out.shape[1:] != spec.batch_shape(None)[1:] or staging.shape[0] < count:
+        raise InputError("batch buffer too small for the crops", expected=f"[>={count}, "
+                         f"{', '.join(map(str, spec.batch_shape(None)[1:]))}]", got=str(out.shape))
     crop_into(staging, frames, plan, spec)
     normalise_batch(staging[:count], spec, out[:count], None if plan.warps is not None else plan.placement)
     return out[:count]
@@ -109,27 +123,29 @@ def crop_into(staging: np.ndarray, frames: list[np.ndarray], plan: CropPlan, spe
 
 def normalise_batch(staging: np.ndarray, spec: InputSpec, out: np.ndarray | None = None,
                     placement: np.ndarray | None = None) -> np.ndarray:
-    """uint8 BGR crops ``[N, H, W, 3]`` to the model's float32 ``[N, 3, H, W]`` input, per the card.
+    """uint8 BGR crops ``[N, H, W, 3]`` to the model's input per the card (layout, dtype, channels, normalisation).
 
     The one letterbox fill policy, for the runtime and training alike: with ``placement`` (``[N, 4]``
     ``(x, y, w, h)`` of each crop's content, :attr:`CropPlan.placement`, mirrored with the crop by
     :func:`edgereid.ops.geometry.mirror_placement`) a letterbox card's bars are exactly zero, whatever
     the staging held there (the mean rounded to uint8, or augmented pixels)."""
     if out is None:
-        out = np.empty((len(staging), 3, spec.height, spec.width), dtype=np.float32)
-    normalise_into(out.transpose(1, 0, 2, 3), staging, spec)
+        out = np.empty(spec.batch_shape(len(staging)), dtype=np.dtype(spec.dtype))
+    channel_first = spec.channel_first(out)
+    normalise_into(channel_first, staging, spec)
     if placement is not None and spec.resize == "letterbox":
-        zero_letterbox_bars(out, placement)
+        zero_letterbox_bars(channel_first, placement)
     return out
 
 
-def zero_letterbox_bars(out: np.ndarray, placement: np.ndarray) -> None:
-    """Set the padding around each letterboxed crop ``[N, 4]`` (x, y, w, h) to zero (the mean)."""
+def zero_letterbox_bars(channel_first: np.ndarray, placement: np.ndarray) -> None:
+    """Set the padding around each letterboxed crop ``[N, 4]`` (x, y, w, h) to zero (the mean) in a
+    ``[C, N, H, W]`` view of the batch."""
     for i, (px, py, pw, ph) in enumerate(np.asarray(placement)):
-        out[i, :, :py] = 0.0
-        out[i, :, py + ph:] = 0.0
-        out[i, :, :, :px] = 0.0
-        out[i, :, :, px + pw:] = 0.0
+        channel_first[:, i, :py] = 0
+        channel_first[:, i, py + ph:] = 0
+        channel_first[:, i, :, :px] = 0
+        channel_first[:, i, :, px + pw:] = 0
 
 
 def check_nv12(nv12: np.ndarray, height: int, width: int) -> None:

@@ -44,8 +44,10 @@ def _sample_bilinear(image: np.ndarray, ys: np.ndarray, xs: np.ndarray,
 
 
 def preprocess_reference(frames: list[np.ndarray], plan: CropPlan, spec: InputSpec) -> np.ndarray:
-    """Pure-NumPy specification of :func:`preprocess_batch` (float64 arithmetic, float32 result)."""
-    out = np.zeros((len(plan), 3, spec.height, spec.width), dtype=np.float32)
+    """Pure-NumPy specification of :func:`preprocess_batch` (float64 arithmetic, float32 result in the card's
+    layout)."""
+    out = np.zeros(spec.batch_shape(len(plan)), dtype=np.float32)
+    crops = spec.channel_first(out)
     fill = fill_bgr(spec)
     for i in range(len(plan)):
         frame = frames[plan.frame_index[i]]
@@ -54,12 +56,12 @@ def preprocess_reference(frames: list[np.ndarray], plan: CropPlan, spec: InputSp
             v, u = np.mgrid[0:spec.height, 0:spec.width].astype(np.float64)
             xs = inverse[0, 0] * u + inverse[0, 1] * v + inverse[0, 2]
             ys = inverse[1, 0] * u + inverse[1, 1] * v + inverse[1, 2]
-            normalise_into(out[i], _sample_bilinear(frame.astype(np.float64), ys, xs, fill), spec)
+            normalise_into(crops[:, i], _sample_bilinear(frame.astype(np.float64), ys, xs, fill), spec)
             continue
         x1, y1, x2, y2 = plan.boxes[i]
         px, py, pw, ph = plan.placement[i]
         resized = resize_bilinear_reference(frame[y1:y2, x1:x2], int(ph), int(pw))
-        normalise_into(out[i][:, py:py + ph, px:px + pw], resized, spec)
+        normalise_into(crops[:, i, py:py + ph, px:px + pw], resized, spec)
     return out
 
 

@@ -50,9 +50,15 @@ def pack_jobs(plan: CropPlan) -> np.ndarray:
 
 
 def pack_normalise(spec: InputSpec) -> np.ndarray:
+    """The kernel's normalisation block; the kernel writes NCHW 3-channel float/half inputs only."""
+    if spec.layout != "NCHW" or spec.channels != 3 or spec.dtype == "uint8":
+        raise BackendError("the GPU preprocessing kernel writes NCHW 3-channel float inputs",
+                           got=f"{spec.layout}, {spec.channels} channel(s), {spec.dtype}",
+                           fix="run this model on the CPU path (ONNX Runtime), or export it NCHW float")
+    mean, std = spec.channel_stats()
     norm = np.zeros((), NORMALISE_DTYPE)
-    norm["mean"] = spec.mean
-    norm["inv_std"] = [1.0 / s for s in spec.std]
+    norm["mean"] = mean
+    norm["inv_std"] = [1.0 / s for s in std]
     norm["fill_bgr"] = fill_bgr(spec)
     norm["rgb"] = 1 if spec.color_order == "RGB" else 0
     return norm

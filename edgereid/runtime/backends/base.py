@@ -57,11 +57,11 @@ class Backend(abc.ABC):
         and within the backend's batch limits."""
         self._require_open()
         shape = batch_shape(batch)
-        spec = self.card.input
-        expected = (3, spec.height, spec.width)
+        expected = self.card.input.batch_shape(None)[1:]
         if len(shape) != 4 or shape[1:] != expected:
             raise InputError(f"batch has the wrong shape for model '{self.card.name}'",
-                             expected=f"[N, {', '.join(map(str, expected))}]", got=str(list(shape)),
+                             expected=f"[N, {', '.join(map(str, expected))}] ({self.card.input.layout})",
+                             got=str(list(shape)),
                              fix="build batches with edgereid.ops.preprocess.preprocess_batch for this card")
         self._check_batch_size(shape[0])
         return shape[0]
