@@ -34,7 +34,9 @@ NORMALIZATIONS = ("per-channel", "scalar", "none")
 MAX_INPUT_SIDE = 4096
 MAX_OUTPUT_VALUES = 1 << 22
 COLOR_ORDERS = ("RGB", "BGR")
-OUTPUT_KINDS = ("embedding", "heatmaps", "coords", "confidence")
+OUTPUT_KINDS = ("embedding", "heatmaps", "coords", "confidence", "simcc_x", "simcc_y")
+# how a keypoint model's outputs become points: decoded in the graph (edgereid's own), raw heatmaps, SimCC
+KEYPOINT_DECODERS = {"coords": ("coords", "confidence"), "heatmap": ("heatmaps",), "simcc": ("simcc_x", "simcc_y")}
 
 COCO17_JOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -192,6 +194,8 @@ class ModelCard:
     accept_threshold: AcceptThreshold | None = None
     provenance: Provenance = field(default_factory=Provenance)
     schema_version: int = SCHEMA_VERSION
+    keypoint_decode: str = "coords"  # KEYPOINT_DECODERS: how keypoint outputs become points
+    simcc_split_ratio: float = 2.0  # SimCC bins per input pixel (RTMPose's)
 
     def __post_init__(self) -> None:
         _check_choice("task", self.task, TASKS)
@@ -205,16 +209,25 @@ class ModelCard:
         kinds = [o.kind for o in self.outputs]
         if self.task in ("reid", "face") and "embedding" not in kinds:
             raise ModelCardError(f"a {self.task} card needs an 'embedding' output", got=str(kinds))
-        if self.task == "keypoints" and not {"coords", "confidence"} <= set(kinds):
-            raise ModelCardError("a keypoints card needs 'coords' and 'confidence' outputs",
+        _check_choice("keypoint decoder", self.keypoint_decode, tuple(KEYPOINT_DECODERS))
+        needed = KEYPOINT_DECODERS[self.keypoint_decode]
+        if self.task == "keypoints" and not set(needed) <= set(kinds):
+            raise ModelCardError(f"a keypoints card decoded by '{self.keypoint_decode}' needs outputs {list(needed)}",
                                  got=str(kinds))
+        if not (isinstance(self.simcc_split_ratio, (int, float)) and 0 < self.simcc_split_ratio <= 64):
+            raise ModelCardError("simcc_split_ratio out of range", expected="0 < ratio <= 64",
+                                 got=repr(self.simcc_split_ratio)[:20])
         if self.task == "keypoints" and self.readout is not None:
-            k = self.output("coords").dims[0]
+            k = self.keypoint_count()
             columns = sorted({len(row) for row in self.readout.matrix})
             if columns != [2 * k]:
                 raise ModelCardError("read-out matrix needs 2 columns per model keypoint",
                                      expected=f"{2 * k} columns (K={k})", got=f"{columns}",
                                      fix="refit it with `edgereid keypoints readout` for this model")
+
+    def keypoint_count(self) -> int:
+        """K, the keypoints a keypoint model gives (from the first output its decoder reads)."""
+        return self.output(KEYPOINT_DECODERS[self.keypoint_decode][0]).dims[0]
 
     def output(self, kind: str) -> OutputSpec:
         """The first output of ``kind``."""

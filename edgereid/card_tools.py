@@ -34,26 +34,20 @@ def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
                   color_order: str = InputSpec.color_order, resize: str = InputSpec.resize,
                   outputs: Sequence[OutputSpec] = (), name: str | None = None, layout: str = InputSpec.layout,
                   dtype: str = InputSpec.dtype, channels: int = InputSpec.channels,
-                  normalize: str = InputSpec.normalize) -> ModelCard:
+                  normalize: str = InputSpec.normalize, keypoint_decode: str = "coords",
+                  simcc_split_ratio: float = 2.0) -> ModelCard:
     """The card of a third-party ONNX file: its input is fed as given (the graph's first input, by name).
 
-    Without ``outputs``, a graph with one output of a fixed size is read as an ``embedding``; any other
-    graph (and every keypoint model) must declare its outputs. The provenance records the file's SHA-256.
-    Writing the card into the file is the caller's (:func:`edgereid.card.write_card`).
+    Without ``outputs`` they are read from the graph: one fixed-size output is the ``embedding`` of a ReID or
+    face model; a keypoint model decoded from raw heatmaps has one ``heatmaps`` output, a SimCC model two,
+    told apart by their lengths (width and height times the split ratio); in-graph coordinates must be
+    declared. The provenance records the file's SHA-256. Writing the card into the file is the caller's
+    (:func:`edgereid.card.write_card`).
     """
     path = Path(path)
     session = open_session(path, error=ModelCardError)
-    outputs = tuple(outputs)
-    if not outputs:
-        graph_outputs = session.get_outputs()
-        if len(graph_outputs) != 1 or task == "keypoints":
-            raise EdgeReidError("this model's outputs must be declared",
-                                got=str([o.name for o in graph_outputs]), fix="pass --output NAME:KIND:DIMS per output")
-        dims = tuple(graph_outputs[0].shape[1:])
-        if not all(isinstance(d, int) for d in dims):
-            raise EdgeReidError("the graph's output size is symbolic", got=str(dims),
-                                fix="declare it: --output NAME:embedding:DIM")
-        outputs = (OutputSpec(graph_outputs[0].name, "embedding", dims),)
+    outputs = tuple(outputs) or _outputs_from_graph(session.get_outputs(), task, keypoint_decode,
+                                                    (height * simcc_split_ratio, width * simcc_split_ratio))
     embedding = [o for o in outputs if o.kind == "embedding"]
     card = ModelCard(
         name=name or path.stem, task=task,
@@ -61,9 +55,32 @@ def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
                         mean=_three(mean), std=_three(std), resize=resize, layout=layout, dtype=dtype,
                         channels=channels, normalize=normalize),
         outputs=outputs, embedding_dim=embedding[0].dims[0] if embedding else 0,
-        provenance=Provenance(checkpoint_sha256=file_sha256(path), source=f"attached to {path.name}"))
+        provenance=Provenance(checkpoint_sha256=file_sha256(path), source=f"attached to {path.name}"),
+        keypoint_decode=keypoint_decode, simcc_split_ratio=simcc_split_ratio)
     check_card_against_graph(card, session.get_inputs(), session.get_outputs(), str(path))
     return card
+
+
+def _outputs_from_graph(graph_outputs: Sequence[Any], task: str, decode: str,
+                        simcc_lengths: tuple[float, float]) -> tuple[OutputSpec, ...]:
+    """The outputs a card declares, read from the graph where it can be told what they are."""
+    shapes = [(o.name, tuple(o.shape[1:])) for o in graph_outputs]
+    if any(not all(isinstance(d, int) for d in dims) for _, dims in shapes):
+        raise EdgeReidError("the graph's output sizes are symbolic", got=str(shapes),
+                            fix="declare them: --output NAME:KIND:DIMS per output")
+    if task != "keypoints" and len(shapes) == 1:
+        return (OutputSpec(shapes[0][0], "embedding", shapes[0][1]),)
+    if task == "keypoints" and decode == "heatmap" and len(shapes) == 1:
+        return (OutputSpec(shapes[0][0], "heatmaps", shapes[0][1]),)
+    if task == "keypoints" and decode == "simcc" and len(shapes) == 2:
+        y_length, x_length = simcc_lengths
+        by_length = {dims[-1]: (name, dims) for name, dims in shapes}
+        if x_length != y_length and set(by_length) == {x_length, y_length}:
+            (x_name, x_dims), (y_name, y_dims) = by_length[x_length], by_length[y_length]
+            return OutputSpec(x_name, "simcc_x", x_dims), OutputSpec(y_name, "simcc_y", y_dims)
+    raise EdgeReidError("this model's outputs must be declared", got=str(shapes),
+                        fix="pass --output NAME:KIND:DIMS per output (kinds: embedding, heatmaps, coords, "
+                            "confidence, simcc_x, simcc_y)")
 
 
 def _three(values: Sequence[float]) -> tuple[float, float, float]:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgereid.cli.common import (COUNT, FINITE, SEED, Verbs, add_json_option, add_model_argument, add_verbs,
-                                 existing_model, model_argument, write_json)
+                                 existing_model, model_argument, ranged_float, write_json)
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -80,7 +80,8 @@ def _cmd_card_attach(args: argparse.Namespace) -> int:
     path = existing_model(model_argument(args))
     card = card_for_onnx(path, task=args.task, height=args.height, width=args.width, mean=args.mean, std=args.std,
                          color_order=args.color_order, resize=args.resize, layout=args.layout, dtype=args.dtype,
-                         channels=args.channels, normalize=args.normalize,
+                         channels=args.channels, normalize=args.normalize, keypoint_decode=args.decode,
+                         simcc_split_ratio=args.simcc_split_ratio,
                          outputs=[parse_output_spec(o) for o in args.output], name=args.name)
     out = write_card(path, card, args.out)
     print(f"card attached: {out}")
@@ -132,6 +133,10 @@ def _add_card(verbs: Verbs) -> None:
     attach.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1: grey (BT.601 luma)")
     attach.add_argument("--normalize", default="per-channel", choices=["per-channel", "scalar", "none"],
                         help="none: the graph normalises (raw 0-255 pixels; uint8 inputs)")
+    attach.add_argument("--decode", default="coords", choices=["coords", "heatmap", "simcc"],
+                        help="keypoint models: in-graph coordinates, raw heatmaps, or SimCC x/y logits")
+    attach.add_argument("--simcc-split-ratio", type=ranged_float(0.0, 64.0, low_open=True), default=2.0,
+                        help="SimCC bins per input pixel (RTMPose: 2.0)")
     attach.add_argument("--resize", default="stretch", choices=["stretch", "letterbox"])
     attach.add_argument("--output", action="append", default=[], help="NAME:KIND:DIMS (repeat per output)")
     attach.add_argument("--name", help="model name in the card (default: file stem)")

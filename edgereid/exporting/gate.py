@@ -20,6 +20,7 @@ import numpy as np
 
 from edgereid.card import ModelCard
 from edgereid.errors import ExportError
+from edgereid.ops.keypoint_decode import decode_keypoints
 from edgereid.ort_session import open_session
 
 
@@ -130,8 +131,7 @@ def measure(reference_model, candidate_model, crops: np.ndarray, card: ModelCard
         if fields["rank1_agreement"] < limits.min_rank1_agreement:
             failures.append(f"rank-1 agreement {fields['rank1_agreement']:.4f} < {limits.min_rank1_agreement}")
     if card.task == "keypoints":
-        name = card.output("coords").name
-        error = np.linalg.norm(reference[name] - candidate[name], axis=-1)
+        error = np.linalg.norm(decode_keypoints(card, reference)[0] - decode_keypoints(card, candidate)[0], axis=-1)
         fields.update(mean_keypoint_px=float(error.mean()), max_keypoint_px=float(error.max()))
         if fields["mean_keypoint_px"] > limits.max_mean_keypoint_px:
             failures.append(f"mean keypoint error {fields['mean_keypoint_px']:.3f} px > {limits.max_mean_keypoint_px}")

@@ -8,6 +8,7 @@ import numpy as np
 
 from edgereid.card import ModelCard
 from edgereid.ops.geometry import CropPlan, plan_crops, points_to_frame
+from edgereid.ops.keypoint_decode import decode_keypoints
 from edgereid.ops.postprocess import l2_normalize
 from edgereid.ops.preprocess import allocate_batch, allocate_staging, preprocess_batch
 from edgereid.ops.readout import apply_readout
@@ -85,8 +86,7 @@ class CropModel:
             invalid = ~np.isfinite(raw.reshape(len(raw), -1)).all(axis=1)
             embeddings = l2_normalize(np.where(invalid[:, None], 0.0, raw).astype(np.float32))
             return CropOutputs(embeddings=embeddings, invalid=invalid)
-        coords = outputs[card.output("coords").name].astype(np.float64)
-        confidence = outputs[card.output("confidence").name].astype(np.float32)
+        coords, confidence = decode_keypoints(card, outputs)
         invalid = ~(np.isfinite(coords).reshape(len(coords), -1).all(axis=1)
                     & np.isfinite(confidence).reshape(len(confidence), -1).all(axis=1))
         coords[invalid] = np.nan
@@ -103,7 +103,7 @@ class CropModel:
         none = np.zeros(0, bool)
         if card.task in ("reid", "face"):
             return CropOutputs(embeddings=np.zeros((0, card.embedding_dim), dtype=np.float32), invalid=none)
-        k = card.output("coords").dims[0]
+        k = card.keypoint_count()
         joints = np.zeros((0, len(card.readout.joint_names), 2), np.float32) if card.readout else None
         return CropOutputs(keypoints=np.zeros((0, k, 2), np.float32),
                            keypoint_confidence=np.zeros((0, k), np.float32), joints=joints, invalid=none)
