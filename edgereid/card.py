@@ -22,7 +22,7 @@ from typing import Any
 from edgereid.errors import ModelCardError
 from edgereid.ort_session import open_session
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: input layout, dtype uint8, channels, normalize; keypoint decoders
 CARD_METADATA_KEY = "edgereid.card"
 
 TASKS = ("reid", "keypoints", "face")
