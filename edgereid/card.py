@@ -30,6 +30,9 @@ RESIZE_POLICIES = ("stretch", "letterbox")
 LAYOUTS = ("NCHW", "NHWC")
 INPUT_DTYPES = ("float32", "float16", "uint8")
 NORMALIZATIONS = ("per-channel", "scalar", "none")
+# arcface: the 112-px ArcFace template scaled to the input; insightface: InsightFace's estimate_norm (sizes that
+# are multiples of 112 scale the template, others scale it by size/128 and shift it 8 px right per 128)
+FACE_TEMPLATES = ("arcface", "insightface")
 # Budgets a card may declare: a crop side, and the values one output holds per crop.
 MAX_INPUT_SIDE = 4096
 MAX_OUTPUT_VALUES = 1 << 22
@@ -69,7 +72,8 @@ def _from_mapping(cls, data: Any, where: str):
 
 @dataclass(frozen=True)
 class InputSpec:
-    """How crops are fed to the model. ``mean``/``std`` are in 0–255 pixel units, in colour order.
+    """How crops are fed to the model. ``mean``/``std`` are in 0–255 pixel units, in colour order. Faces with
+    landmarks are aligned onto ``face_template`` (or the 5 ``face_points``) at the input size.
 
     ``layout`` NCHW or NHWC; ``dtype`` float32, float16 or uint8; ``channels`` 3 (in ``color_order``) or 1
     (grey, BT.601 luma of the BGR crop); ``normalize`` ``per-channel`` ((pixel - mean[c]) / std[c]), ``scalar``
@@ -87,6 +91,8 @@ class InputSpec:
     resize: str = "stretch"
     channels: int = 3
     normalize: str = "per-channel"
+    face_template: str = "arcface"  # FACE_TEMPLATES: where aligned faces put their 5 landmarks
+    face_points: tuple[tuple[float, float], ...] = ()  # 5 custom (x, y) in input pixels; overrides the template
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
@@ -96,6 +102,10 @@ class InputSpec:
         _check_choice("layout", self.layout, LAYOUTS)
         _check_choice("input dtype", self.dtype, INPUT_DTYPES)
         _check_choice("normalisation", self.normalize, NORMALIZATIONS)
+        _check_choice("face template", self.face_template, FACE_TEMPLATES)
+        object.__setattr__(self, "face_points", tuple(tuple(float(v) for v in p) for p in self.face_points))
+        if self.face_points and (len(self.face_points) != 5 or any(len(p) != 2 for p in self.face_points)):
+            raise ModelCardError("face_points are 5 (x, y) points", got=str(self.face_points)[:80])
         if self.channels not in (1, 3):
             raise ModelCardError("input channels must be 1 or 3", got=repr(self.channels)[:20])
         if self.dtype == "uint8" and self.normalize != "none":

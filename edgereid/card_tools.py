@@ -35,7 +35,7 @@ def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
                   outputs: Sequence[OutputSpec] = (), name: str | None = None, layout: str = InputSpec.layout,
                   dtype: str = InputSpec.dtype, channels: int = InputSpec.channels,
                   normalize: str = InputSpec.normalize, keypoint_decode: str = "coords",
-                  simcc_split_ratio: float = 2.0) -> ModelCard:
+                  simcc_split_ratio: float = 2.0, face_template: str = InputSpec.face_template) -> ModelCard:
     """The card of a third-party ONNX file: its input is fed as given (the graph's first input, by name).
 
     Without ``outputs`` they are read from the graph: one fixed-size output is the ``embedding`` of a ReID or
@@ -53,7 +53,7 @@ def card_for_onnx(path: str | Path, *, task: str, height: int, width: int,
         name=name or path.stem, task=task,
         input=InputSpec(name=session.get_inputs()[0].name, height=height, width=width, color_order=color_order,
                         mean=_three(mean), std=_three(std), resize=resize, layout=layout, dtype=dtype,
-                        channels=channels, normalize=normalize),
+                        channels=channels, normalize=normalize, face_template=face_template),
         outputs=outputs, embedding_dim=embedding[0].dims[0] if embedding else 0,
         provenance=Provenance(checkpoint_sha256=file_sha256(path), source=f"attached to {path.name}"),
         keypoint_decode=keypoint_decode, simcc_split_ratio=simcc_split_ratio)

@@ -81,7 +81,7 @@ def _cmd_card_attach(args: argparse.Namespace) -> int:
     card = card_for_onnx(path, task=args.task, height=args.height, width=args.width, mean=args.mean, std=args.std,
                          color_order=args.color_order, resize=args.resize, layout=args.layout, dtype=args.dtype,
                          channels=args.channels, normalize=args.normalize, keypoint_decode=args.decode,
-                         simcc_split_ratio=args.simcc_split_ratio,
+                         simcc_split_ratio=args.simcc_split_ratio, face_template=args.face_template,
                          outputs=[parse_output_spec(o) for o in args.output], name=args.name)
     out = write_card(path, card, args.out)
     print(f"card attached: {out}")
@@ -133,6 +133,9 @@ def _add_card(verbs: Verbs) -> None:
     attach.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1: grey (BT.601 luma)")
     attach.add_argument("--normalize", default="per-channel", choices=["per-channel", "scalar", "none"],
                         help="none: the graph normalises (raw 0-255 pixels; uint8 inputs)")
+    attach.add_argument("--face-template", default="arcface", choices=["arcface", "insightface"],
+                        help="face models: the ArcFace template scaled to the input, or InsightFace's convention "
+                             "(its 128-px models shift the template 8 px)")
     attach.add_argument("--decode", default="coords", choices=["coords", "heatmap", "simcc"],
                         help="keypoint models: in-graph coordinates, raw heatmaps, or SimCC x/y logits")
     attach.add_argument("--simcc-split-ratio", type=ranged_float(0.0, 64.0, low_open=True), default=2.0,

@@ -161,10 +161,24 @@ def mirror_placement(placement: np.ndarray, width: int, flipped: np.ndarray | No
     return placement
 
 
-def similarity_to_template(landmarks: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Least-squares similarity (Umeyama) mapping 5 frame landmarks onto the template scaled to ``size``."""
-    height, width = size
-    dst = FACE_TEMPLATE_112 * np.array([width / 112.0, height / 112.0])
+def template_points(spec: InputSpec) -> np.ndarray:
+    """Where an aligned face's 5 landmarks land in the model input ``[5, 2]`` (x, y), per the card: its custom
+    points, InsightFace's convention (a size that is not a multiple of 112 scales the 112 template by
+    size/128 and shifts it 8 px right per 128, as ``estimate_norm`` does; per axis for non-square inputs), or
+    the ArcFace template scaled to the input."""
+    if spec.face_points:
+        return np.asarray(spec.face_points, dtype=np.float64)
+    points = FACE_TEMPLATE_112.copy()
+    for axis, side in ((0, spec.width), (1, spec.height)):
+        if spec.face_template == "insightface" and side % 112:
+            points[:, axis] = points[:, axis] * side / 128.0 + (8.0 * side / 128.0 if axis == 0 else 0.0)
+        else:
+            points[:, axis] *= side / 112.0
+    return points
+
+
+def similarity_to_template(landmarks: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Least-squares similarity (Umeyama) mapping 5 frame landmarks onto the 5 template points ``dst``."""
     src_mean, dst_mean = landmarks.mean(0), dst.mean(0)
     src_c, dst_c = landmarks - src_mean, dst - dst_mean
     cov = dst_c.T @ src_c / len(landmarks)
@@ -190,7 +204,8 @@ def plan_crops(frame_index: np.ndarray, boxes: np.ndarray, spec: InputSpec,
     placement = _placement(boxes, spec)
     to_frame = np.zeros((len(boxes), 2, 3))
     if landmarks is not None:
-        warps = np.stack([similarity_to_template(lm, (spec.height, spec.width)) for lm in landmarks])
+        dst = template_points(spec)
+        warps = np.stack([similarity_to_template(lm, dst) for lm in landmarks])
         to_frame = np.stack([invert_affine(w) for w in warps]) if len(warps) else to_frame
         return CropPlan(frame_index, boxes, placement, to_frame, warps)
     # Half-pixel centres: input pixel u inside the placement samples box pixel (u - px + 0.5) * s - 0.5.

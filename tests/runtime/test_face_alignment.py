@@ -62,3 +62,35 @@ def test_a_batch_of_faces_equals_one_by_one():
         alone = preprocess_batch([frames[i]], plan_crops(np.zeros(1, int), boxes[i:i + 1], SPEC, landmarks[i:i + 1]),
                                  SPEC)
         np.testing.assert_array_equal(batch[i], alone[0])
+
+
+@pytest.mark.parametrize("template, size, expected", [
+    ("arcface", 128, lambda t: t * 128 / 112),
+    ("insightface", 128, lambda t: t + [8.0, 0.0]),  # InsightFace's estimate_norm for 128-px models
+    ("insightface", 112, lambda t: t), ("insightface", 224, lambda t: t * 2),
+])
+def test_face_templates_and_their_size_conventions(template, size, expected):
+    from edgereid.card import InputSpec
+    from edgereid.ops.geometry import FACE_TEMPLATE_112, plan_crops, template_points
+
+    spec = InputSpec(height=size, width=size, face_template=template)
+    np.testing.assert_allclose(template_points(spec), expected(FACE_TEMPLATE_112), atol=1e-9)
+    # landmarks that are a rotated, scaled copy of the template land exactly on the card's points
+    angle, scale, shift = 0.3, 1.7, np.array([210.0, 140.0])
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    landmarks = (FACE_TEMPLATE_112 @ rotation.T) * scale + shift
+    plan = plan_crops(np.zeros(1, int), np.array([[150, 80, 400, 400]]), spec, landmarks[None])
+    mapped = landmarks @ plan.warps[0][:, :2].T + plan.warps[0][:, 2]
+    np.testing.assert_allclose(mapped, template_points(spec), atol=1e-6)
+
+
+def test_custom_face_points_override_the_template():
+    from edgereid.card import InputSpec
+    from edgereid.errors import ModelCardError
+    from edgereid.ops.geometry import template_points
+
+    points = ((30, 40), (70, 40), (50, 60), (35, 80), (65, 80))
+    assert template_points(InputSpec(height=100, width=100, face_points=points)).tolist() == \
+        [list(map(float, p)) for p in points]
+    with pytest.raises(ModelCardError, match="5 \\(x, y\\) points"):
+        InputSpec(face_points=points[:4])
