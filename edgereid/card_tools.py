@@ -162,8 +162,14 @@ def format_inspect_report(report: dict[str, Any]) -> str:
             lines.append(f"  {kind:6s} {value['name']:12s} {value['type']:16s} {value['shape']}")
     card: ModelCard = report["card"]
     spec = card.input
+    normalisation = "raw pixels" if spec.normalize == "none" else f"{spec.normalize} mean {spec.mean}, std {spec.std}"
     lines.append(f"  task {card.task}, model {card.name}, {spec.height}x{spec.width} {spec.color_order} "
-                 f"{spec.resize}, mean {spec.mean}, std {spec.std}")
+                 f"{spec.resize}, {spec.layout} {spec.dtype}, {spec.channels} channel(s), {normalisation}")
+    if card.task == "face":
+        lines.append(f"  face template {spec.face_template}")
+    if card.task == "keypoints":
+        lines.append(f"  keypoints decoded from {card.keypoint_decode}"
+                     + (f" (split ratio {card.simcc_split_ratio})" if card.keypoint_decode == "simcc" else ""))
     lines.append(f"  provenance: checkpoint sha256 {card.provenance.checkpoint_sha256[:16]}..., "
                  f"edgereid {card.provenance.edgereid_version}")
     return "\n".join(lines)

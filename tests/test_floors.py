@@ -3,8 +3,8 @@
 Every ``import`` and ``from ... import`` under ``edgereid/`` counts, lazy ones inside functions included
 (they run in production just the same). A module may import its own floor and the floors below it:
 
-- floor 0, the core: ``card``, ``card_tools``, ``types``, ``errors``, ``config``, ``registry``, ``fileio``,
-  ``engine_file``, ``ort_session``, ``version``, ``plots``, ``progress``, ``bundled``, ``interop`` and the package ``ops``;
+- floor 0, the core: ``card``, ``card_tools``, ``card_presets``, ``types``, ``errors``, ``config``, ``registry``,
+  ``fileio``, ``engine_file``, ``ort_session``, ``version``, ``plots``, ``progress``, ``bundled``, ``interop`` and the package ``ops``;
 - floor 1 ``runtime``, floor 2 ``gallery``, floor 3 ``pipeline``, floor 4 ``serving``;
 - the training side (``models``, ``data``, ``diffusion``, ``methods``, ``exporting``) imports the core and
   itself, never the deployment floors, except that ``exporting`` may run what it wrote through ``runtime``;
@@ -25,8 +25,8 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "edgereid"
 
-CORE = {"card", "card_tools", "types", "errors", "config", "registry", "fileio", "engine_file", "ort_session",
-        "version", "plots", "progress", "bundled", "interop", "ops"}
+CORE = {"card", "card_tools", "card_presets", "types", "errors", "config", "registry", "fileio", "engine_file",
+        "ort_session", "version", "plots", "progress", "bundled", "interop", "ops"}
 DEPLOYMENT = {"runtime": 1, "gallery": 2, "pipeline": 3, "serving": 4}
 TRAINING = {"models", "data", "diffusion", "methods", "exporting"}
 TOOLS = {"eval", "viz", "demo", "doctor", "cli", "__init__", "__main__"}

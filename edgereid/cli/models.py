@@ -1,5 +1,5 @@
 """Model-file verbs of the ``edgereid`` command: ``export`` (checkpoint to ONNX with its card), ``convert``
-(FP16/INT8 ONNX behind the accuracy gate), ``engine`` (TensorRT builds), ``card attach|show`` and
+(FP16/INT8 ONNX behind the accuracy gate), ``engine`` (TensorRT builds), ``card attach|show|presets`` and
 ``inspect``. This module owns their sub-parsers and handlers; the handlers parse arguments, call the
 library (:mod:`edgereid.exporting`, :mod:`edgereid.card_tools`, :mod:`edgereid.card`) and print, importing
 it inside the function so that the command starts fast."""
@@ -14,6 +14,11 @@ from typing import Sequence
 
 from edgereid.cli.common import (COUNT, FINITE, SEED, Verbs, add_json_option, add_model_argument, add_verbs,
                                  existing_model, model_argument, ranged_float, write_json)
+from edgereid.errors import EdgeReidError
+
+# card attach's flags that become card_for_onnx keywords; None (not given) leaves a preset's value or the default
+_CARD_OPTIONS = ("task", "height", "width", "mean", "std", "color_order", "layout", "dtype", "channels", "normalize",
+                 "face_template", "keypoint_decode", "simcc_split_ratio", "resize")
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -75,16 +80,30 @@ def _cmd_engine(args: argparse.Namespace) -> int:
 
 def _cmd_card_attach(args: argparse.Namespace) -> int:
     from edgereid.card import write_card
+    from edgereid.card_presets import preset_options
     from edgereid.card_tools import card_for_onnx, parse_output_spec
 
     path = existing_model(model_argument(args))
-    card = card_for_onnx(path, task=args.task, height=args.height, width=args.width, mean=args.mean, std=args.std,
-                         color_order=args.color_order, resize=args.resize, layout=args.layout, dtype=args.dtype,
-                         channels=args.channels, normalize=args.normalize, keypoint_decode=args.decode,
-                         simcc_split_ratio=args.simcc_split_ratio, face_template=args.face_template,
-                         outputs=[parse_output_spec(o) for o in args.output], name=args.name)
+    given = {key: getattr(args, key) for key in _CARD_OPTIONS}
+    options = preset_options(args.preset, given) if args.preset else {k: v for k, v in given.items() if v is not None}
+    missing = [f"--{key}" for key in ("task", "height", "width") if key not in options]
+    if missing:
+        raise EdgeReidError(f"card attach needs {', '.join(missing)}", expected="--task, --height and --width, "
+                            "or a --preset that sets them", fix="run `edgereid card presets` for the known families")
+    card = card_for_onnx(path, outputs=[parse_output_spec(o) for o in args.output], name=args.name, **options)
     out = write_card(path, card, args.out)
-    print(f"card attached: {out}")
+    print(f"card attached: {out}" + (f" (preset {args.preset})" if args.preset else ""))
+    return 0
+
+
+def _cmd_card_presets(args: argparse.Namespace) -> int:
+    from edgereid.card_presets import PRESETS
+
+    for preset in PRESETS.values():
+        settings = ", ".join(f"{key} {value}" for key, value in preset.options.items())
+        print(f"{preset.name}\n  {preset.summary}\n  {settings}\n  source: {preset.source}")
+    write_json(args.json, {name: {"summary": p.summary, "source": p.source, "options": dict(p.options)}
+                           for name, p in PRESETS.items()})
     return 0
 
 
@@ -117,30 +136,33 @@ def _add_export(verbs: Verbs) -> None:
 
 
 def _add_card(verbs: Verbs) -> None:
-    card = verbs.add_parser("card", help="attach or show the model card of an ONNX file")
+    card = verbs.add_parser("card", help="attach, show or list presets of model cards for ONNX files")
     card_verbs = card.add_subparsers(dest="card_verb", required=True)
     attach = card_verbs.add_parser("attach", help="attach a card to a third-party ONNX file")
     add_model_argument(attach, "third-party ONNX file")
-    attach.add_argument("--task", required=True, choices=["reid", "keypoints", "face"])
-    attach.add_argument("--height", type=COUNT, required=True)
-    attach.add_argument("--width", type=COUNT, required=True)
-    attach.add_argument("--mean", type=FINITE, nargs="+", default=[123.675, 116.28, 103.53],
-                        help="3 values per channel (0-255 units, in --color-order), or 1 for --normalize scalar")
-    attach.add_argument("--std", type=FINITE, nargs="+", default=[58.395, 57.12, 57.375])
-    attach.add_argument("--color-order", default="RGB", type=str.upper, choices=["RGB", "BGR"])
-    attach.add_argument("--layout", default="NCHW", type=str.upper, choices=["NCHW", "NHWC"])
-    attach.add_argument("--dtype", default="float32", choices=["float32", "float16", "uint8"])
-    attach.add_argument("--channels", type=int, default=3, choices=[1, 3], help="1: grey (BT.601 luma)")
-    attach.add_argument("--normalize", default="per-channel", choices=["per-channel", "scalar", "none"],
+    attach.add_argument("--preset", help="a known model family's input contract (see `edgereid card presets`); "
+                        "the flags below override it")
+    attach.add_argument("--task", choices=["reid", "keypoints", "face"])
+    attach.add_argument("--height", type=COUNT)
+    attach.add_argument("--width", type=COUNT)
+    attach.add_argument("--mean", type=FINITE, nargs="+",
+                        help="3 values per channel (0-255 units, in --color-order), or 1 for --normalize scalar "
+                             "(default: ImageNet's)")
+    attach.add_argument("--std", type=FINITE, nargs="+")
+    attach.add_argument("--color-order", type=str.upper, choices=["RGB", "BGR"])
+    attach.add_argument("--layout", type=str.upper, choices=["NCHW", "NHWC"])
+    attach.add_argument("--dtype", choices=["float32", "float16", "uint8"])
+    attach.add_argument("--channels", type=int, choices=[1, 3], help="1: grey (BT.601 luma)")
+    attach.add_argument("--normalize", choices=["per-channel", "scalar", "none"],
                         help="none: the graph normalises (raw 0-255 pixels; uint8 inputs)")
-    attach.add_argument("--face-template", default="arcface", choices=["arcface", "insightface"],
+    attach.add_argument("--face-template", choices=["arcface", "insightface"],
                         help="face models: the ArcFace template scaled to the input, or InsightFace's convention "
                              "(its 128-px models shift the template 8 px)")
-    attach.add_argument("--decode", default="coords", choices=["coords", "heatmap", "simcc"],
+    attach.add_argument("--decode", dest="keypoint_decode", choices=["coords", "heatmap", "simcc"],
                         help="keypoint models: in-graph coordinates, raw heatmaps, or SimCC x/y logits")
-    attach.add_argument("--simcc-split-ratio", type=ranged_float(0.0, 64.0, low_open=True), default=2.0,
+    attach.add_argument("--simcc-split-ratio", type=ranged_float(0.0, 64.0, low_open=True),
                         help="SimCC bins per input pixel (RTMPose: 2.0)")
-    attach.add_argument("--resize", default="stretch", choices=["stretch", "letterbox"])
+    attach.add_argument("--resize", choices=["stretch", "letterbox"])
     attach.add_argument("--output", action="append", default=[], help="NAME:KIND:DIMS (repeat per output)")
     attach.add_argument("--name", help="model name in the card (default: file stem)")
     attach.add_argument("--out", help="write here instead of in place")
@@ -148,6 +170,9 @@ def _add_card(verbs: Verbs) -> None:
     show = card_verbs.add_parser("show", help="print the card as JSON")
     add_model_argument(show, "ONNX file")
     show.set_defaults(func=_cmd_card_show)
+    presets = card_verbs.add_parser("presets", help="list the known model families' input contracts and sources")
+    add_json_option(presets, "the presets with their settings and sources")
+    presets.set_defaults(func=_cmd_card_presets)
 
 
 def _add_inspect(verbs: Verbs) -> None:
