@@ -38,8 +38,9 @@ MAX_INPUT_SIDE = 4096
 MAX_OUTPUT_VALUES = 1 << 22
 COLOR_ORDERS = ("RGB", "BGR")
 OUTPUT_KINDS = ("embedding", "heatmaps", "coords", "confidence", "simcc_x", "simcc_y")
-# how a keypoint model's outputs become points: decoded in the graph (edgereid's own), raw heatmaps, SimCC
-KEYPOINT_DECODERS = {"coords": ("coords", "confidence"), "heatmap": ("heatmaps",), "simcc": ("simcc_x", "simcc_y")}
+# how a keypoint model's outputs become points: in the graph (edgereid's own), raw heatmaps (MSRA or UDP), SimCC
+KEYPOINT_DECODERS = {"coords": ("coords", "confidence"), "heatmap": ("heatmaps",), "heatmap_udp": ("heatmaps",),
+                     "simcc": ("simcc_x", "simcc_y")}
 
 COCO17_JOINTS = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",

@@ -16,6 +16,9 @@ from edgereid.errors import EdgeReidError
 # ImageNet statistics in 0-255 units, RGB order (torchvision's 0.485/0.456/0.406 and 0.229/0.224/0.225 x 255)
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+# MMPose's COCO top-down body models: a 256x192 crop (the box grown to 3:4), ImageNet statistics, RGB
+_MMPOSE_TOPDOWN = dict(task="keypoints", height=256, width=192, mean=IMAGENET_MEAN, std=IMAGENET_STD,
+                       color_order="RGB", resize="letterbox")
 
 
 @dataclass(frozen=True)
@@ -59,14 +62,17 @@ PRESETS: dict[str, CardPreset] = {preset.name: preset for preset in (
         "rtmpose-simcc", "MMPose RTMPose body models (COCO 17 points, 256x192) exported to ONNX",
         "mmpose configs/body_2d_keypoint/rtmpose/coco/rtmpose-m_8xb256-420e_coco-256x192.py: SimCCLabel "
         "input_size (192, 256), simcc_split_ratio 2.0; data_preprocessor ImageNet mean/std x 255, bgr_to_rgb",
-        dict(task="keypoints", height=256, width=192, mean=IMAGENET_MEAN, std=IMAGENET_STD, color_order="RGB",
-             keypoint_decode="simcc", simcc_split_ratio=2.0, resize="letterbox")),
+        dict(_MMPOSE_TOPDOWN, keypoint_decode="simcc", simcc_split_ratio=2.0)),
+    CardPreset(
+        "vitpose-heatmap", "ViTPose body models (COCO 17 points, 256x192 in, 64x48 UDP heatmaps) exported to ONNX",
+        "mmpose configs/body_2d_keypoint/topdown_heatmap/coco/td-hm_ViTPose-base_8xb64-210e_coco-256x192.py: "
+        "UDPHeatmap input_size (192, 256), heatmap_size (48, 64); ImageNet mean/std x 255, bgr_to_rgb",
+        dict(_MMPOSE_TOPDOWN, keypoint_decode="heatmap_udp")),
     CardPreset(
         "mmpose-heatmap", "MMPose top-down heatmap models (HRNet, SimpleBaseline; 256x192 in, 64x48 heatmaps)",
         "mmpose configs/body_2d_keypoint/topdown_heatmap/coco/td-hm_hrnet-w32_8xb64-210e_coco-256x192.py: "
         "MSRAHeatmap input_size (192, 256), heatmap_size (48, 64); ImageNet mean/std x 255, bgr_to_rgb",
-        dict(task="keypoints", height=256, width=192, mean=IMAGENET_MEAN, std=IMAGENET_STD, color_order="RGB",
-             keypoint_decode="heatmap", resize="letterbox")),
+        dict(_MMPOSE_TOPDOWN, keypoint_decode="heatmap")),
 )}
 
 

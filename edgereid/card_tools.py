@@ -70,7 +70,7 @@ def _outputs_from_graph(graph_outputs: Sequence[Any], task: str, decode: str,
                             fix="declare them: --output NAME:KIND:DIMS per output")
     if task != "keypoints" and len(shapes) == 1:
         return (OutputSpec(shapes[0][0], "embedding", shapes[0][1]),)
-    if task == "keypoints" and decode == "heatmap" and len(shapes) == 1:
+    if task == "keypoints" and decode in ("heatmap", "heatmap_udp") and len(shapes) == 1:
         return (OutputSpec(shapes[0][0], "heatmaps", shapes[0][1]),)
     if task == "keypoints" and decode == "simcc" and len(shapes) == 2:
         y_length, x_length = simcc_lengths

@@ -101,17 +101,33 @@ def test_the_rtmpose_preset_reads_its_simcc_outputs_and_finds_the_point(tmp_path
     assert main(["card", "attach", "--model", str(path), "--preset", "rtmpose-simcc"]) == 0
     card = read_card(path)
     assert (card.keypoint_decode, card.simcc_split_ratio, card.input.resize) == ("simcc", 2.0, "letterbox")
+    assert np.abs(_bright_spot_points(str(path)) - (100, 120)).max() <= 3
+
+
+def _bright_spot_points(model: str) -> np.ndarray:
     frame = np.zeros((300, 300, 3), np.uint8)
     frame[117:123, 97:103] = 255  # a bright square centred on (100, 120)
-    with Pipeline({"keypoint_model": str(path)}) as pipeline:
-        points = pipeline.process([frame], [[[40, 20, 180, 260]]], "cam")[0].persons.keypoints[0]
-    assert np.abs(points - (100, 120)).max() <= 3
+    with Pipeline({"keypoint_model": model}) as pipeline:
+        return pipeline.process([frame], [[[40, 20, 180, 260]]], "cam")[0].persons.keypoints[0]
+
+
+def test_the_vitpose_preset_decodes_udp_heatmaps(tmp_path):
+    """A ViTPose-shaped graph: 256x192 in, 64x48 heatmaps (4x4 average pooling, one map per channel)."""
+    nodes = [helper.make_node("AveragePool", ["input"], ["heat"], kernel_shape=[4, 4], strides=[4, 4])]
+    graph = helper.make_graph(nodes, "vitpose_like",
+                              [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 256, 192])],
+                              [helper.make_tensor_value_info("heat", TensorProto.FLOAT, ["N", 3, 64, 48])])
+    path = tmp_path / "vitpose_like.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]), path)
+    assert main(["card", "attach", "--model", str(path), "--preset", "vitpose-heatmap"]) == 0
+    assert read_card(path).keypoint_decode == "heatmap_udp"
+    assert np.abs(_bright_spot_points(str(path)) - (100, 120)).max() <= 4
 
 
 def test_card_presets_lists_each_with_its_source(tmp_path, capsys):
     out = tmp_path / "presets.json"
     assert main(["card", "presets", "--json", str(out)]) == 0
     listed = json.loads(out.read_text())
-    assert set(REFERENCES) | {"rtmpose-simcc", "mmpose-heatmap"} == set(listed)
+    assert set(REFERENCES) | {"rtmpose-simcc", "vitpose-heatmap", "mmpose-heatmap"} == set(listed)
     printed = capsys.readouterr().out
     assert all(f"source: {entry['source']}" in printed for entry in listed.values())

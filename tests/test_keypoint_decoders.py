@@ -12,7 +12,7 @@ from onnx import TensorProto, helper  # noqa: E402
 
 from edgereid.card import write_card  # noqa: E402
 from edgereid.card_tools import card_for_onnx  # noqa: E402
-from edgereid.ops.keypoint_decode import decode_heatmaps, decode_simcc  # noqa: E402
+from edgereid.ops.keypoint_decode import decode_heatmaps, decode_heatmaps_udp, decode_simcc  # noqa: E402
 from edgereid.pipeline import Pipeline  # noqa: E402
 
 H, W = 64, 48
@@ -80,3 +80,16 @@ def test_the_decoders_on_known_arrays():
     coords, confidence = decode_simcc(x, y, 2.0)
     np.testing.assert_allclose(coords[0, 0], [3.5, 1.5])
     assert confidence[0, 0] == pytest.approx(0.6)
+
+
+def test_udp_heatmaps_land_a_sub_pixel_peak_with_mmposes_scale():
+    """A ViTPose-sized map (64x48 for a 256x192 input) with a Gaussian (sigma 2) peaked between pixels: DARK
+    recovers the peak to a tenth of a heatmap pixel, then x * 192 / 47 and y * 256 / 63 (UDP's scale)."""
+    peak = (20.3, 30.7)
+    ys, xs = np.mgrid[0:64, 0:48]
+    heat = np.exp(-((xs - peak[0]) ** 2 + (ys - peak[1]) ** 2) / (2 * 2.0 ** 2))[None, None]
+    coords, confidence = decode_heatmaps_udp(heat, (256, 192))
+    expected = np.array([peak[0] * 192 / 47, peak[1] * 256 / 63])
+    assert np.abs(coords[0, 0] - expected).max() < 0.1 * 256 / 63
+    assert np.abs(decode_heatmaps(heat, (256, 192))[0][0, 0] - expected).max() > 1.0  # the other convention
+    assert confidence[0, 0] == pytest.approx(heat.max())

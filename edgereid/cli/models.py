@@ -158,8 +158,9 @@ def _add_card(verbs: Verbs) -> None:
     attach.add_argument("--face-template", choices=["arcface", "insightface"],
                         help="face models: the ArcFace template scaled to the input, or InsightFace's convention "
                              "(its 128-px models shift the template 8 px)")
-    attach.add_argument("--decode", dest="keypoint_decode", choices=["coords", "heatmap", "simcc"],
-                        help="keypoint models: in-graph coordinates, raw heatmaps, or SimCC x/y logits")
+    attach.add_argument("--decode", dest="keypoint_decode", choices=["coords", "heatmap", "heatmap_udp", "simcc"],
+                        help="keypoint models: in-graph coordinates, raw heatmaps (heatmap_udp: ViTPose's UDP "
+                             "heatmaps), or SimCC x/y logits")
     attach.add_argument("--simcc-split-ratio", type=ranged_float(0.0, 64.0, low_open=True),
                         help="SimCC bins per input pixel (RTMPose: 2.0)")
     attach.add_argument("--resize", choices=["stretch", "letterbox"])
