@@ -49,7 +49,8 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     source = f"{len(crops)} crops of {args.calib}" if crops is not None else "synthetic crops (no --calib)"
     print(f"converting {args.model} to {args.precision}: range check, conversion and accuracy gate on {source} ...",
           file=sys.stderr, flush=True)
-    converted = convert(args.model, args.precision, crops, args.calibration_method, enforce_gate=not args.no_gate)
+    converted = convert(args.model, args.precision, crops, args.calibration_method, enforce_gate=not args.no_gate,
+                        int8_target=args.target)
     if converted.report:
         print(converted.report.summary())
     if converted.notes:
@@ -192,6 +193,9 @@ def _add_convert(verbs: Verbs) -> None:
     conv.add_argument("--out", required=True)
     conv.add_argument("--limit", type=COUNT, default=512, help="most crops read from --calib")
     conv.add_argument("--calibration-method", default="minmax", choices=["minmax", "percentile", "entropy"])
+    conv.add_argument("--target", default="tensorrt", choices=["tensorrt", "cpu"],
+                      help="INT8 form: tensorrt (symmetric Q/DQ before weighted layers, what TensorRT wants) or cpu "
+                           "(unsigned activations, integer chains that ONNX Runtime and OpenVINO run fast)")
     conv.add_argument("--no-gate", action="store_true", help="write the model even if the gate fails (for study)")
     conv.set_defaults(func=_cmd_convert)
 

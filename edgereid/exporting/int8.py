@@ -9,6 +9,12 @@ and what follows) and normalisation layers stay in float, as in the FP16 plan. O
 a graph with its quantize/dequantize rounding exactly and computes each layer on the dequantized
 values, which equals INT8 arithmetic up to the order of accumulation, so the gate sees the real
 quantization error.
+
+That graph is slow on a CPU (ONNX Runtime runs the dequantized float layers: 0.3x FP32 measured), so
+``target="cpu"`` writes the form CPU kernels fuse into integer ones (ONNX Runtime's QLinearConv/MatMulInteger,
+OpenVINO's VNNI/AMX INT8): unsigned asymmetric activations (U8) with per-channel symmetric signed weights
+(S8), Q/DQ around inputs *and* outputs of every quantizable op so the chain stays integer. The graph records
+its target in the metadata key :data:`TARGET_KEY`.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from edgereid.errors import ExportError
 from edgereid.exporting.fp16 import plan_fp16
 
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
+INT8_TARGETS = ("tensorrt", "cpu")
+TARGET_KEY = "edgereid.int8_target"  # metadata: which runtime the Q/DQ form was made for
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 
@@ -42,8 +50,9 @@ def _reader(input_name: str, batches: list[np.ndarray]):
     return Batches()
 
 
-def quantize_int8(model, batches: list[np.ndarray], method: str = "minmax", keep_first_last: bool = True):
-    """The Q/DQ INT8 version of ``model`` (an ``onnx.ModelProto``), calibrated on ``batches``.
+def quantize_int8(model, batches: list[np.ndarray], method: str = "minmax", keep_first_last: bool = True,
+                  target: str = "tensorrt"):
+    """The Q/DQ INT8 version of ``model`` (an ``onnx.ModelProto``) for ``target``, calibrated on ``batches``.
 
     ``keep_first_last`` leaves the first and the last weighted layer in float: the last one projects
     onto the embedding just before the BNNeck rescales every channel, so its per-tensor activation
@@ -54,6 +63,8 @@ def quantize_int8(model, batches: list[np.ndarray], method: str = "minmax", keep
 
     if method not in CALIBRATION_METHODS:
         raise ExportError(f"unknown calibration method '{method}'", expected=str(CALIBRATION_METHODS))
+    if target not in INT8_TARGETS:
+        raise ExportError(f"unknown INT8 target '{target}'", expected=" or ".join(INT8_TARGETS))
     if not batches:
         raise ExportError("INT8 needs calibration data", expected="at least one batch of crops",
                           fix="pass --calib DIR with images of what the cameras see")
@@ -65,17 +76,29 @@ def quantize_int8(model, batches: list[np.ndarray], method: str = "minmax", keep
     methods = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
                "entropy": CalibrationMethod.Entropy}
     with tempfile.TemporaryDirectory(prefix="edgereid-int8-") as tmp:
-        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        source, written = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
         onnx.save(model, str(source))
-        quantize_static(str(source), str(target), _reader(model.graph.input[0].name, batches),
-                        quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS),
-                        nodes_to_exclude=excluded, per_channel=True, activation_type=QuantType.QInt8,
-                        weight_type=QuantType.QInt8, calibrate_method=methods[method],
-                        extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
-                                       "QuantizeBias": False,  # TensorRT takes float biases, not INT32 DQ
-                                       # Q/DQ on the inputs of weighted layers only, as TensorRT recommends
-                                       "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS)})
-        quantized = onnx.load(str(target))
+        quantize_static(str(source), str(written), _reader(model.graph.input[0].name, batches),
+                        quant_format=QuantFormat.QDQ,
+                        nodes_to_exclude=excluded, per_channel=True, weight_type=QuantType.QInt8,
+                        calibrate_method=methods[method], **_target_options(target))
+        quantized = onnx.load(str(written))
     for prop in model.metadata_props:  # keep the card and other metadata
-        quantized.metadata_props.add(key=prop.key, value=prop.value)
+        if prop.key != TARGET_KEY:
+            quantized.metadata_props.add(key=prop.key, value=prop.value)
+    quantized.metadata_props.add(key=TARGET_KEY, value=target)
     return quantized
+
+
+def _target_options(target: str) -> dict:
+    """quantize_static's keywords for each target's Q/DQ form (see the module text)."""
+    from onnxruntime.quantization import QuantType
+
+    if target == "cpu":
+        return dict(op_types_to_quantize=None, activation_type=QuantType.QUInt8,
+                    extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+    return dict(op_types_to_quantize=list(QUANTIZED_OPS), activation_type=QuantType.QInt8,
+                extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                               "QuantizeBias": False,  # TensorRT takes float biases, not INT32 DQ
+                               # Q/DQ on the inputs of weighted layers only, as TensorRT recommends
+                               "OpTypesToExcludeOutputQuantization": list(QUANTIZED_OPS)})

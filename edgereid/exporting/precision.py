@@ -54,10 +54,11 @@ def synthetic_gate_crops(card: ModelCard, count: int = 96) -> tuple[np.ndarray, 
 
 
 def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = None,
-            calibration_method: str = "minmax", enforce_gate: bool = True) -> Converted:
+            calibration_method: str = "minmax", enforce_gate: bool = True, int8_target: str = "tensorrt") -> Converted:
     """Convert ``onnx_path`` to ``precision``; ``crops`` (normalised ``[N, 3, H, W]``) calibrate and gate.
     FP16 needs no calibration: without crops it is range-checked and gated on synthetic crops of the card's
-    task (:func:`synthetic_gate_crops`, said in the notes); INT8 needs the user's crops."""
+    task (:func:`synthetic_gate_crops`, said in the notes); INT8 needs the user's crops and is written in the
+    Q/DQ form of ``int8_target`` (``tensorrt`` or ``cpu``, see :mod:`edgereid.exporting.int8`)."""
     import onnx
 
     from edgereid.exporting.fp16 import FP16_SAFE_MAX, emulate_fp16, plan_fp16, tensor_ranges, to_fp16
@@ -83,8 +84,9 @@ def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = No
         converted, graded, notes = to_fp16(model, plan), emulate_fp16(model, plan), plan.summary()
         notes = f"{notes}; {source_note}" if source_note else notes
     else:
-        converted = quantize_int8(model, _batches(calibration), calibration_method)
-        graded, notes = converted, f"Q/DQ INT8, {calibration_method} calibration on {len(calibration)} crops"
+        converted = quantize_int8(model, _batches(calibration), calibration_method, target=int8_target)
+        graded, notes = converted, (f"Q/DQ INT8 for {int8_target}, {calibration_method} calibration on "
+                                    f"{len(calibration)} crops")
     report = measure(model, graded, held_out, card, precision)
     if enforce_gate and not report.passed:
         raise ExportError(f"{onnx_path} failed the {precision} accuracy gate; no engine or model was written",

@@ -48,10 +48,37 @@ def converted(crop_folders):
         crops = load_crops(crop_folders / BUNDLED[model], read_card(path).input)
         for precision in ("fp16", "int8"):
             out[model, precision] = convert(path, precision, crops)
+        out[model, "int8_cpu"] = convert(path, "int8", crops, int8_target="cpu")
     return out
 
 
 CASES = [(m, p) for m in sorted(BUNDLED) for p in ("fp16", "int8")]
+
+
+@pytest.mark.parametrize("model", sorted(BUNDLED))
+def test_the_cpu_int8_graph_passes_the_gate_and_fuses_into_integer_kernels(model, converted, tmp_path):
+    """Unsigned activations, the target in the metadata, and ONNX Runtime's optimiser turns nearly every
+    convolution into an integer QLinearConv (the TensorRT form stays dequantize-then-float-Conv on a CPU)."""
+    import onnxruntime as ort
+
+    from edgereid.exporting.int8 import TARGET_KEY
+
+    fused = {}
+    for precision in ("int8", "int8_cpu"):
+        result = converted[model, precision]
+        assert result.report.passed, result.report.summary()
+        path, optimised = tmp_path / f"{precision}.onnx", tmp_path / f"{precision}.opt.onnx"
+        onnx.save(result.model, str(path))
+        options = ort.SessionOptions()
+        options.optimized_model_filepath = str(optimised)
+        ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        fused[precision] = sum(n.op_type == "QLinearConv" for n in onnx.load(str(optimised)).graph.node)
+    cpu = converted[model, "int8_cpu"].model
+    assert {p.key: p.value for p in cpu.metadata_props}[TARGET_KEY] == "cpu"
+    activation_points = [i for i in cpu.graph.initializer if i.name.endswith("_zero_point") and not i.dims]
+    assert activation_points and all(i.data_type == TensorProto.UINT8 for i in activation_points)
+    convolutions = sum(n.op_type == "Conv" for n in cpu.graph.node)
+    assert fused["int8_cpu"] >= 0.8 * convolutions and fused["int8"] <= 0.1 * convolutions, (fused, convolutions)
 
 
 @pytest.mark.parametrize("model, precision", CASES)
