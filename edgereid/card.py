@@ -24,6 +24,8 @@ from edgereid.ort_session import open_session
 
 SCHEMA_VERSION = 2  # 2: input layout, dtype uint8, channels, normalize; keypoint decoders
 CARD_METADATA_KEY = "edgereid.card"
+# which runtime an INT8 graph's Q/DQ form was made for ("tensorrt" or "cpu"; see edgereid.exporting.int8)
+INT8_TARGET_METADATA_KEY = "edgereid.int8_target"
 
 TASKS = ("reid", "keypoints", "face")
 RESIZE_POLICIES = ("stretch", "letterbox")

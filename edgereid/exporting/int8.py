@@ -25,12 +25,13 @@ from typing import Iterator
 
 import numpy as np
 
+from edgereid.card import INT8_TARGET_METADATA_KEY
 from edgereid.errors import ExportError
 from edgereid.exporting.fp16 import plan_fp16
 
 QUANTIZED_OPS = ("Conv", "MatMul", "Gemm")
 INT8_TARGETS = ("tensorrt", "cpu")
-TARGET_KEY = "edgereid.int8_target"  # metadata: which runtime the Q/DQ form was made for
+TARGET_KEY = INT8_TARGET_METADATA_KEY  # metadata: which runtime the Q/DQ form was made for
 CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 
 

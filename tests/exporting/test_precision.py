@@ -1,5 +1,6 @@
 """FP16 and INT8 conversion with the accuracy gate, on the bundled students and on crafted graphs."""
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,13 @@ def test_the_cpu_int8_graph_passes_the_gate_and_fuses_into_integer_kernels(model
     assert activation_points and all(i.data_type == TensorProto.UINT8 for i in activation_points)
     convolutions = sum(n.op_type == "Conv" for n in cpu.graph.node)
     assert fused["int8_cpu"] >= 0.8 * convolutions and fused["int8"] <= 0.1 * convolutions, (fused, convolutions)
+    from edgereid.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    with pytest.warns(RuntimeWarning, match="--target cpu"):
+        OnnxRuntimeBackend(tmp_path / "int8.onnx").close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # the CPU form loads without the warning
+        OnnxRuntimeBackend(tmp_path / "int8_cpu.onnx").close()
 
 
 @pytest.mark.parametrize("model, precision", CASES)

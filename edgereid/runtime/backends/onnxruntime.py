@@ -6,12 +6,13 @@ A provider that was asked for and is not applied is an error, never a silent fal
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from edgereid.card import ModelCard, card_from_metadata
+from edgereid.card import INT8_TARGET_METADATA_KEY, ModelCard, card_from_metadata
 from edgereid.card_tools import check_card_against_graph
 from edgereid.errors import InputError
 from edgereid.ort_session import CPU_PROVIDERS, open_session
@@ -32,7 +33,12 @@ class OnnxRuntimeBackend(Backend):
         self.path = Path(path)
         self.session = open_session(self.path, providers=providers, threads=threads, spinning=False)
         self.providers = tuple(self.session.get_providers())
-        self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map, str(self.path))
+        metadata = self.session.get_modelmeta().custom_metadata_map
+        self.card: ModelCard = card_from_metadata(metadata, str(self.path))
+        if metadata.get(INT8_TARGET_METADATA_KEY) == "tensorrt" and self.providers[0] == "CPUExecutionProvider":
+            warnings.warn(f"{self.path} is INT8 in TensorRT's Q/DQ form, which ONNX Runtime's CPU provider runs as "
+                          "dequantized float (0.22-0.26x FP32 measured, BENCHMARKS.md); for a CPU, write it with "
+                          "`edgereid convert --precision int8 --target cpu`", RuntimeWarning, stacklevel=2)
         check_card_against_graph(self.card, self.session.get_inputs(), self.session.get_outputs(), str(self.path))
         graph_input = self.session.get_inputs()[0]
         self._input_name = graph_input.name
