@@ -17,6 +17,7 @@ from edgereid.card import read_card  # noqa: E402
 from edgereid.cli import main  # noqa: E402
 from edgereid.ops.preprocess import normalise_into  # noqa: E402
 from edgereid.pipeline import Pipeline  # noqa: E402
+from tests.simcc_graph import simcc_nodes  # noqa: E402
 
 IMAGENET_MEAN_01 = np.array([0.485, 0.456, 0.406])
 IMAGENET_STD_01 = np.array([0.229, 0.224, 0.225])
@@ -86,12 +87,7 @@ def test_attach_without_a_size_or_with_an_unknown_preset_is_refused(tmp_path, ca
 
 def test_the_rtmpose_preset_reads_its_simcc_outputs_and_finds_the_point(tmp_path):
     """An RTMPose-shaped graph: 256x192 in, SimCC x of 384 and y of 512 bins (per-column / per-row maxima)."""
-    nodes = [helper.make_node("ReduceMax", ["input"], ["cols"], axes=[2], keepdims=0),
-             helper.make_node("ReduceMax", ["input"], ["rows"], axes=[3], keepdims=0),
-             helper.make_node("Constant", [], ["scale3"], value=helper.make_tensor("s", TensorProto.FLOAT, [3],
-                                                                                   [1.0, 1.0, 2.0])),
-             helper.make_node("Resize", ["cols", "", "scale3"], ["simcc_x"], mode="nearest"),
-             helper.make_node("Resize", ["rows", "", "scale3"], ["simcc_y"], mode="nearest")]
+    nodes = simcc_nodes("simcc_x", "simcc_y")
     graph = helper.make_graph(nodes, "rtmpose_like",
                               [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 256, 192])],
                               [helper.make_tensor_value_info("simcc_x", TensorProto.FLOAT, ["N", 3, 384]),

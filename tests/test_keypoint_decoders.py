@@ -14,6 +14,7 @@ from edgereid.card import write_card  # noqa: E402
 from edgereid.card_tools import card_for_onnx  # noqa: E402
 from edgereid.ops.keypoint_decode import decode_heatmaps, decode_heatmaps_udp, decode_simcc  # noqa: E402
 from edgereid.pipeline import Pipeline  # noqa: E402
+from tests.simcc_graph import simcc_nodes  # noqa: E402
 
 H, W = 64, 48
 BOX = [20, 10, 116, 138]  # 96 x 128 frame pixels: 2 frame pixels per input pixel
@@ -53,12 +54,7 @@ def test_raw_heatmaps_at_a_quarter_of_the_input(tmp_path):
 
 def test_simcc_x_and_y_from_their_lengths(tmp_path):
     """simcc_x = per-column maxima resized to 2x width; simcc_y = per-row maxima at 2x height."""
-    nodes = [helper.make_node("ReduceMax", ["input"], ["cols"], axes=[2], keepdims=0),
-             helper.make_node("ReduceMax", ["input"], ["rows"], axes=[3], keepdims=0),
-             helper.make_node("Constant", [], ["scale3"], value=helper.make_tensor("s", TensorProto.FLOAT, [3],
-                                                                                   [1.0, 1.0, 2.0])),
-             helper.make_node("Resize", ["cols", "", "scale3"], ["sx"], mode="nearest"),
-             helper.make_node("Resize", ["rows", "", "scale3"], ["sy"], mode="nearest")]
+    nodes = simcc_nodes("sx", "sy")
     outputs = [helper.make_tensor_value_info("sy", TensorProto.FLOAT, ["N", 3, 2 * H]),
                helper.make_tensor_value_info("sx", TensorProto.FLOAT, ["N", 3, 2 * W])]
     model = _attach(tmp_path, "simcc", nodes, outputs, "simcc")

@@ -57,15 +57,14 @@ def decode_heatmaps_udp(heatmaps: np.ndarray, input_hw: tuple[int, int]) -> tupl
     ys, xs = np.divmod(flat.reshape(n * k, -1).argmax(axis=1), w)
     coords = np.stack([xs, ys], axis=-1).astype(np.float64)
     for index, single in enumerate(flat):
-        coords[index] += _dark_step(single, int(xs[index]), int(ys[index]))
+        coords[index] += _dark_step(single, int(xs[index]), int(ys[index]), float(confidence[index]))
     height, width = input_hw
     coords *= np.array([width / max(w - 1, 1), height / max(h - 1, 1)])
     return coords.reshape(n, k, 2), confidence.reshape(n, k).astype(np.float32)
 
 
-def _dark_step(heatmap: np.ndarray, x: int, y: int) -> np.ndarray:
-    """DARK's sub-pixel offset of one map's maximum at (x, y), zero where it cannot be taken."""
-    peak = float(heatmap.max())
+def _dark_step(heatmap: np.ndarray, x: int, y: int, peak: float) -> np.ndarray:
+    """DARK's sub-pixel offset of one map's maximum ``peak`` at (x, y), zero where it cannot be taken."""
     blurred = cv2.GaussianBlur(heatmap, (UDP_BLUR_KERNEL, UDP_BLUR_KERNEL), 0)
     if blurred.max() > 0:
         blurred *= peak / blurred.max()
