@@ -26,6 +26,9 @@ SCHEMA_VERSION = 2  # 2: input layout, dtype uint8, channels, normalize; keypoin
 CARD_METADATA_KEY = "edgereid.card"
 # which runtime an INT8 graph's Q/DQ form was made for ("tensorrt" or "cpu"; see edgereid.exporting.int8)
 INT8_TARGET_METADATA_KEY = "edgereid.int8_target"
+# "passed" when `edgereid convert --precision bf16` found the model accurate under BF16 rounding; the OpenVINO
+# backend then runs it with its BF16 hint by default
+BF16_GATE_METADATA_KEY = "edgereid.bf16_gate"
 
 TASKS = ("reid", "keypoints", "face")
 RESIZE_POLICIES = ("stretch", "letterbox")

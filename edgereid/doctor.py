@@ -19,6 +19,7 @@ COMPONENTS = (
     (("tensorrt-rtx-cu12", "tensorrt-rtx"), "tensorrt_rtx", "TensorRT-RTX parse/build checks", "trt-rtx"),
     (("nvidia-cuda-nvrtc", "nvidia-cuda-nvrtc-cu12"), "nvidia", "NVRTC: compiling the preprocessing kernels", "gpu"),
     (("faiss-cpu", "faiss-gpu"), "faiss", "very large galleries", "faiss"),
+    (("openvino",), "openvino", "the fast x86 CPU backend (BF16, INT8)", "openvino"),
 )
 
 

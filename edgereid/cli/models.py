@@ -186,9 +186,11 @@ def _add_inspect(verbs: Verbs) -> None:
 
 def _add_convert(verbs: Verbs) -> None:
     conv = verbs.add_parser("convert", help="FP16 or INT8 (Q/DQ) ONNX with the accuracy gate, for strongly "
-                                             "typed TensorRT builds")
+                                             "typed TensorRT builds and CPUs; BF16 gate for OpenVINO")
     conv.add_argument("--model", required=True, help="FP32 ONNX with a card")
-    conv.add_argument("--precision", required=True, choices=["fp16", "int8"])
+    conv.add_argument("--precision", required=True, choices=["fp16", "bf16", "int8"],
+                      help="bf16 keeps the FP32 graph and records its passed gate: the OpenVINO backend then runs it "
+                           "in BF16 (AMX / AVX-512 BF16 CPUs)")
     conv.add_argument("--calib", help="folder of crop images: half calibrate, half are held out for the gate")
     conv.add_argument("--out", required=True)
     conv.add_argument("--limit", type=COUNT, default=512, help="most crops read from --calib")

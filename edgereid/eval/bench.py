@@ -139,6 +139,21 @@ def plot(rows: list[BenchRow], path: str | Path, title: str) -> Path:
     return line_plot(series, path, title, "batch (crops)", "crops / s", log2_x=True)
 
 
+# the instruction-set extensions that decide which CPU path is fast (INT8 dot products, BF16, AMX tiles)
+CPU_ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "amx_tile")
+
+
+def cpu_isa(cpuinfo: str | Path = "/proc/cpuinfo") -> list[str]:
+    """Which of :data:`CPU_ISA_FLAGS` the CPU reports (Linux ``/proc/cpuinfo``, first 64 KiB; empty elsewhere)."""
+    try:
+        with open(cpuinfo, encoding="ascii", errors="replace") as handle:
+            text = handle.read(1 << 16)
+    except OSError:
+        return []
+    flags = next((line.split(":", 1)[1].split() for line in text.splitlines() if line.startswith("flags")), [])
+    return [flag for flag in CPU_ISA_FLAGS if flag in flags]
+
+
 def environment() -> dict[str, object]:
     """Where a benchmark ran: CPU, GPU (name, clocks, driver via nvidia-smi when present), versions."""
     import os
@@ -152,13 +167,14 @@ def environment() -> dict[str, object]:
     info: dict[str, object] = {"platform": platform.platform(), "python": platform.python_version(),
                                "cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count()}
     versions = {}
-    for package in ("edgereid", "onnxruntime", "onnxruntime-gpu", "torch", "tensorrt", "tensorrt-rtx-cu12",
+    for package in ("edgereid", "onnxruntime", "onnxruntime-gpu", "openvino", "torch", "tensorrt", "tensorrt-rtx-cu12",
                     "cuda-python", "opencv-python-headless", "numpy"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             continue
     info["versions"] = versions
+    info["cpu_isa"] = cpu_isa()
     ok, gpu = gpu_available()
     info["gpu"] = gpu if ok else None
     if ok and shutil.which("nvidia-smi"):

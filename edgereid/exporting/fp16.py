@@ -75,7 +75,7 @@ def _fits_fp16(array: np.ndarray) -> bool:
     return not (magnitude.size == 1 and 0 < magnitude.item() < FP16_TINY)
 
 
-def _float_tensors(model) -> set[str]:
+def float_tensors(model) -> set[str]:
     """Names of every FLOAT tensor in the graph (inputs, initializers, intermediate values, outputs)."""
     import onnx
 
@@ -144,7 +144,7 @@ def _rewrite(model, plan: Fp16Plan, emulate: bool):
 
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
-    floats = _float_tensors(model)
+    floats = float_tensors(model)
     initializers = {i.name: i for i in graph.initializer}
     producer_region = {name: (i in plan.fp16_nodes) for i, node in enumerate(graph.node) for name in node.output}
     graph_outputs = {o.name for o in graph.output}
@@ -226,7 +226,7 @@ def tensor_ranges(model, batches: list[np.ndarray]) -> dict[str, float]:
     import onnx
 
     probe = onnx.ModelProto.FromString(model.SerializeToString())
-    floats = _float_tensors(probe)
+    floats = float_tensors(probe)
     existing = {o.name for o in probe.graph.output}
     for node in probe.graph.node:
         for name in node.output:

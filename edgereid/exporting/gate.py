@@ -7,7 +7,8 @@ Measured with ONNX Runtime on held-out crops (so it runs on any CPU), against th
   (or an FP32 near-tie, :data:`RANK1_TIE`);
 - keypoints: coordinate error in input pixels (mean and maximum).
 
-FP16 is gated on its storage emulation (:func:`edgereid.exporting.fp16.emulate_fp16`), INT8 on the
+FP16 and BF16 are gated on emulations of their rounding (:mod:`edgereid.exporting.fp16`,
+:mod:`edgereid.exporting.bf16`), INT8 on the
 Q/DQ graph itself (its quantization rounding is exact in ONNX Runtime). Outputs that are NaN or inf
 fail. A failed gate stops the build with the numbers.
 """
@@ -39,6 +40,7 @@ class GateThresholds:
 
 GATES = {
     "fp16": GateThresholds(min_mean_cosine=0.999, min_cosine=0.99, min_rank1_agreement=0.98, max_mean_keypoint_px=0.5),
+    "bf16": GateThresholds(min_mean_cosine=0.999, min_cosine=0.99, min_rank1_agreement=0.98, max_mean_keypoint_px=0.5),
     "int8": GateThresholds(min_mean_cosine=0.98, min_cosine=0.90, min_rank1_agreement=0.85, max_mean_keypoint_px=2.0),
 }
 

@@ -1,4 +1,4 @@
-"""Precision conversion with its accuracy gate: FP32 ONNX in, FP16 or INT8 Q/DQ ONNX out, or an error.
+"""Precision conversion with its accuracy gate: FP32 ONNX in, FP16, BF16-gated or INT8 Q/DQ ONNX out, or an error.
 
 Crops from the calibration folder are split alternately: even-numbered ones calibrate (FP16 range
 check, INT8 scales), odd-numbered ones are held out for the gate, so the gate never grades the data
@@ -12,12 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from edgereid.card import ModelCard, card_from_metadata
+from edgereid.card import BF16_GATE_METADATA_KEY, ModelCard, card_from_metadata
 from edgereid.data.synthetic import WorldSpec
 from edgereid.errors import ExportError
 from edgereid.exporting.gate import GateReport, measure
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8")
 
 
 @dataclass
@@ -56,12 +56,14 @@ def synthetic_gate_crops(card: ModelCard, count: int = 96) -> tuple[np.ndarray, 
 def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = None,
             calibration_method: str = "minmax", enforce_gate: bool = True, int8_target: str = "tensorrt") -> Converted:
     """Convert ``onnx_path`` to ``precision``; ``crops`` (normalised ``[N, 3, H, W]``) calibrate and gate.
-    FP16 needs no calibration: without crops it is range-checked and gated on synthetic crops of the card's
-    task (:func:`synthetic_gate_crops`, said in the notes); INT8 needs the user's crops and is written in the
-    Q/DQ form of ``int8_target`` (``tensorrt`` or ``cpu``, see :mod:`edgereid.exporting.int8`)."""
+    FP16 and BF16 need no calibration: without crops they are gated on synthetic crops of the card's task
+    (:func:`synthetic_gate_crops`, said in the notes); BF16 keeps the FP32 graph and records the passed gate
+    for OpenVINO (:mod:`edgereid.exporting.bf16`); INT8 needs the user's crops and is written in the Q/DQ form
+    of ``int8_target`` (``tensorrt`` or ``cpu``, see :mod:`edgereid.exporting.int8`)."""
     import onnx
 
     from edgereid.exporting.fp16 import FP16_SAFE_MAX, emulate_fp16, plan_fp16, tensor_ranges, to_fp16
+    from edgereid.exporting.bf16 import emulate_bf16
     from edgereid.exporting.int8 import quantize_int8
 
     if precision not in PRECISIONS:
@@ -71,7 +73,7 @@ def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = No
         return Converted(model, precision, None)
     card = card_from_metadata({p.key: p.value for p in model.metadata_props}, str(onnx_path))
     source_note = ""
-    if precision == "fp16" and crops is None:
+    if precision in ("fp16", "bf16") and crops is None:
         crops, source_note = synthetic_gate_crops(card)
     if crops is None or len(crops) < 4:
         raise ExportError(f"{precision} needs calibration crops for its range check and accuracy gate",
@@ -83,11 +85,18 @@ def convert(onnx_path: str | Path, precision: str, crops: np.ndarray | None = No
         plan = plan_fp16(model, {name for name, peak in peaks.items() if peak > FP16_SAFE_MAX})
         converted, graded, notes = to_fp16(model, plan), emulate_fp16(model, plan), plan.summary()
         notes = f"{notes}; {source_note}" if source_note else notes
+    elif precision == "bf16":
+        converted, graded = onnx.ModelProto.FromString(model.SerializeToString()), emulate_bf16(model)
+        notes = "FP32 graph kept; OpenVINO applies BF16 when it compiles it (gated on emulated BF16 rounding)"
+        notes = f"{notes}; {source_note}" if source_note else notes
     else:
         converted = quantize_int8(model, _batches(calibration), calibration_method, target=int8_target)
         graded, notes = converted, (f"Q/DQ INT8 for {int8_target}, {calibration_method} calibration on "
                                     f"{len(calibration)} crops")
     report = measure(model, graded, held_out, card, precision)
+    if precision == "bf16" and report.passed:
+        entry = converted.metadata_props.add()
+        entry.key, entry.value = BF16_GATE_METADATA_KEY, "passed"
     if enforce_gate and not report.passed:
         raise ExportError(f"{onnx_path} failed the {precision} accuracy gate; no engine or model was written",
                           got=report.summary(),

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from edgereid.config import build, check_ranges, load_yaml
 from edgereid.errors import ConfigError
 from edgereid.pipeline.batcher import DROP_POLICIES
+from edgereid.runtime.backends import BACKENDS
 
 MODALITIES = ("rgb", "ir")
 # role in the config -> the task its model must serve
@@ -49,8 +50,10 @@ class PipelineConfig:
     max_boxes_per_frame: int = 256  # person + face boxes of one submitted frame
     results_size: int = 1024  # finished results kept unread; beyond it, the oldest are dropped (counted)
     drop_policy: str = "block"
-    providers: tuple[str, ...] = ("CPUExecutionProvider",)
+    backend: str = "auto"  # auto (by file suffix), onnxruntime, openvino, tensorrt or torch
+    providers: tuple[str, ...] = ("CPUExecutionProvider",)  # ONNX Runtime providers
     threads: int | None = None
+    precision: str | None = None  # OpenVINO: f32 or bf16 (None: bf16 for models that passed its gate)
     cameras: dict[str, CameraConfig] = field(default_factory=dict)
 
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
@@ -60,6 +63,12 @@ class PipelineConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        if self.backend not in BACKENDS:
+            raise ConfigError("unknown backend", expected=" | ".join(BACKENDS), got=repr(self.backend)[:40])
+        if self.precision is not None and (self.backend != "openvino" or self.precision not in ("f32", "bf16")):
+            raise ConfigError("precision is OpenVINO's inference precision", expected="f32 or bf16 with backend: openvino",
+                              got=f"precision {self.precision!r} with backend {self.backend!r}"[:80],
+                              fix="convert the model (edgereid convert) for other backends")
         if self.drop_policy not in DROP_POLICIES:
             raise ConfigError("unknown drop_policy", expected=str(DROP_POLICIES), got=repr(self.drop_policy))
         if not (self.reid_model or self.keypoint_model or self.face_model):

@@ -64,7 +64,8 @@ class Pipeline:
             for role in MODEL_ROLES:
                 path = getattr(cfg, role)
                 if path:
-                    backend = load_backend(path, providers=cfg.providers, threads=cfg.threads)
+                    backend = load_backend(path, backend=cfg.backend, providers=cfg.providers, threads=cfg.threads,
+                                           precision=cfg.precision)
                     self.models[role] = crop_model_for(backend, cfg.max_batch)
             self._check_roles()
             self._reid_gallery = self._gallery(reid_gallery, cfg.reid_gallery, "reid_model")

@@ -174,6 +174,19 @@ def test_emulation_rounds_to_fp16_between_nodes():
     assert _run(emulate_fp16(model, plan), x)[0, 0, 0, 0] == 1.0
 
 
+def test_bf16_emulation_rounds_dot_product_inputs_and_keeps_the_rest_fp32():
+    """OpenVINO's BF16: the Conv reads its input and weight rounded to BF16 (7 mantissa bits, so 1 + 2^-9 -> 1);
+    the element-wise Mul after it keeps its FP32 constant."""
+    from edgereid.exporting.bf16 import emulate_bf16
+
+    factor = 1.0 + 2 ** -9
+    model = _scaling_graph(factor)
+    x = np.full((1, 1, 4, 4), factor, np.float32)
+    assert _run(model, x)[0, 0, 0, 0] == pytest.approx(factor, abs=1e-7)
+    emulated = _run(emulate_bf16(model), x)
+    assert (emulated == np.float32(1.0) * np.float32(1.0 / factor)).all()
+
+
 def test_the_gate_fails_with_numbers_for_a_broken_model(tmp_path):
     path = ROOT / "samples/models/face/model.onnx"
     model, card = onnx.load(str(path)), read_card(path)

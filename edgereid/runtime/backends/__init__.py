@@ -9,11 +9,29 @@ from edgereid.errors import BackendError
 from edgereid.runtime.backends.base import Backend
 
 
-def load_backend(path: str | Path, *, providers: Sequence[str] | None = None,
-                 threads: int | None = None) -> Backend:
-    """Open a model file with the backend its format calls for: ``.onnx`` ONNX Runtime, ``.engine``
-    TensorRT (GPU), ``.safetensors`` PyTorch (``providers`` may name the device, e.g. ``("cuda",)``)."""
+# what `backend=` accepts: "auto" chooses by the file's suffix
+BACKENDS = ("auto", "onnxruntime", "openvino", "tensorrt", "torch")
+
+
+def load_backend(path: str | Path, *, backend: str = "auto", providers: Sequence[str] | None = None,
+                 threads: int | None = None, precision: str | None = None) -> Backend:
+    """Open a model file with ``backend``, or (``auto``) the one its format calls for: ``.onnx`` ONNX Runtime,
+    ``.engine`` TensorRT (GPU), ``.safetensors`` PyTorch (``providers`` may name the device, e.g. ``("cuda",)``).
+    ``openvino`` runs an ``.onnx`` file with OpenVINO on the CPU at ``precision`` (f32 or bf16)."""
     suffix = Path(path).suffix.lower()
+    if backend not in BACKENDS:
+        raise BackendError("unknown backend", expected=" | ".join(BACKENDS), got=repr(backend)[:40])
+    if backend == "openvino":
+        if suffix != ".onnx":
+            raise BackendError("the OpenVINO backend runs ONNX files", expected="an .onnx model with an edgereid card",
+                               got=str(path), fix="export the model with `edgereid export`")
+        from edgereid.runtime.backends.openvino import OpenVinoBackend
+
+        return OpenVinoBackend(path, precision=precision, threads=threads)
+    wanted = {"onnxruntime": ".onnx", "tensorrt": ".engine", "torch": ".safetensors"}.get(backend)
+    if wanted and suffix != wanted:
+        raise BackendError(f"the {backend} backend runs {wanted} files", got=str(path),
+                           fix="build an engine with export/build_engine.py for tensorrt; pass the checkpoint for torch")
     if suffix == ".onnx":
         from edgereid.runtime.backends.onnxruntime import DEFAULT_PROVIDERS, OnnxRuntimeBackend
 
@@ -33,4 +51,4 @@ def load_backend(path: str | Path, *, providers: Sequence[str] | None = None,
                        fix="export the model with `edgereid export`")
 
 
-__all__ = ["Backend", "load_backend"]
+__all__ = ["BACKENDS", "Backend", "load_backend"]
