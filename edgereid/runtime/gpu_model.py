@@ -11,7 +11,7 @@ import numpy as np
 from edgereid.ops.geometry import CropPlan
 from edgereid.runtime.backends.base import Backend
 from edgereid.runtime.gpu_preprocess import DeviceFrames, GpuPreprocessor
-from edgereid.runtime.model import CropModel, CropOutputs, _slice_plan
+from edgereid.runtime.model import CropModel, CropOutputs
 
 
 class GpuCropModel(CropModel):
@@ -21,7 +21,7 @@ class GpuCropModel(CropModel):
     on_device = True
 
     def __init__(self, backend: Backend) -> None:
-        super().__init__(backend, backend.max_batch)
+        super().__init__(backend, backend.max_batch, preprocess_threads=1)  # host buffers unused here
         half = np.dtype(backend.input_dtype) == np.float16
         self.preprocessor = GpuPreprocessor(self.card.input, backend.max_batch, half=half)
 
@@ -35,7 +35,7 @@ class GpuCropModel(CropModel):
             self.preprocessor.upload(frames, self.backend.stream)
         smallest = self.backend.min_batch
         for start in range(0, len(plan), self.max_batch):
-            part = _slice_plan(plan, start, start + self.max_batch)
+            part = plan.slice(start, start + self.max_batch)
             self.preprocessor.run(part, self.backend.input_pointer, self.backend.stream, device_frames)
             self.backend.execute(max(len(part), smallest))  # pad up to the profile; extra rows are dropped
             raw.append({k: v[:len(part)] for k, v in self.backend.download(max(len(part), smallest)).items()})
