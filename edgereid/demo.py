@@ -47,6 +47,7 @@ class DemoOptions:
     max_batch: int = 32
     pace: float = 4.0
     people_per_frame: int = 5
+    reuse_tracks: bool = False  # submit ground-truth ids as track ids (a perfect tracker): embed on change only
 
 
 def _label(pid: int) -> str:
@@ -108,17 +109,19 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
         queries = _interleave(scenes)
         with_faces = face_gallery is not None
         start = time.perf_counter()
-        _submit(pipeline, queries, with_faces, realtime=False)
+        _submit(pipeline, queries, with_faces, realtime=False, tracks=options.reuse_tracks)
         wall = time.perf_counter() - start
+        pipeline.forget_tracks()  # the live pass replays the same footage: its tracks start anew
         print(f"live pass: {len(queries)} frames at {10 * (options.cameras - 1)} frames/s ...")
-        results = _submit(pipeline, queries, with_faces, realtime=True)
+        results = _submit(pipeline, queries, with_faces, realtime=True, tracks=options.reuse_tracks)
         skeleton = pipeline.models["keypoint_model"].card.skeleton if options.keypoints else ()
     metrics = _measure(scenes[0], enrolled, queries, results)
     face_spec = pipeline.models["face_model"].card.input if options.face else None
     baselines = _baselines(scenes[0], queries, face_spec)
     crops = sum(len(r.persons) + len(r.faces) for r in results)
     latencies = np.array([r.latency_ms for r in results])
-    metrics.update({"frames": len(results), "crops": crops, "crops_per_s": round(crops / wall, 1),
+    metrics.update({"frames": len(results), "crops": crops, "embedded_crops": _embedded_crops(results),
+                    "crops_per_s": round(crops / wall, 1),
                     "p50_ms": round(float(np.percentile(latencies, 50)), 1),
                     "p99_ms": round(float(np.percentile(latencies, 99)), 1), "backend": "onnxruntime-cpu"})
     options.out.mkdir(parents=True, exist_ok=True)
@@ -129,15 +132,32 @@ def run_demo(options: DemoOptions) -> dict[str, object]:
     return metrics
 
 
-def _submit(pipeline: Pipeline, queries: list[SceneFrame], with_faces: bool, realtime: bool) -> list[FrameResult]:
-    """Submit every query frame (at its timestamp when ``realtime``) and collect results in order."""
+def _submit(pipeline: Pipeline, queries: list[SceneFrame], with_faces: bool, realtime: bool,
+            tracks: bool = False) -> list[FrameResult]:
+    """Submit every query frame (at its timestamp when ``realtime``) and collect results in order. With
+    ``tracks`` each person's and face's identity is its track id (a face's track is its person's)."""
     start = time.perf_counter()
     for frame in queries:
         if realtime:
             time.sleep(max(0.0, start + frame.timestamp - time.perf_counter()))
         pipeline.submit(frame.frame, _boxes(frame), str(frame.cam_id), frame.timestamp,
-                        faces=_faces(frame) if with_faces else None)
+                        faces=_faces(frame) if with_faces else None,
+                        track_ids=[p.pid for p in frame.persons] if tracks else None,
+                        face_track_ids=[f.pid for f in frame.faces] if tracks and with_faces else None)
     return sorted(pipeline.results(wait=True), key=lambda r: r.sequence)
+
+
+def _embedded_crops(results: list[FrameResult]) -> int:
+    """Person and face crops whose embedding was computed (not reused from a track, not skipped as too small)."""
+    def computed(rows, skipped: np.ndarray | None) -> int:
+        mask = np.ones(len(rows), bool) if rows.embeddings is not None else np.zeros(len(rows), bool)
+        if rows.reused is not None:
+            mask &= ~rows.reused
+        if skipped is not None:
+            mask &= ~skipped
+        return int(mask.sum())
+
+    return sum(computed(r.persons, None) + computed(r.faces, r.faces.too_small) for r in results)
 
 
 def _rank(q_emb: np.ndarray, q_pid: np.ndarray, q_cam: np.ndarray, g_emb: np.ndarray,
@@ -263,6 +283,7 @@ def _print_summary(metrics: dict[str, object], baselines: dict[str, object], vid
         if key in metrics:
             print(f"  {key:14s} {metrics[key]:8.4f} {baselines.get(key, float('nan')):18.4f}")
     print("  (baselines: colour histograms for ReID, the mean pose in the box, raw-pixel cosine for faces)")
-    print(f"  {metrics['frames']} frames, {metrics['crops']} crops, {metrics['crops_per_s']} crops/s, "
+    print(f"  {metrics['frames']} frames, {metrics['crops']} crops ({metrics['embedded_crops']} embedded), "
+          f"{metrics['crops_per_s']} crops/s, "
           f"latency p50 {metrics['p50_ms']} ms, p99 {metrics['p99_ms']} ms (submit to result, per frame)")
     print(f"  annotated video: {video}\n  contact sheet:   {sheet}")

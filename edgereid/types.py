@@ -44,7 +44,8 @@ class _RowAligned:
         """Boxes, embeddings, scores, identities and invalid flags all row-aligned; returns the row count."""
         n = len(self.boxes)
         _rows("boxes", self.boxes, n, (4,))
-        for name, trailing in (("embeddings", (None,)), ("scores", ()), ("invalid", ()), ("crop_boxes", (4,))):
+        for name, trailing in (("embeddings", (None,)), ("scores", ()), ("invalid", ()), ("crop_boxes", (4,)),
+                               ("track_ids", ()), ("reused", ())):
             _rows(name, getattr(self, name), n, trailing)
         identities = getattr(self, "identities")
         if identities and len(identities) != n:
@@ -97,7 +98,11 @@ class Persons(_RowAligned):
     ``boxes`` are the boxes as submitted (``xyxy``, float32), ``crop_boxes`` the clipped whole-pixel regions the
     models saw. ``scores`` are cosine scores against the ReID gallery; NaN where there is no score (no gallery,
     an empty gallery, or a failed row). ``invalid`` flags rows whose model output was not finite: their
-    embedding is zero, their points NaN, and they were not matched. Select rows with ``persons[mask]``."""
+    embedding is zero, their points NaN, and they were not matched. Select rows with ``persons[mask]``.
+
+    With track ids submitted, ``track_ids`` echoes them (-1: untracked) and ``reused`` flags rows whose embedding
+    was not computed but reused from their track (:mod:`edgereid.pipeline.tracks`); a tracked row's identity
+    and score are its track's, decided on the track's aggregated embedding."""
 
     boxes: np.ndarray
     embeddings: np.ndarray | None = None
@@ -109,6 +114,8 @@ class Persons(_RowAligned):
     joint_names: tuple[str, ...] = ()
     invalid: np.ndarray | None = None
     crop_boxes: np.ndarray | None = None
+    track_ids: np.ndarray | None = None
+    reused: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self._check_common_rows("boxes")
@@ -125,7 +132,7 @@ class Faces(_RowAligned):
     ``too_small`` flags faces below the pipeline's ``min_face_size``: they were not embedded (zero
     vector) or matched (identity None, score NaN), since a few pixels cannot identify anyone; ``invalid``
     flags faces whose model output was not finite (zero embedding, not matched). NaN is the one "no
-    score" value. Select rows with ``faces[mask]``."""
+    score" value. Select rows with ``faces[mask]``. ``track_ids`` and ``reused`` as for :class:`Persons`."""
 
     boxes: np.ndarray
     embeddings: np.ndarray | None = None
@@ -134,6 +141,8 @@ class Faces(_RowAligned):
     too_small: np.ndarray | None = None
     invalid: np.ndarray | None = None
     crop_boxes: np.ndarray | None = None
+    track_ids: np.ndarray | None = None
+    reused: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = self._check_common_rows("face boxes")

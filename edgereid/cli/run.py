@@ -32,7 +32,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     options = DemoOptions(reid=model(args.reid, "reid"), keypoints=model(args.keypoints, "keypoints"),
                           face=model(args.face, "face"), out=Path(args.out),
                           seed=args.seed, identities=args.identities, cameras=args.cameras,
-                          frames=args.frames, max_batch=args.max_batch)
+                          frames=args.frames, max_batch=args.max_batch, reuse_tracks=args.reuse_tracks)
     summary = run_demo(options)
     print(json.dumps(summary))
     return 0
@@ -70,6 +70,8 @@ def _add_demo(verbs: Verbs) -> None:
     demo.add_argument("--cameras", type=COUNT, default=3)
     demo.add_argument("--frames", type=COUNT, default=100, help="frames per camera (10 frames/s)")
     demo.add_argument("--max-batch", type=ranged_int(1, 4096), default=32)
+    demo.add_argument("--reuse-tracks", action="store_true", help="submit the world's person ids as track ids (a "
+                      "perfect tracker): a person or face is embedded only when its track is new or has changed")
     demo.set_defaults(func=_cmd_demo)
 
 

@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 from edgereid.config import build, check_ranges, load_yaml
 from edgereid.errors import ConfigError
 from edgereid.pipeline.batcher import DROP_POLICIES
+from edgereid.pipeline.tracks import TrackReuse
 from edgereid.runtime.backends import BACKENDS
 
 MODALITIES = ("rgb", "ir")
@@ -55,6 +56,8 @@ class PipelineConfig:
     threads: int | None = None
     precision: str | None = None  # OpenVINO: f32 or bf16 (None: bf16 for models that passed its gate)
     cameras: dict[str, CameraConfig] = field(default_factory=dict)
+    # with track ids submitted: when a tracked crop is embedded again (null: every crop, every frame)
+    track_reuse: TrackReuse | None = field(default_factory=TrackReuse)
 
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
         "min_face_size": (1, 4096), "max_batch": (1, 4096), "max_wait_ms": (0.0, 60_000.0), "queue_size": (1, 100_000),

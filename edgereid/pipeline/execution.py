@@ -13,14 +13,15 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
-from edgereid.errors import BackendClosedError, FrameError
+from edgereid.errors import BackendClosedError, FrameError, InputError
 from edgereid.gallery import Gallery
 from edgereid.pipeline.batcher import WorkItem
 from edgereid.pipeline.config import PipelineConfig
+from edgereid.pipeline.tracks import TrackMemory, visible_share
 from edgereid.runtime.model import CropModel
 from edgereid.types import Faces, FrameResult, Persons
 
@@ -38,10 +39,31 @@ class Submission:
     submitted_boxes: np.ndarray  # [P, 4] float32 xyxy, as the caller gave them (what results report)
     submitted_faces: np.ndarray  # [F, 4] float32
     tag: Any = None  # anything the caller attached; returned with the result
+    track_ids: np.ndarray | None = None  # [P] int64 from the caller's tracker, -1: untracked
+    face_track_ids: np.ndarray | None = None  # [F] int64
 
     @property
     def crops(self) -> int:
         return len(self.boxes) + len(self.faces)
+
+
+def as_track_ids(values: Any, count: int, name: str) -> np.ndarray | None:
+    """Track ids as ``[count]`` int64 (-1 and any negative id: untracked), or None when none were given.
+    Whole numbers only (BoxMOT hands them over as floats); anything else is an :class:`InputError`."""
+    if values is None:
+        return None
+    try:
+        ids = np.asarray(values, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        raise InputError(f"{name} are not numbers", expected=f"{count} integer track ids (-1: untracked)",
+                         got=type(values).__name__) from None
+    if len(ids) != count:
+        raise InputError(f"{name} do not match the boxes", expected=f"one id per box: {count}", got=str(len(ids)),
+                         fix="pass the tracker's id of every box, in the boxes' order")
+    if not np.isfinite(ids).all() or (ids != np.round(ids)).any() or (np.abs(ids) >= 2 ** 53).any():
+        raise InputError(f"{name} must be whole numbers", expected="integer track ids (-1: untracked)",
+                         got=_bounded(str(ids[:8].tolist())))
+    return np.maximum(ids, -1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -55,6 +77,23 @@ class BatchInputs:
     face_boxes: np.ndarray  # [F, 4]
     face_landmarks: np.ndarray  # [F, 5, 2], zeros where the frame gave none
     face_aligned: np.ndarray  # [F] bool: the face came with landmarks
+
+    def track_rows(self, kind: str) -> tuple[list[Any], np.ndarray, np.ndarray, np.ndarray]:
+        """For ``persons`` or ``faces``: each row's track key ``(camera_id, id)`` (None: untracked), box area,
+        share inside the frame (:func:`~edgereid.pipeline.tracks.visible_share`) and frame timestamp."""
+        keys: list[Any] = []
+        submitted = []
+        for sub in self.submissions:
+            ids = sub.track_ids if kind == "persons" else sub.face_track_ids
+            rows = len(sub.boxes) if kind == "persons" else len(sub.faces)
+            keys += [None if ids is None or ids[i] < 0 else (sub.camera_id, int(ids[i])) for i in range(rows)]
+            submitted.append(sub.submitted_boxes if kind == "persons" else sub.submitted_faces)
+        clipped = (self.person_boxes if kind == "persons" else self.face_boxes).astype(np.float64).reshape(-1, 4)
+        frame = self.person_frame if kind == "persons" else self.face_frame
+        times = np.array([s.timestamp for s in self.submissions], np.float64)[frame] if len(frame) else np.zeros(0)
+        areas = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
+        whole = np.concatenate(submitted).reshape(-1, 4) if submitted else np.zeros((0, 4))
+        return keys, areas, visible_share(whole, clipped), times
 
     @property
     def frames(self) -> list[np.ndarray]:
@@ -109,6 +148,12 @@ class BatchExecutor:
         self._lock = threading.Lock()
         self._device_frames: Any = None
         self._upload_stream: Any = None
+        policy = config.track_reuse
+        self._memories = {}
+        for kind, role in (("persons", "reid_model"), ("faces", "face_model")):
+            if policy is not None and role in models:
+                spec = models[role].card.input
+                self._memories[kind] = TrackMemory(policy, saturation_area=spec.height * spec.width)
         if any(model.on_device for model in models.values()):
             from edgereid.runtime import cuda
             from edgereid.runtime.gpu_preprocess import DeviceFrames
@@ -177,14 +222,17 @@ class BatchExecutor:
             ir_frames = np.array([ir_model is not None and self.config.modality(s.camera_id) == "ir"
                                   for s in inputs.submissions], dtype=bool)
             is_ir = ir_frames[index] if len(index) else np.zeros(0, bool)
-            embeddings = np.zeros((len(boxes), reid.card.embedding_dim), dtype=np.float32)
-            for model, rows in ((reid, ~is_ir), (ir_model, is_ir)):
-                if model is not None and rows.any():
-                    found = model.run(frames, model.plan(index[rows], boxes[rows]), device_frames)
-                    embeddings[rows] = found.embeddings
-                    invalid[rows] |= found.invalid
-            fields["embeddings"] = embeddings
-            fields["identities"], fields["scores"] = match_valid(gallery, embeddings, ~invalid)
+
+            def embed(todo: np.ndarray, embeddings: np.ndarray, failed: np.ndarray) -> None:
+                for model, rows in ((reid, todo & ~is_ir), (ir_model, todo & is_ir)):
+                    if model is not None and rows.any():
+                        found = model.run(frames, model.plan(index[rows], boxes[rows]), device_frames)
+                        embeddings[rows], failed[rows] = found.embeddings, found.invalid
+
+            tracked = self._embed_tracked("persons", inputs, np.ones(len(boxes), bool), embed, gallery,
+                                          reid.card.embedding_dim)
+            invalid |= tracked.pop("invalid")
+            fields.update(tracked)
         keypoints = self.models.get("keypoint_model")
         if keypoints is not None:
             found = keypoints.run(frames, keypoints.plan(index, boxes), device_frames)
@@ -204,16 +252,58 @@ class BatchExecutor:
             return Faces(boxes.astype(np.float32))
         sides = np.minimum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
         usable = sides >= self.config.min_face_size
-        embeddings = np.zeros((len(boxes), model.card.embedding_dim), np.float32)
-        invalid = np.zeros(len(boxes), bool)
-        for aligned in (True, False):
-            rows = usable & (inputs.face_aligned == aligned)
-            if rows.any():
-                plan = model.plan(inputs.face_frame[rows], boxes[rows], inputs.face_landmarks[rows] if aligned else None)
-                found = model.run(inputs.frames, plan, device_frames)
-                embeddings[rows], invalid[rows] = found.embeddings, found.invalid
-        identities, scores = match_valid(gallery, embeddings, usable & ~invalid)
-        return Faces(boxes.astype(np.float32), embeddings, identities, scores, ~usable, invalid)
+
+        def embed(todo: np.ndarray, embeddings: np.ndarray, failed: np.ndarray) -> None:
+            for aligned in (True, False):
+                rows = todo & (inputs.face_aligned == aligned)
+                if rows.any():
+                    plan = model.plan(inputs.face_frame[rows], boxes[rows],
+                                      inputs.face_landmarks[rows] if aligned else None)
+                    found = model.run(inputs.frames, plan, device_frames)
+                    embeddings[rows], failed[rows] = found.embeddings, found.invalid
+
+        tracked = self._embed_tracked("faces", inputs, usable, embed, gallery, model.card.embedding_dim)
+        return Faces(boxes.astype(np.float32), too_small=~usable, **tracked)
+
+    def _embed_tracked(self, kind: str, inputs: BatchInputs, usable: np.ndarray,
+                       embed: Callable[[np.ndarray, np.ndarray, np.ndarray], None], gallery: Gallery | None,
+                       dim: int) -> dict[str, Any]:
+        """Embeddings, identities and scores of the ``usable`` rows of ``kind``; ``embed(rows, embeddings,
+        invalid)`` runs the model on the rows it is given. Rows of tracks that have not changed reuse their
+        track's embedding instead (:mod:`edgereid.pipeline.tracks`), and tracked rows report their track's
+        identity, decided on its aggregated embedding."""
+        given, areas, share, times = inputs.track_rows(kind)
+        keys = [key if ok else None for key, ok in zip(given, usable)]  # faces too small to embed are not tracked
+        memory = self._memories.get(kind) if any(key is not None for key in keys) else None
+        embeddings = np.zeros((len(keys), dim), np.float32)
+        invalid = np.zeros(len(keys), bool)
+        plan = memory.plan(keys, areas, share, times) if memory is not None else None
+        embed(usable & plan.embed if plan is not None else usable, embeddings, invalid)
+        tracked = np.array([key is not None and plan is not None for key in keys], bool)
+        identities, scores = match_valid(gallery, embeddings, usable & ~invalid & ~tracked)
+        fields: dict[str, Any] = {"embeddings": embeddings, "invalid": invalid}
+        if plan is not None:
+            memory.fill(plan, embeddings, invalid, areas, times)
+            known, aggregates = memory.aggregates(keys)
+            if known and gallery is not None and len(gallery):
+                memory.decide(known, *match_valid(gallery, aggregates, np.ones(len(known), bool)))
+            names = list(identities)
+            for row in np.flatnonzero(tracked):
+                decided = memory.identity(keys[row])
+                if decided is not None and not invalid[row]:
+                    names[row], scores[row] = decided
+            identities = tuple(names)
+            fields["reused"] = tracked & ~plan.embed
+        fields["identities"], fields["scores"] = identities, scores
+        if any(key is not None for key in given):
+            fields["track_ids"] = np.array([-1 if key is None else key[1] for key in given], np.int64)
+        return fields
+
+    def forget_tracks(self, camera_id: str | None = None) -> None:
+        """Drop the remembered tracks (all, or one camera's), e.g. when a camera's tracker restarts its ids."""
+        with self._lock:
+            for memory in self._memories.values():
+                memory.forget(camera_id)
 
     def close(self) -> None:
         """Close every model (sessions, device memory) and the shared device frames."""

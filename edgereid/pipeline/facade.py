@@ -25,7 +25,7 @@ from edgereid.ops.preprocess import validate_frame
 from edgereid.pipeline.batcher import Batcher, WorkItem, take_batch
 from edgereid.interop import detector_boxes
 from edgereid.pipeline.config import MODEL_ROLES, CameraConfig, PipelineConfig
-from edgereid.pipeline.execution import BatchExecutor, Submission
+from edgereid.pipeline.execution import BatchExecutor, Submission, as_track_ids
 from edgereid.runtime.backends import load_backend
 from edgereid.runtime.model import CropModel, crop_model_for
 from edgereid.types import FaceBoxes, FrameResult
@@ -117,7 +117,8 @@ class Pipeline:
     # -- submission -----------------------------------------------------------------------------
 
     def _validate(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
-                  faces: FaceBoxes | np.ndarray | None, box_format: str = "xyxy", tag: Any = None) -> Submission:
+                  faces: FaceBoxes | np.ndarray | None, box_format: str = "xyxy", tag: Any = None,
+                  track_ids: Any = None, face_track_ids: Any = None) -> Submission:
         if not isinstance(camera_id, str):
             raise InputError("camera ids are strings", expected="e.g. '0' or 'front'", got=type(camera_id).__name__,
                              fix="pass str(camera) as the camera id")
@@ -157,7 +158,8 @@ class Pipeline:
                              fix="set face_model in the pipeline config or submit faces=None")
         submitted = np.asarray(boxes, np.float32).reshape(-1, 4) if len(person_boxes) else np.zeros((0, 4), np.float32)
         return Submission(frame, person_boxes, face_boxes, landmarks, camera_id, timestamp, submitted,
-                          face_input.boxes.reshape(-1, 4), tag)
+                          face_input.boxes.reshape(-1, 4), tag, as_track_ids(track_ids, len(person_boxes), "track_ids"),
+                          as_track_ids(face_track_ids, len(face_boxes), "face_track_ids"))
 
     def _work_item(self, submission: Submission) -> WorkItem:
         with self._lock:
@@ -167,12 +169,15 @@ class Pipeline:
 
     def submit(self, frame: np.ndarray, boxes: Any, camera_id: str, timestamp: float,
                faces: FaceBoxes | np.ndarray | None = None, timeout: float | None = None, *,
-               box_format: str = "xyxy", tag: Any = None) -> int:
+               box_format: str = "xyxy", tag: Any = None, track_ids: Any = None, face_track_ids: Any = None) -> int:
         """Queue one frame with its person boxes (and face boxes); returns its sequence number.
 
         ``boxes`` may be an ``[N, 4]`` array or list, a ``supervision.Detections``, an Ultralytics
         ``Boxes``/``Results`` (persons, COCO class 0, are kept) or a torch tensor, in ``box_format`` ``xyxy``,
         ``xywh`` or ``cxcywh`` (:mod:`edgereid.interop`); ``tag`` comes back on the frame's result.
+        ``track_ids`` (one integer per person box kept, -1 for none) and ``face_track_ids`` (per face) come from
+        the caller's tracker, per camera: a tracked crop is embedded only when its track is new or has changed
+        (config ``track_reuse``, :mod:`edgereid.pipeline.tracks`), else its track's embedding is reused.
 
         With ``drop_policy: block`` this waits for room (up to ``timeout`` s, then raises
         ``TimeoutError``); with ``drop_oldest`` it never waits and the oldest queued frame is dropped.
@@ -180,7 +185,8 @@ class Pipeline:
         self._raise_worker_error()
         if self._closed:
             raise PipelineClosedError("the pipeline is closed", fix="open a new Pipeline")
-        submission = self._validate(frame, boxes, camera_id, timestamp, faces, box_format, tag)
+        submission = self._validate(frame, boxes, camera_id, timestamp, faces, box_format, tag, track_ids,
+                                    face_track_ids)
         submission.frame = submission.frame.copy()  # decoders reuse their buffers; the queued frame must not change
         self._ensure_worker()
         work = self._work_item(submission)
@@ -218,6 +224,11 @@ class Pipeline:
             except queue.Empty:
                 pass
 
+    def forget_tracks(self, camera_id: str | None = None) -> None:
+        """Forget the tracks remembered for embedding reuse (all cameras, or one): call it when a camera's
+        tracker restarts and its ids start over, or before replaying footage."""
+        self.executor.forget_tracks(camera_id)
+
     def _pending(self) -> int:
         with self._lock:
             return self._sequence - self._completed - self._abandoned - self.batcher.stats.dropped
@@ -225,9 +236,10 @@ class Pipeline:
     def process(self, frames: Sequence[np.ndarray], boxes: Sequence[Any], camera_ids: Sequence[str] | str,
                 timestamps: Sequence[float] | None = None,
                 faces: Sequence[FaceBoxes | np.ndarray | None] | None = None, *, box_format: str = "xyxy",
-                tags: Sequence[Any] | None = None) -> list[FrameResult]:
-        """Synchronous form: every frame through the same batch path, results in input order (``box_format``
-        and one ``tag`` per frame as in :meth:`submit`)."""
+                tags: Sequence[Any] | None = None, track_ids: Sequence[Any] | None = None,
+                face_track_ids: Sequence[Any] | None = None) -> list[FrameResult]:
+        """Synchronous form: every frame through the same batch path, results in input order (``box_format``,
+        and one ``tag``, ``track_ids`` and ``face_track_ids`` entry per frame as in :meth:`submit`)."""
         count = len(frames)
         if not isinstance(camera_ids, (str, list, tuple)):
             raise InputError("camera_ids must be one id for every frame or one per frame",
@@ -236,11 +248,15 @@ class Pipeline:
         stamps = list(timestamps) if timestamps is not None else [0.0] * count
         face_list = list(faces) if faces is not None else [None] * count
         tag_list = list(tags) if tags is not None else [None] * count
-        if not (len(boxes) == len(cams) == len(stamps) == len(face_list) == len(tag_list) == count):
+        tracks = list(track_ids) if track_ids is not None else [None] * count
+        face_tracks = list(face_track_ids) if face_track_ids is not None else [None] * count
+        if not (len(boxes) == len(cams) == len(stamps) == len(face_list) == len(tag_list) == len(tracks)
+                == len(face_tracks) == count):
             raise InputError("process() needs one entry per frame in every argument",
-                             expected=f"{count} boxes, camera ids, timestamps, faces and tags")
+                             expected=f"{count} boxes, camera ids, timestamps, faces, tags and track ids")
         pending = deque(self._work_item(self._validate(frames[i], boxes[i], cams[i], stamps[i], face_list[i],
-                                                       box_format, tag_list[i])) for i in range(count))
+                                                       box_format, tag_list[i], tracks[i], face_tracks[i]))
+                        for i in range(count))
         results: list[FrameResult] = []
         while pending:
             results += self.executor.run(take_batch(pending, self.config.max_batch),
