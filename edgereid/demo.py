@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgereid.data.synthetic import SceneFrame, World, WorldConfig, to_pixel_centres
+from edgereid.data.synthetic import SceneFrame, World, WorldConfig, frame_boxes, frame_faces, to_pixel_centres
 from edgereid.errors import InputError
 from edgereid.eval.baselines import (colour_histogram_embedding, mean_pose, place_mean_pose,
                                      raw_pixel_embedding)
@@ -54,13 +54,6 @@ def _label(pid: int) -> str:
     return f"id{pid:04d}"
 
 
-def _faces(frame: SceneFrame) -> FaceBoxes:
-    if not frame.faces:
-        return FaceBoxes(np.zeros((0, 4), np.float32))
-    return FaceBoxes(np.stack([f.box for f in frame.faces]),
-                     to_pixel_centres(np.stack([f.landmarks for f in frame.faces])))
-
-
 def _render(world: World, options: DemoOptions) -> dict[int, list[SceneFrame]]:
     return {cam: list(world.scene(cam, options.frames, pace=options.pace, people_per_frame=options.people_per_frame))
             for cam in range(options.cameras)}
@@ -68,8 +61,8 @@ def _render(world: World, options: DemoOptions) -> dict[int, list[SceneFrame]]:
 
 def _enroll(pipeline: Pipeline, frames: list[SceneFrame]) -> tuple[Gallery, Gallery | None, list]:
     with_faces = "face_model" in pipeline.models
-    results = pipeline.process([f.frame for f in frames], [_boxes(f) for f in frames], "0",
-                               [f.timestamp for f in frames], [_faces(f) for f in frames] if with_faces else None)
+    results = pipeline.process([f.frame for f in frames], [frame_boxes(f) for f in frames], "0",
+                               [f.timestamp for f in frames], [frame_faces(f) for f in frames] if with_faces else None)
     reid = Gallery(pipeline.models["reid_model"].card)
     face = Gallery(pipeline.models["face_model"].card) if with_faces else None
     for frame, result in zip(frames, results):
@@ -79,10 +72,6 @@ def _enroll(pipeline: Pipeline, frames: list[SceneFrame]) -> tuple[Gallery, Gall
             for obj, embedding in zip(frame.faces, result.faces.embeddings):
                 face.enroll(_label(obj.pid), embedding)
     return reid, face, results
-
-
-def _boxes(frame: SceneFrame) -> np.ndarray:
-    return np.stack([p.box for p in frame.persons]) if frame.persons else np.zeros((0, 4), np.float32)
 
 
 def _interleave(scenes: dict[int, list[SceneFrame]]) -> list[SceneFrame]:
@@ -140,8 +129,8 @@ def _submit(pipeline: Pipeline, queries: list[SceneFrame], with_faces: bool, rea
     for frame in queries:
         if realtime:
             time.sleep(max(0.0, start + frame.timestamp - time.perf_counter()))
-        pipeline.submit(frame.frame, _boxes(frame), str(frame.cam_id), frame.timestamp,
-                        faces=_faces(frame) if with_faces else None,
+        pipeline.submit(frame.frame, frame_boxes(frame), str(frame.cam_id), frame.timestamp,
+                        faces=frame_faces(frame) if with_faces else None,
                         track_ids=[p.pid for p in frame.persons] if tracks else None,
                         face_track_ids=[f.pid for f in frame.faces] if tracks and with_faces else None)
     return sorted(pipeline.results(wait=True), key=lambda r: r.sequence)

@@ -101,6 +101,17 @@ def line_plot(series: dict[str, tuple[list[float], list[float]]], path: str | Pa
     return _save(figure, path)
 
 
+def bar_plot(values: dict[str, float], path: str | Path, title: str, ylabel: str) -> Path:
+    """A PNG of one labelled bar per entry, its value written on it (needs matplotlib)."""
+    figure, axis = _pyplot().subplots(figsize=(7, 4))
+    bars = axis.bar(range(len(values)), list(values.values()), color="tab:blue")
+    axis.bar_label(bars, labels=[f"{v:g}" for v in values.values()])
+    axis.set_xticks(range(len(values)), list(values), rotation=15, ha="right", fontsize=8)
+    axis.set(ylabel=ylabel, title=title)
+    axis.grid(alpha=0.3, axis="y")
+    return _save(figure, path)
+
+
 def score_plots(genuine: np.ndarray, impostor: np.ndarray, threshold: float, path: str | Path, title: str) -> Path:
     """Two panels: genuine and impostor score histograms with the threshold, and the ROC (true-accept against
     false-accept rate, log scale) with the threshold's operating point marked."""

@@ -370,3 +370,44 @@ def test_gallery_imports_without_torch():
         assert "torch" not in sys.modules and "faiss" not in sys.modules, sorted(sys.modules)
     """)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_approximate_index_rescores_a_shortlist_exactly_and_finds_the_exact_top_identities():
+    pytest.importorskip("faiss")
+    from edgereid.gallery.search import IdentityStore, approximate_index, approximate_top, exact_top
+
+    rng = np.random.default_rng(11)
+    centres = rng.normal(size=(3000, 64)).astype(np.float32)
+    noisy = centres + 0.9 / np.sqrt(64) * rng.normal(size=centres.shape).astype(np.float32) * np.linalg.norm(
+        centres, axis=1, keepdims=True)
+    labels = np.array([f"id{i:05d}" for i in range(len(centres))])
+    crowd = rng.normal(size=(300, 64)).astype(np.float32) * 0.05 + centres[0]  # one identity, many vectors
+    vectors = np.concatenate([noisy, crowd])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    store = IdentityStore.build(vectors, np.concatenate([labels, np.full(len(crowd), "crowd")]))
+    queries = centres[rng.choice(len(centres), 64, replace=False)] + 0.5 * rng.normal(size=(64, 64)).astype(np.float32)
+    queries = np.concatenate([queries, centres[:1]]).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    exact_codes, exact_scores = exact_top(store, queries, 5)
+    codes, scores = approximate_top(approximate_index(store.vectors), store, queries, 5)
+    assert np.mean(codes[:, 0] == exact_codes[:, 0]) >= 0.99
+    same = codes == exact_codes
+    np.testing.assert_allclose(scores[same], exact_scores[same], atol=1e-5)  # rescored with the stored vectors
+    assert store.identities[codes[-1, 0]] in ("crowd", "id00000") and len(set(codes[-1])) == 5
+
+
+def test_a_large_gallery_switches_to_the_approximate_index(monkeypatch):
+    pytest.importorskip("faiss")
+    import edgereid.gallery.store as store_module
+
+    monkeypatch.setattr(store_module, "APPROX_MIN_VECTORS", 500)
+    rng = np.random.default_rng(2)
+    gallery, exact = Gallery(make_card()), Gallery(make_card(), use_faiss=False)
+    for i in range(499):
+        vector = rng.normal(size=DIM)
+        gallery.enroll(f"p{i}", vector)
+        exact.enroll(f"p{i}", vector)
+    assert not gallery.approximate
+    gallery.enroll("last", rng.normal(size=DIM))
+    assert gallery.approximate and not exact.approximate
+    assert gallery.search(exact._consolidated().vectors[:3], k=1)[0] == [["p0"], ["p1"], ["p10"]]

@@ -1,6 +1,5 @@
 """Evaluation verbs of the ``edgereid`` command: ``evaluate faces|reid|crossmodal|keypoints`` (benchmarks on
-held-out data, written as reports), ``calibrate`` (an accept threshold stored in the card) and ``bench``
-(latency and throughput per batch size). This module owns their sub-parsers, their handlers and the
+held-out data, written as reports) and ``calibrate`` (an accept threshold stored in the card). This module owns their sub-parsers, their handlers and the
 ``--model LABEL=PATH`` parsing of the benchmarks; handlers import :mod:`edgereid.eval` and the runtime
 inside the function so that the command starts fast."""
 
@@ -11,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from edgereid.cli.common import (COUNT, SEED, Verbs, add_json_option, add_verbs, existing_model, int_list,
+from edgereid.cli.common import (COUNT, SEED, Verbs, add_json_option, add_verbs, existing_model,
                                  ranged_float, write_json)
 from edgereid.errors import EdgeReidError
 
@@ -110,32 +109,6 @@ def _cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from edgereid.eval.bench import environment, format_table, plot, run_bench
-    from edgereid.runtime.backends import load_backend
-
-    names = {"ort": "onnxruntime", "trt": "tensorrt", "torch": "torch", "openvino": "openvino"}
-    if args.precision and args.backend != "openvino":
-        raise EdgeReidError("--precision is OpenVINO's inference precision", got=f"--backend {args.backend}",
-                            fix="add --backend openvino, or convert the model (edgereid convert) for other backends")
-    batches = args.batch
-    backend = load_backend(args.model, backend=names[args.backend], threads=args.threads, precision=args.precision,
-                           providers=(args.device,) if args.backend == "torch" else None)
-    rows = run_bench(backend, batches, e2e=args.e2e, min_seconds=args.seconds,
-                     progress=lambda msg: print(f"  timing {msg} ...", file=sys.stderr))
-    print(f"{args.model} on {backend.name} ({', '.join(backend.providers)})")
-    print(format_table(rows))
-    isa = getattr(backend, "isa", None)
-    if isa:
-        print(f"OpenVINO {isa['openvino']}: {isa['precision']}, {isa['threads']} threads, {isa['streams']} stream(s), "
-              f"CPU capabilities {' '.join(isa['capabilities'])}")
-    write_json(args.json, {"model": args.model, "backend": backend.name, "providers": list(backend.providers),
-                           "isa": isa, "environment": environment(), "rows": [r.to_dict() for r in rows]})
-    if args.plot:
-        print(f"plot: {plot(rows, args.plot, f'{backend.card.name} on {backend.providers[0]}')}")
-    return 0
-
-
 def _add_evaluate(verbs: Verbs) -> None:
     evaluate = verbs.add_parser("evaluate", help="benchmarks on held-out synthetic data")
     benchmarks = evaluate.add_subparsers(dest="benchmark", required=True)
@@ -221,27 +194,8 @@ def _add_calibrate(verbs: Verbs) -> None:
     cal.set_defaults(func=_cmd_calibrate)
 
 
-def _add_bench(verbs: Verbs) -> None:
-    bench = verbs.add_parser("bench", help="latency and crops/s per batch size (raw, end to end, per-crop loop)")
-    bench.add_argument("--model", required=True, help="ONNX model (ort), engine with sidecar (trt) or checkpoint (torch)")
-    bench.add_argument("--batch", type=int_list(1, 4096), default="1,8,32", help="comma-separated batch sizes")
-    bench.add_argument("--backend", default="ort", choices=["ort", "openvino", "trt", "torch"],
-                       help="ort: ONNX Runtime; openvino: OpenVINO on the CPU (extra openvino); trt: TensorRT engine "
-                            "(GPU); torch: the checkpoint")
-    bench.add_argument("--precision", choices=["f32", "bf16"], help="OpenVINO inference precision (default: bf16 "
-                       "when the model passed `edgereid convert --precision bf16` and the CPU has BF16, else f32)")
-    bench.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    bench.add_argument("--e2e", action="store_true", help="also time frames+boxes in, outputs out, and the "
-                       "per-crop loop")
-    bench.add_argument("--seconds", type=ranged_float(0.0, 86_400.0), default=2.0, help="minimum timing per measurement")
-    bench.add_argument("--threads", type=COUNT, help="ONNX Runtime intra-op / OpenVINO inference threads")
-    add_json_option(bench, "the rows, backend and environment")
-    bench.add_argument("--plot", help="write a PNG plot of crops/s")
-    bench.set_defaults(func=_cmd_bench)
-
-
 # verb -> the function adding its sub-parser, in this group's order
-VERBS = {"evaluate": _add_evaluate, "calibrate": _add_calibrate, "bench": _add_bench}
+VERBS = {"evaluate": _add_evaluate, "calibrate": _add_calibrate}
 
 
 def register(verbs: Verbs, names: Sequence[str] | None = None) -> None:

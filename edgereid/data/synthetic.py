@@ -38,6 +38,7 @@ from edgereid.data.seeding import Stream, stream
 from edgereid.config import check_ranges
 from edgereid.errors import ConfigError, EdgeReidError, InputError
 from edgereid.fileio import atomic_write_bytes, atomic_write_text
+from edgereid.types import FaceBoxes
 
 __all__ = [
     "COCO_KEYPOINTS", "Camera", "FaceSample", "Identity", "PersonSample", "SceneFace", "SceneFrame", "SceneObject",
@@ -378,3 +379,16 @@ def to_pixel_centres(points: np.ndarray) -> np.ndarray:
     out = np.array(points, dtype=np.float32, copy=True)
     out[..., :2] -= 0.5
     return out
+
+
+def frame_faces(frame: SceneFrame) -> FaceBoxes:
+    """The faces of a synthetic frame as the pipeline takes them: boxes and pixel-centre landmarks."""
+    if not frame.faces:
+        return FaceBoxes(np.zeros((0, 4), np.float32))
+    return FaceBoxes(np.stack([f.box for f in frame.faces]),
+                     to_pixel_centres(np.stack([f.landmarks for f in frame.faces])))
+
+
+def frame_boxes(frame: SceneFrame) -> np.ndarray:
+    """The person boxes of a synthetic frame, ``[N, 4]`` xyxy."""
+    return np.stack([p.box for p in frame.persons]) if frame.persons else np.zeros((0, 4), np.float32)

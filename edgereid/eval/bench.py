@@ -19,6 +19,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from edgereid.card import InputSpec
 from edgereid.runtime.backends import Backend
 from edgereid.runtime.model import crop_model_for
 from edgereid.ops.geometry import validate_boxes
@@ -86,17 +87,26 @@ def bench_scene(batch: int, seed: int = 0, frame_hw: tuple[int, int] = (720, 128
     return images, rng.integers(0, frames, batch), boxes
 
 
+def loop_tensor(crop: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """A resized BGR crop as one ``[3, H, W]`` model input, normalised the way per-crop code (BoxMOT,
+    torchreid, insightface) does it: colour conversion, then ``(pixel - mean) / std`` in float."""
+    if spec.color_order == "RGB":
+        crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
+    mean, std = (np.array(v, dtype=np.float32) for v in spec.channel_stats())
+    return np.ascontiguousarray(((crop.astype(np.float32) - mean) / std).transpose(2, 0, 1))
+
+
+def loop_box_tensor(frame: np.ndarray, box: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """One box cropped from ``frame`` and resized to the model input with OpenCV, as :func:`loop_tensor`."""
+    x1, y1, x2, y2 = np.rint(box).astype(int)
+    return loop_tensor(cv2.resize(frame[y1:y2, x1:x2], (spec.width, spec.height)), spec)
+
+
 def per_crop_loop(backend: Backend, frames: list[np.ndarray], frame_index: np.ndarray, boxes: np.ndarray) -> None:
     """What common ReID/face code does: one crop, one resize, one batch-1 inference per box."""
     spec = backend.card.input
-    mean = np.array(spec.mean, dtype=np.float32)
-    std = np.array(spec.std, dtype=np.float32)
-    for index, (x1, y1, x2, y2) in zip(frame_index, np.rint(boxes).astype(int)):
-        crop = cv2.resize(frames[index][y1:y2, x1:x2], (spec.width, spec.height))
-        if spec.color_order == "RGB":
-            crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-        tensor = ((crop.astype(np.float32) - mean) / std).transpose(2, 0, 1)[None]
-        backend.infer(np.ascontiguousarray(tensor))
+    for index, box in zip(frame_index, boxes):
+        backend.infer(loop_box_tensor(frames[index], box, spec)[None])
 
 
 def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup: int = 3,

@@ -5,7 +5,7 @@ Floor 2 of the layout: imports the core and :mod:`edgereid.ops` only. ``store`` 
 """
 
 from edgereid.gallery.file_format import FORMAT_VERSION
-from edgereid.gallery.search import FAISS_AUTO_MIN_VECTORS
+from edgereid.gallery.search import APPROX_MIN_VECTORS
 from edgereid.gallery.store import Gallery, Match
 
-__all__ = ["FAISS_AUTO_MIN_VECTORS", "FORMAT_VERSION", "Gallery", "Match"]
+__all__ = ["APPROX_MIN_VECTORS", "FORMAT_VERSION", "Gallery", "Match"]

@@ -21,8 +21,8 @@ import numpy as np
 from edgereid.card import AcceptThreshold, ModelCard
 from edgereid.errors import GalleryError, InputError, ModelCardError, require
 from edgereid.gallery.file_format import read_gallery_file, write_gallery_file
-from edgereid.gallery.search import (FAISS_AUTO_MIN_VECTORS, IdentityStore, exact_top, faiss_importable,
-                                     faiss_top)
+from edgereid.gallery.search import (APPROX_MIN_VECTORS, IdentityStore, approximate_index, approximate_top,
+                                     exact_top, faiss_importable, faiss_top)
 from edgereid.ops.postprocess import l2_normalize
 from edgereid.ops.scores import tar_at_far
 
@@ -72,8 +72,10 @@ class Gallery:
                  use_faiss: bool | None = None) -> None:
         """``threshold`` defaults to the card's accept threshold (None: never reject).
 
-        ``use_faiss``: True forces FAISS, False forces exact NumPy search, None picks FAISS when it
-        is installed and the gallery holds at least ``FAISS_AUTO_MIN_VECTORS`` vectors.
+        ``use_faiss``: True forces exact FAISS search (``IndexFlatIP``), False forces exact NumPy search, None
+        (the default) searches exactly with NumPy, and from ``APPROX_MIN_VECTORS`` vectors on (when FAISS is
+        installed) with the approximate index whose measured recall@1 there was 1.000
+        (:mod:`edgereid.gallery.search`).
         """
         if card.embedding_dim <= 0:
             raise ModelCardError(f"model '{card.name}' declares no embedding, so it cannot fill a "
@@ -117,6 +119,13 @@ class Gallery:
         store = self._consolidated()
         ends = list(store.starts[1:]) + [len(store.labels)]
         return {identity: int(end - start) for identity, start, end in zip(store.identities, store.starts, ends)}
+
+    @property
+    @_locked
+    def store(self) -> IdentityStore:
+        """The enrolled vectors grouped by identity (pending enrolments merged in), for tools and benchmarks
+        that search it directly; read-only: enrol and remove through the gallery."""
+        return self._consolidated()
 
     @_locked
     def __len__(self) -> int:
@@ -222,21 +231,24 @@ class Gallery:
         """Identity codes [Q, k] and scores [Q, k], best first."""
         if k == 0:
             return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
-        if self._faiss_enabled(store):
-            return self._faiss_top(store, queries, k)
+        if self._use_faiss:
+            if self._index is None:
+                faiss = require("faiss", "faiss", "FAISS gallery search")
+                self._index = faiss.IndexFlatIP(self.dim)
+                self._index.add(store.vectors)
+            return faiss_top(self._index, store, queries, k)
+        if self.approximate:
+            if self._index is None:
+                self._index = approximate_index(store.vectors)
+            return approximate_top(self._index, store, queries, k)
         return exact_top(store, queries, k)
 
-    def _faiss_enabled(self, store: IdentityStore) -> bool:
-        if self._use_faiss is None:
-            return len(store.labels) >= FAISS_AUTO_MIN_VECTORS and faiss_importable()
-        return self._use_faiss
-
-    def _faiss_top(self, store: IdentityStore, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        if self._index is None:
-            faiss = require("faiss", "faiss", "FAISS gallery search")
-            self._index = faiss.IndexFlatIP(self.dim)
-            self._index.add(store.vectors)
-        return faiss_top(self._index, store, queries, k)
+    @property
+    @_locked
+    def approximate(self) -> bool:
+        """Whether searches use the approximate index (the default from ``APPROX_MIN_VECTORS`` vectors on)."""
+        return (self._use_faiss is None and len(self._consolidated().labels) >= APPROX_MIN_VECTORS
+                and faiss_importable())
 
     # --- threshold -------------------------------------------------------------------------------
 

@@ -38,6 +38,15 @@ def openvino_cache_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".cache") / "edgereid" / "openvino"
 
 
+def native_bf16() -> bool:
+    """Whether OpenVINO is installed and reports native BF16 on this CPU (AMX or AVX-512 BF16)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        return False
+    return "BF16" in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
 class OpenVinoBackend(Backend):
     """An OpenVINO compiled model on the CPU, bound to the card embedded in the ONNX file.
 
