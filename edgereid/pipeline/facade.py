@@ -110,7 +110,7 @@ class Pipeline:
             raise ConfigError(f"a gallery was given for {role}, which is not configured")
         card = self.models[role].card
         if given is None:
-            return Gallery.load(path, card=card)
+            return Gallery.open(path, card=card)
         given.check_compatible(card, f"the {role.split('_')[0]} gallery passed to Pipeline")
         return given
 
