@@ -20,12 +20,11 @@ def test_milvus_search_equals_the_exact_gallery_on_10000_vectors(tmp_path):
     names = [f"id{i % 2500:05d}" for i in range(len(vectors))]  # 4 vectors per identity
     exact, shared = Gallery(make_card(), use_faiss=False), Gallery.open(tmp_path / "g.db", card=make_card())
     assert isinstance(shared, MilvusGallery)
-    for start in range(0, len(vectors), 2500):
-        block = slice(start, start + 2500)
-        for name, vector in zip(names[block], vectors[block]):
-            exact.enroll(name, vector)
-        shared._client.insert(shared.collection, [{"identity": n, "vector": v.tolist()} for n, v in zip(
-            names[block], vectors[block] / np.linalg.norm(vectors[block], axis=1, keepdims=True))])
+    for name, vector in zip(names, vectors):
+        exact.enroll(name, vector)
+    shared.enroll_many(names, vectors)
+    with pytest.raises(InputError, match="one identity per embedding"):
+        shared.enroll_many(names[:3], vectors[:2])
     assert len(shared) == 10_000
     queries = vectors[rng.choice(len(vectors), 50, replace=False)] + 0.3 * rng.normal(size=(50, DIM))
     ids_exact, scores_exact = exact.search(queries, k=5)

@@ -27,7 +27,7 @@ HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
     (models, ("export", "card", "inspect")),
     (run, ("doctor", "demo")),
     (training, ("train", "distill", "diffusion", "keypoints")),
-    (models, ("convert", "engine")),
+    (models, ("convert", "engine", "deepstream")),
     (evaluation, ("evaluate",)),
     (run, ("query",)),
     (evaluation, ("calibrate",)),

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from edgereid.cli.common import (COUNT, FINITE, SEED, Verbs, add_json_option, add_model_argument, add_verbs,
-                                 existing_model, model_argument, ranged_float, write_json)
+                                 existing_model, int_list, model_argument, ranged_float, ranged_int, write_json)
 from edgereid.errors import EdgeReidError
 
 # card attach's flags that become card_for_onnx keywords; None (not given) leaves a preset's value or the default
@@ -220,8 +220,39 @@ def _add_engine(verbs: Verbs) -> None:
 
 
 # verb -> the function adding its sub-parser, in this group's order
+def _cmd_deepstream(args: argparse.Namespace) -> int:
+    from edgereid.exporting.deepstream import DEEPSTREAM_VERSION, write_deepstream_configs
+
+    files = write_deepstream_configs(existing_model(args.model), args.out, batch=args.batch, precision=args.precision,
+                                     gie_id=args.gie_id, operate_on_gie_id=args.operate_on_gie_id,
+                                     class_ids=tuple(args.class_ids), gpu_id=args.gpu_id)
+    print(f"DeepStream {DEEPSTREAM_VERSION} configs for {args.model}:")
+    for label, path in (("model", files.onnx), ("nvinfer SGIE", files.nvinfer), ("nvdspreprocess", files.preprocess),
+                        ("nvtracker ReID section", files.tracker_reid)):
+        if path is not None:
+            print(f"  {label:24s} {path}")
+    if files.folded:
+        print("  the card's per-channel std is folded into the model (nvinfer has one scale for all channels)")
+    return 0
+
+
+def _add_deepstream(verbs: Verbs) -> None:
+    ds = verbs.add_parser("deepstream", help="DeepStream 8.0 configs from a model's card: nvinfer secondary GIE, "
+                          "nvdspreprocess, nvtracker ReID section (per-channel std folded into the ONNX)")
+    ds.add_argument("--model", required=True, help="ONNX model with a card")
+    ds.add_argument("--out", required=True, help="folder for the configs and the ONNX they name")
+    ds.add_argument("--batch", type=ranged_int(1, 1024), default=16, help="batch size of the engine (default 16)")
+    ds.add_argument("--precision", default="fp16", choices=["fp32", "fp16", "int8"])
+    ds.add_argument("--gie-id", type=ranged_int(1, 1 << 30), default=2, help="this GIE's gie-unique-id")
+    ds.add_argument("--operate-on-gie-id", type=ranged_int(1, 1 << 30), default=1, help="the detector's gie-unique-id")
+    ds.add_argument("--class-ids", type=int_list(0, 1 << 20), default="0", help="detector classes to run on "
+                    "(comma-separated; default 0, persons in COCO detectors)")
+    ds.add_argument("--gpu-id", type=ranged_int(0, 64), default=0)
+    ds.set_defaults(func=_cmd_deepstream)
+
+
 VERBS = {"export": _add_export, "card": _add_card, "inspect": _add_inspect, "convert": _add_convert,
-         "engine": _add_engine}
+         "engine": _add_engine, "deepstream": _add_deepstream}
 
 
 def register(verbs: Verbs, names: Sequence[str] | None = None) -> None:

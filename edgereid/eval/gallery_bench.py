@@ -8,7 +8,10 @@ centre (so a query meets its own enrolled vector at ~0.56 and a stranger's at ~0
 - ``numpy-exact``: the gallery's exact search (one matrix product in blocks);
 - ``faiss-flat``: FAISS ``IndexFlatIP``, exact;
 - ``faiss-pq-fastscan``: the gallery's approximate index (4-bit PQ fast scan, shortlist rescored exactly);
-- ``faiss-hnsw``: FAISS HNSW (M 32, efSearch 128), for comparison: the gallery does not use it.
+- ``faiss-hnsw``: FAISS HNSW (M 32, efSearch 128), for comparison: the gallery does not use it;
+- ``milvus-lite``: the shared gallery (:class:`edgereid.gallery.milvus.MilvusGallery`) on a Milvus Lite file in a
+  temporary folder (FLAT index, identity-level search through Milvus' group-by; its memory is Milvus Lite's
+  server process and is not counted).
 
 Recall@1 is the share of queries whose top identity equals the exact search's. ``memory_mb`` is what each
 search holds (the gallery's vectors for ``numpy-exact``; each FAISS index's own arrays, on top of the gallery,
@@ -27,7 +30,7 @@ import numpy as np
 
 from edgereid.gallery.search import IdentityStore, approximate_index, approximate_top, exact_top, faiss_top
 
-SEARCHES = ("numpy-exact", "faiss-flat", "faiss-pq-fastscan", "faiss-hnsw")
+SEARCHES = ("numpy-exact", "faiss-flat", "faiss-pq-fastscan", "faiss-hnsw", "milvus-lite")
 CENTRE_COSINE = 0.75
 GENERATOR_BLOCK = 65_536
 
@@ -40,7 +43,7 @@ class GalleryRow:
     index: str
     enrol_per_s: float
     build_s: float
-    memory_mb: float
+    memory_mb: float | None
     search_ms: float
     recall_at_1: float
 
@@ -86,11 +89,14 @@ def _median_ms(search: Callable[[], object], repeats: int) -> float:
 def _build(name: str, store: IdentityStore) -> tuple[Callable[[np.ndarray], np.ndarray], int]:
     """``top5(queries) -> identity codes`` for the search ``name`` over ``store`` (its index built here), and
     the bytes the search holds: the store's vectors and labels for exact NumPy search, the index's own
-    arrays for FAISS (the approximate index also reads the store's vectors to rescore its shortlist)."""
+    arrays for FAISS (the approximate index also reads the store's vectors to rescore its shortlist); -1 where
+    it is not measured (Milvus Lite)."""
     if name == "numpy-exact":
         return (lambda queries: exact_top(store, queries, 5)[0]), store.vectors.nbytes + store.labels.nbytes
     from edgereid.errors import require
 
+    if name == "milvus-lite":
+        return _milvus(store), -1
     faiss = require("faiss", "faiss", "the gallery benchmark's FAISS searches")
     if name == "faiss-pq-fastscan":
         index = approximate_index(store.vectors)
@@ -106,6 +112,22 @@ def _build(name: str, store: IdentityStore) -> tuple[Callable[[np.ndarray], np.n
         index.hnsw.efSearch = 128
         size += 4 * int(index.hnsw.neighbors.size())
     return (lambda queries: faiss_top(index, store, queries, 5)[0]), size
+
+
+def _milvus(store: IdentityStore) -> Callable[[np.ndarray], np.ndarray]:
+    """The store's vectors in a Milvus Lite gallery (a temporary file, removed when the process exits)."""
+    import atexit
+    import shutil
+    import tempfile
+
+    from edgereid.gallery.milvus import MilvusGallery
+
+    folder = tempfile.mkdtemp(prefix="edgereid-milvus-bench-")
+    gallery = MilvusGallery(Path(folder) / "bench.db", _card(store.vectors.shape[1]))
+    atexit.register(shutil.rmtree, folder, True)
+    gallery.enroll_many([str(label) for label in store.labels], store.vectors)
+    code = {identity: i for i, identity in enumerate(store.identities)}
+    return lambda queries: np.array([[code[name] for name in row] for row in gallery.search(queries, 5)[0]])
 
 
 def _card(dim: int):
@@ -142,7 +164,7 @@ def bench_gallery(sizes: list[int], dim: int = 512, searches: tuple[str, ...] = 
             build_s = time.perf_counter() - start
             codes = top(query_vectors)
             rows.append(GalleryRow(size, name, round(enrol_rate if name == "numpy-exact" else size / max(build_s, 1e-9), 1),
-                                   round(build_s, 2), round(held / (1 << 20), 1),
+                                   round(build_s, 2), round(held / (1 << 20), 1) if held >= 0 else None,
                                    round(_median_ms(lambda: top(query_vectors), repeats), 2),
                                    round(float(np.mean(codes[:, 0] == exact_codes)), 4)))
             del top

@@ -135,6 +135,19 @@ class MilvusGallery:
             raise InputError("no embeddings to enroll", expected="at least one vector")
         self._client.insert(self.collection, [{"identity": identity, "vector": v.tolist()} for v in vectors])
 
+    def enroll_many(self, identities: list[str], embeddings: np.ndarray, chunk: int = 5000) -> None:
+        """Add one embedding per identity in ``identities`` (row-aligned with ``embeddings``), ``chunk`` rows per
+        insert: what enrolling a crop folder or migrating a local gallery needs."""
+        vectors = unit_rows(embeddings, self._card, "embeddings")
+        if len(identities) != len(vectors):
+            raise InputError("one identity per embedding", expected=str(len(vectors)), got=str(len(identities)))
+        bad = [name for name in identities if not isinstance(name, str) or not name or len(name) > MAX_IDENTITY_CHARS]
+        if bad:
+            raise InputError("identities must be non-empty strings", got=repr(bad[0])[:80])
+        for start in range(0, len(vectors), chunk):
+            rows = range(start, min(len(vectors), start + chunk))
+            self._client.insert(self.collection, [{"identity": identities[i], "vector": vectors[i].tolist()} for i in rows])
+
     def remove(self, identity: str) -> int:
         """Forget ``identity``; returns how many vectors were removed."""
         result = self._client.delete(self.collection, filter=f"identity == {_quote(identity)}")
