@@ -10,8 +10,6 @@ Starts the server on free loopback ports and stops it at the end (needs the serv
 from __future__ import annotations
 
 import argparse
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -21,16 +19,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def _scene(count: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -71,14 +59,11 @@ def main() -> int:
             latencies.append((time.perf_counter() - t0) * 1000)
         rows.append(_summary("in process, Pipeline.process, one frame per call", latencies,
                              time.perf_counter() - start))
-    http, grpc, metrics = _ports(3)
-    server = subprocess.Popen([sys.executable, "-m", "edgereid", "serve", "--config", str(config), "--http-port",
-                               str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    from edgereid.serving.process import ServerProcess
+
+    server = ServerProcess(config)
+    http = server.http
     try:
-        for line in server.stdout:
-            if line.startswith("serving "):
-                break
         latencies, lock = [], threading.Lock()
 
         def client(worker: int) -> None:
@@ -105,8 +90,7 @@ def main() -> int:
         rows.append(_summary(f"edgereid serve, HTTP, {args.clients} concurrent clients", latencies,
                              time.perf_counter() - start))
     finally:
-        server.terminate()
-        server.wait(timeout=90)
+        server.stop()
     print("\n".join(rows))
     return 0
 

@@ -1,13 +1,8 @@
 """`edgereid serve` on a real Triton server (PyTriton's bundled tritonserver, Python backend, on this CPU), started
 and stopped by the test on loopback ports; HTTP and gRPC clients from tritonclient."""
 
-import os
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import cv2
@@ -20,21 +15,12 @@ pytest.importorskip("tritonclient.grpc", reason="the test's clients come from tr
 
 import edgereid  # noqa: E402
 from edgereid.errors import EdgeReidError  # noqa: E402
+from edgereid.serving.process import ServerProcess  # noqa: E402
 from edgereid.serving.stub_env import stub_environment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 REID, FACE = ROOT / "samples/models/reid/model.onnx", ROOT / "samples/models/face/model.onnx"
 BOXES = np.array([[20, 20, 80, 200], [100, 30, 170, 220]], np.float32)
-
-
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 @pytest.fixture(scope="module")
@@ -45,21 +31,10 @@ def server(tmp_path_factory):
         pytest.skip(f"no NumPy-1 environment for Triton's Python-backend stub: {exc.problem}")
     config = tmp_path_factory.mktemp("serve") / "pipeline.yaml"
     config.write_text(f"reid_model: {REID}\nface_model: {FACE}\nmax_batch: 32\nmax_wait_ms: 5\n")
-    http, grpc, metrics = _free_ports(3)
-    process = subprocess.Popen([sys.executable, "-m", "edgereid", "serve", "--config", str(config), "--http-port",
-                                str(http), "--grpc-port", str(grpc), "--metrics-port", str(metrics)],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(process.stdout), daemon=True).start()
-    deadline = time.monotonic() + 120
-    while not any(line.startswith("serving ") for line in lines):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            pytest.fail("edgereid serve did not come up:\n" + "".join(lines[-40:]))
-        time.sleep(0.2)
-    yield process, http, grpc, lines
-    if process.poll() is None:
-        process.kill()
+    started = ServerProcess(config)
+    yield started
+    if started.process.poll() is None:
+        started.process.kill()
 
 
 def _inputs(module, frame=None, boxes=BOXES, camera=b"cam0", image=None):
@@ -83,7 +58,7 @@ def test_concurrent_http_and_grpc_requests_match_the_pipeline_in_process(server)
     import tritonclient.grpc as grpc_client
     import tritonclient.http as http_client
 
-    _, http, grpc, _ = server
+    http, grpc = server.http, server.grpc
     frames = _frames(8)
     with edgereid.Pipeline({"reid_model": str(REID), "face_model": str(FACE)}) as pipeline:
         expected = [r.persons.embeddings for r in pipeline.process(frames, [BOXES] * len(frames), "cam0")]
@@ -115,7 +90,7 @@ def test_an_encoded_image_a_crop_model_and_a_bad_request(server):
     import tritonclient.http as http_client
     from tritonclient.utils import InferenceServerException
 
-    _, http, _, _ = server
+    http = server.http
     connection = http_client.InferenceServerClient(f"127.0.0.1:{http}")
     frame = _frames(1)[0]
     raw = connection.infer("edgereid_pipeline", _inputs(http_client, frame)).as_numpy("embeddings")
@@ -138,12 +113,10 @@ def test_an_encoded_image_a_crop_model_and_a_bad_request(server):
 
 
 def test_sigterm_stops_the_server_cleanly(server):
-    process, http, _, lines = server
-    process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=90) == 0, "".join(lines[-20:])
-    assert any(line.startswith("stopped") for line in lines)
+    assert server.stop() == 0, "".join(server.lines[-20:])
+    assert any(line.startswith("stopped") for line in server.lines)
     with pytest.raises(OSError):
-        socket.create_connection(("127.0.0.1", http), timeout=2)
+        socket.create_connection(("127.0.0.1", server.http), timeout=2)
 
 
 def test_a_missing_stub_environment_says_how_to_make_one(tmp_path, monkeypatch):

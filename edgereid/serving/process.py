@@ -1,0 +1,54 @@
+"""`edgereid serve` as a child process on free loopback ports: what tests, benchmarks and supervisors start."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from edgereid.errors import EdgeReidError
+
+
+def free_ports(count: int) -> list[int]:
+    """``count`` loopback TCP ports that were free a moment ago."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+class ServerProcess:
+    """``python -m edgereid serve --config CONFIG`` on free ports; :attr:`lines` collects its output."""
+
+    def __init__(self, config: str | Path, timeout: float = 120.0) -> None:
+        self.http, self.grpc, self.metrics = free_ports(3)
+        self.lines: list[str] = []
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "edgereid", "serve", "--config", str(config), "--http-port", str(self.http),
+             "--grpc-port", str(self.grpc), "--metrics-port", str(self.metrics)],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
+        deadline = time.monotonic() + timeout
+        while not any(line.startswith("serving ") for line in self.lines):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.process.kill()
+                raise EdgeReidError("edgereid serve did not come up", got="".join(self.lines[-40:])[-3000:],
+                                    fix="read its output above")
+            time.sleep(0.2)
+
+    def stop(self, timeout: float = 90.0) -> int:
+        """SIGTERM, then wait for the exit status (killed after ``timeout`` seconds)."""
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
