@@ -27,7 +27,7 @@ OPTIONAL_MODULES = {"torch": "train", "safetensors": "train", "tqdm": "train", "
 HELP_ORDER: tuple[tuple[ModuleType, tuple[str, ...]], ...] = (
     (models, ("export", "card", "inspect")),
     (run, ("doctor", "demo")),
-    (serving, ("serve",)),
+    (serving, ("serve", "triton-repo")),
     (training, ("train", "distill", "diffusion", "keypoints")),
     (models, ("convert", "engine", "deepstream")),
     (evaluation, ("evaluate",)),

@@ -36,7 +36,31 @@ def _add_serve(verbs: Verbs) -> None:
     serve.set_defaults(func=_cmd_serve)
 
 
-VERBS = {"serve": _add_serve}
+def _cmd_triton_repo(args: argparse.Namespace) -> int:
+    from edgereid.cli.common import existing_model
+    from edgereid.serving.repository import write_model_repository
+
+    written = write_model_repository([existing_model(m) for m in args.model], args.out, max_batch=args.max_batch)
+    print(f"wrote a Triton model repository in {args.out} ({len(written)} configs):")
+    for path in written:
+        print(f"  {path}")
+    print("serve it with NVIDIA's Triton image (onnxruntime / tensorrt backends; edgereid installed for the "
+          "Python-backend preprocessing)")
+    return 0
+
+
+def _add_triton_repo(verbs: Verbs) -> None:
+    repo = verbs.add_parser("triton-repo", help="a standalone Triton model repository: each model, its "
+                            "Python-backend preprocessing and an ensemble joining them (configs from the cards)")
+    repo.add_argument("--model", action="append", required=True, help="ONNX model with a card or engine with its "
+                      "sidecar (repeatable)")
+    repo.add_argument("--out", required=True, help="repository folder")
+    repo.add_argument("--max-batch", type=ranged_int(1, 4096), default=32, help="max_batch_size of ONNX models "
+                      "(engines take their profile's)")
+    repo.set_defaults(func=_cmd_triton_repo)
+
+
+VERBS = {"serve": _add_serve, "triton-repo": _add_triton_repo}
 
 
 def register(verbs: Verbs, names: Sequence[str] | None = None) -> None:
