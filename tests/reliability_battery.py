@@ -315,7 +315,9 @@ def gallery_cases(world: World) -> list[Case]:
              "a file from a newer edgereid": rewritten("newer", lambda a: a.__setitem__("format_version", np.array(99)))}
     cases = [Case("galleries", f"load {name}", lambda p=p: Gallery.load(p), held_by=held) for name, p in files.items()]
     other = card.replace(provenance=_replace(card.provenance, checkpoint_sha256="another"))
-    cases += [Case("galleries", "load with a card of another embedding space", lambda: Gallery.load(good, other), held_by=held),
+    cases += [Case("galleries", "open a Milvus URI without a collection", lambda: Gallery.open("milvus://server:19530/"),
+                   held_by="tests/test_gallery_milvus.py"),
+              Case("galleries", "load with a card of another embedding space", lambda: Gallery.load(good, other), held_by=held),
               Case("galleries", "enroll a zero vector", lambda: Gallery(card).enroll("x", np.zeros(card.embedding_dim)), held_by=held),
               Case("galleries", "enroll a NaN vector", lambda: Gallery(card).enroll("x", np.full(card.embedding_dim, NAN)), held_by=held),
               Case("galleries", "enroll a vector of the wrong size", lambda: Gallery(card).enroll("x", np.ones(3)), held_by=held),
@@ -324,6 +326,25 @@ def gallery_cases(world: World) -> list[Case]:
               Case("galleries", "a NaN accept threshold", lambda: setattr(gallery, "threshold", NAN), held_by=held),
               Case("galleries", "save into a path under a regular file", lambda: gallery.save(world.file("plain", "x") / "g.npz"), held_by=held),
               Case("galleries", "load the good file back", lambda: Gallery.load(good), accepted=True, held_by=held)]
+    return cases
+
+
+def track_cases(world: World) -> list[Case]:
+    held = "tests/pipeline/test_track_reuse.py"
+    boxes = ((10, 10, 80, 200), (100, 30, 170, 220))
+
+    def tracked(ids: Any, face_ids: Any = None, faces: Any = None) -> Any:
+        return world.pipeline.process([_frame()], [boxes], "front", [0.0], [faces], track_ids=[ids],
+                                      face_track_ids=[face_ids])[0]
+
+    bad = {"one track id for two boxes": [1], "three track ids for two boxes": [1, 2, 3],
+           "a fractional track id": [1.5, 2], "a NaN track id": [NAN, 2], "an infinite track id": [INF, 2],
+           "string track ids": ["a", "b"], "a track id of 2**60": [2 ** 60, 1]}
+    cases = [Case("track ids", name, lambda i=i: tracked(i), held_by=held) for name, i in bad.items()]
+    cases.append(Case("track ids", "face track ids without faces", lambda: tracked([1, 2], [7]), held_by=held))
+    fine = {"-1 for untracked boxes": [-1, 2], "whole numbers as floats (BoxMOT)": np.array([3.0, 4.0]),
+            "the same id twice in one frame": [5, 5]}
+    cases += [Case("track ids", name, lambda i=i: tracked(i), accepted=True, held_by=held) for name, i in fine.items()]
     return cases
 
 
@@ -517,8 +538,8 @@ class _CliRefusal(Exception):
     """The command line exited 2 with this message (what the row records)."""
 
 
-GROUPS = (frame_cases, box_cases, face_cases, camera_cases, model_file_cases, sidecar_cases, gallery_cases,
-          checkpoint_cases, config_cases, lifecycle_cases, cli_cases)
+GROUPS = (frame_cases, box_cases, face_cases, camera_cases, track_cases, model_file_cases, sidecar_cases,
+          gallery_cases, checkpoint_cases, config_cases, lifecycle_cases, cli_cases)
 
 
 def run_all(folder: Path) -> list[Outcome]:

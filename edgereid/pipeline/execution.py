@@ -60,9 +60,12 @@ def as_track_ids(values: Any, count: int, name: str) -> np.ndarray | None:
     if len(ids) != count:
         raise InputError(f"{name} do not match the boxes", expected=f"one id per box: {count}", got=str(len(ids)),
                          fix="pass the tracker's id of every box, in the boxes' order")
-    if not np.isfinite(ids).all() or (ids != np.round(ids)).any() or (np.abs(ids) >= 2 ** 53).any():
+    if not np.isfinite(ids).all() or (ids != np.round(ids)).any():
         raise InputError(f"{name} must be whole numbers", expected="integer track ids (-1: untracked)",
                          got=_bounded(str(ids[:8].tolist())))
+    if (np.abs(ids) >= 2 ** 53).any():  # beyond float64's whole numbers: two ids could become one
+        raise InputError(f"{name} are too large", expected="ids below 2**53", got=_bounded(str(ids[:8].tolist())),
+                         fix="renumber the tracks, e.g. modulo 2**31")
     return np.maximum(ids, -1).astype(np.int64)
 
 

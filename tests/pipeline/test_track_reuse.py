@@ -141,7 +141,8 @@ def test_face_tracks_and_reuse_switched_off(frames):
 
 
 @pytest.mark.parametrize("ids, message", [([1], "do not match the boxes"), ([1.5, 2], "whole numbers"),
-                                          (["a", "b"], "not numbers"), ([np.nan, 1], "whole numbers")])
+                                          (["a", "b"], "not numbers"), ([np.nan, 1], "whole numbers"),
+                                          ([2 ** 60, 1], "too large")])
 def test_bad_track_ids_are_refused_at_submit(frames, ids, message):
     with edgereid.Pipeline({"reid_model": REID}) as pipeline:
         with pytest.raises(InputError, match=message):
