@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -26,21 +27,25 @@ def free_ports(count: int) -> list[int]:
 
 
 class ServerProcess:
-    """``python -m edgereid serve --config CONFIG`` on free ports; :attr:`lines` collects its output."""
+    """``python -m edgereid serve --config CONFIG`` on free ports. :attr:`lines` collects what serve prints
+    (its standard output), :attr:`log` the Triton server's log (standard error, kept apart: the two interleave
+    mid-line when merged)."""
 
     def __init__(self, config: str | Path, timeout: float = 120.0) -> None:
         self.http, self.grpc, self.metrics = free_ports(3)
         self.lines: list[str] = []
+        self.log: list[str] = []
         self.process = subprocess.Popen(
             [sys.executable, "-m", "edgereid", "serve", "--config", str(config), "--http-port", str(self.http),
              "--grpc-port", str(self.grpc), "--metrics-port", str(self.metrics)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=lambda: self.lines.extend(self.process.stdout), daemon=True).start()
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        for stream, sink in ((self.process.stdout, self.lines), (self.process.stderr, self.log)):
+            threading.Thread(target=lambda s=stream, out=sink: out.extend(s), daemon=True).start()
         deadline = time.monotonic() + timeout
         while not any(line.startswith("serving ") for line in self.lines):
             if self.process.poll() is not None or time.monotonic() > deadline:
-                self.process.kill()
-                raise EdgeReidError("edgereid serve did not come up", got="".join(self.lines[-40:])[-3000:],
+                self.kill()
+                raise EdgeReidError("edgereid serve did not come up", got="".join(self.lines + self.log[-40:])[-3000:],
                                     fix="read its output above")
             time.sleep(0.2)
 
@@ -50,5 +55,12 @@ class ServerProcess:
         try:
             return self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.process.kill()
+            self.kill()
             return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL to serve and everything it started (Triton and its stubs run in its process group)."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

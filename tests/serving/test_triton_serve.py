@@ -34,7 +34,7 @@ def server(tmp_path_factory):
     started = ServerProcess(config)
     yield started
     if started.process.poll() is None:
-        started.process.kill()
+        started.kill()
 
 
 def _inputs(module, frame=None, boxes=BOXES, camera=b"cam0", image=None):
