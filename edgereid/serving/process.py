@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
 from edgereid.errors import EdgeReidError
@@ -27,9 +28,8 @@ def free_ports(count: int) -> list[int]:
 
 
 class ServerProcess:
-    """``python -m edgereid serve --config CONFIG`` on free ports. :attr:`lines` collects what serve prints
-    (its standard output), :attr:`log` the Triton server's log (standard error, kept apart: the two interleave
-    mid-line when merged)."""
+    """``python -m edgereid serve --config CONFIG`` on free ports, returned once Triton reports ready.
+    :attr:`lines` collects its standard output, :attr:`log` its standard error (for diagnostics)."""
 
     def __init__(self, config: str | Path, timeout: float = 120.0) -> None:
         self.http, self.grpc, self.metrics = free_ports(3)
@@ -42,12 +42,21 @@ class ServerProcess:
         for stream, sink in ((self.process.stdout, self.lines), (self.process.stderr, self.log)):
             threading.Thread(target=lambda s=stream, out=sink: out.extend(s), daemon=True).start()
         deadline = time.monotonic() + timeout
-        while not any(line.startswith("serving ") for line in self.lines):
+        while not self.ready():
             if self.process.poll() is not None or time.monotonic() > deadline:
                 self.kill()
                 raise EdgeReidError("edgereid serve did not come up", got="".join(self.lines + self.log[-40:])[-3000:],
                                     fix="read its output above")
             time.sleep(0.2)
+
+    def ready(self) -> bool:
+        """Whether Triton answers its readiness endpoint (its log and serve's own lines share standard output,
+        so the output is not a reliable signal: the two interleave mid-line)."""
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.http}/v2/health/ready", timeout=2) as answer:
+                return answer.status == 200
+        except OSError:
+            return False
 
     def stop(self, timeout: float = 90.0) -> int:
         """SIGTERM, then wait for the exit status (killed after ``timeout`` seconds)."""
