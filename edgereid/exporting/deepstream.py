@@ -115,8 +115,7 @@ def write_deepstream_configs(onnx_path: str | Path, out: str | Path, *, batch: i
               f"Input {spec.channels}x{spec.height}x{spec.width} {spec.layout}, y = net-scale-factor * (x - offsets[c]).",
               *(["Per-channel std folded into the graph: " + onnx_file.name] if folded else []),
               *(["nvinfer crops face boxes without 5-point alignment; the card's face template needs an "
-                 "nvdspreprocess custom library."] if card.task == "face" else []),
-              "With the nvdspreprocess config, set input-tensor-from-meta=1 here."]
+                 "nvdspreprocess custom library."] if card.task == "face" else [])]
     nvinfer = {"property": {
         "gpu-id": gpu_id, "net-scale-factor": scale, "offsets": list(mean), "model-color-format": _colour(card),
         "onnx-file": onnx_file.name, "model-engine-file": engine, "infer-dims": [spec.channels, spec.height, spec.width],
@@ -125,7 +124,8 @@ def write_deepstream_configs(onnx_path: str | Path, out: str | Path, *, batch: i
         "gie-unique-id": gie_id, "operate-on-gie-id": operate_on_gie_id, "operate-on-class-ids": list(class_ids),
         "maintain-aspect-ratio": letterbox, "symmetric-padding": letterbox, "scaling-filter": 1,
         "input-tensor-from-meta": False, "classifier-threshold": 0.0}}
-    nvinfer_path = atomic_write_text(out / f"config_infer_secondary_{name}.txt", _ini(nvinfer, header))
+    nvinfer_path = atomic_write_text(out / f"config_infer_secondary_{name}.txt", _ini(
+        nvinfer, header + [f"With config_preprocess_{name}.txt upstream, set input-tensor-from-meta=1 here."]))
     preprocess = {
         "property": {"enable": True, "target-unique-ids": [gie_id], "operate-on-gie-id": operate_on_gie_id,
                      "process-on-frame": False, "network-input-order": 0 if spec.layout == "NCHW" else 1,
@@ -145,7 +145,7 @@ def write_deepstream_configs(onnx_path: str | Path, out: str | Path, *, batch: i
     if card.task == "reid":
         if spec.channels != 3:
             raise ExportError("the tracker's ReID takes RGB or BGR crops", got=f"{spec.channels} channel(s)")
-        reid = [f"  reidType: 2", f"  batchSize: {batch}", "  workspaceSize: 1000",
+        reid = ["  reidType: 2", f"  batchSize: {batch}", "  workspaceSize: 1000",
                 f"  reidFeatureSize: {card.embedding_dim}", "  reidHistorySize: 100",
                 f"  inferDims: [{spec.channels}, {spec.height}, {spec.width}]" if spec.layout == "NCHW"
                 else f"  inferDims: [{spec.height}, {spec.width}, {spec.channels}]",
@@ -153,7 +153,7 @@ def write_deepstream_configs(onnx_path: str | Path, out: str | Path, *, batch: i
                 f"  colorFormat: {_colour(card)}", f"  offsets: [{', '.join(repr(float(m)) for m in mean)}]",
                 f"  netScaleFactor: {_value(scale)}", f"  keepAspc: {int(letterbox)}", "  addFeatureNormalization: 1",
                 f"  onnxFile: \"{onnx_file.name}\"", f"  modelEngineFile: \"{engine}\""]
-        text = "\n".join([f"# {line}" for line in header[:3]] + ["# Merge into an NvDCF / NvDeepSORT tracker config "
+        text = "\n".join([f"# {line}" for line in header] + ["# Merge into an NvDCF / NvDeepSORT tracker config "
                           "(TrajectoryManagement.enableReAssoc: 1 for reidType 2).", "ReID:"] + reid) + "\n"
         tracker = atomic_write_text(out / f"config_tracker_reid_{name}.yml", text)
     return DeepStreamFiles(onnx_file, nvinfer_path, preprocess_path, tracker, folded)
