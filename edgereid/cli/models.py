@@ -14,7 +14,7 @@ from typing import Sequence
 
 from edgereid.cli.common import (COUNT, FINITE, SEED, Verbs, add_json_option, add_model_argument, add_verbs,
                                  existing_model, int_list, model_argument, ranged_float, ranged_int, write_json)
-from edgereid.errors import EdgeReidError
+from edgereid.errors import EdgeReidError, ExportError
 
 # card attach's flags that become card_for_onnx keywords; None (not given) leaves a preset's value or the default
 _CARD_OPTIONS = ("task", "height", "width", "mean", "std", "color_order", "layout", "dtype", "channels", "normalize",
@@ -45,12 +45,15 @@ def _cmd_convert(args: argparse.Namespace) -> int:
     from edgereid.exporting.precision import convert, save_converted
 
     existing_model(args.model)
+    if args.precision == "fp32" and not args.uint8_input:
+        raise ExportError("--precision fp32 converts nothing by itself", expected="--uint8-input with it",
+                         fix="add --uint8-input, or pick fp16, bf16 or int8")
     crops = load_crops(args.calib, read_card(args.model).input, limit=args.limit) if args.calib else None
     source = f"{len(crops)} crops of {args.calib}" if crops is not None else "synthetic crops (no --calib)"
     print(f"converting {args.model} to {args.precision}: range check, conversion and accuracy gate on {source} ...",
           file=sys.stderr, flush=True)
     converted = convert(args.model, args.precision, crops, args.calibration_method, enforce_gate=not args.no_gate,
-                        int8_target=args.target)
+                        int8_target=args.target, uint8_input=args.uint8_input)
     if converted.report:
         print(converted.report.summary())
     if converted.notes:
@@ -188,9 +191,9 @@ def _add_convert(verbs: Verbs) -> None:
     conv = verbs.add_parser("convert", help="FP16 or INT8 (Q/DQ) ONNX with the accuracy gate, for strongly "
                                              "typed TensorRT builds and CPUs; BF16 gate for OpenVINO")
     conv.add_argument("--model", required=True, help="FP32 ONNX with a card")
-    conv.add_argument("--precision", required=True, choices=["fp16", "bf16", "int8"],
+    conv.add_argument("--precision", required=True, choices=["fp32", "fp16", "bf16", "int8"],
                       help="bf16 keeps the FP32 graph and records its passed gate: the OpenVINO backend then runs it "
-                           "in BF16 (AMX / AVX-512 BF16 CPUs)")
+                           "in BF16 (AMX / AVX-512 BF16 CPUs); fp32 only with --uint8-input")
     conv.add_argument("--calib", help="folder of crop images: half calibrate, half are held out for the gate")
     conv.add_argument("--out", required=True)
     conv.add_argument("--limit", type=COUNT, default=512, help="most crops read from --calib")
@@ -198,6 +201,10 @@ def _add_convert(verbs: Verbs) -> None:
     conv.add_argument("--target", default="tensorrt", choices=["tensorrt", "cpu"],
                       help="INT8 form: tensorrt (symmetric Q/DQ before weighted layers, what TensorRT wants) or cpu "
                            "(unsigned activations, integer chains that ONNX Runtime and OpenVINO run fast)")
+    conv.add_argument("--uint8-input", action="store_true",
+                      help="the graph takes raw uint8 pixels and normalises itself (card: normalize none): cheaper "
+                           "preprocessing, and INT8 on OpenVINO runs from integers (fp32, bf16, int8; not for "
+                           "letterbox or face cards)")
     conv.add_argument("--no-gate", action="store_true", help="write the model even if the gate fails (for study)")
     conv.set_defaults(func=_cmd_convert)
 

@@ -88,12 +88,24 @@ def bench_scene(batch: int, seed: int = 0, frame_hw: tuple[int, int] = (720, 128
 
 
 def loop_tensor(crop: np.ndarray, spec: InputSpec) -> np.ndarray:
-    """A resized BGR crop as one ``[3, H, W]`` model input, normalised the way per-crop code (BoxMOT,
-    torchreid, insightface) does it: colour conversion, then ``(pixel - mean) / std`` in float."""
+    """A resized BGR crop as one model input ``[3, H, W]`` (``[H, W, 3]`` for NHWC cards), normalised the way
+    per-crop code (BoxMOT, torchreid, insightface) does it: colour conversion, then ``(pixel - mean) / std`` in
+    float; raw pixels for uint8 cards."""
     if spec.color_order == "RGB":
         crop = cv2.cvtColor(crop, cv2.COLOR_BGR2RGB)
-    mean, std = (np.array(v, dtype=np.float32) for v in spec.channel_stats())
-    return np.ascontiguousarray(((crop.astype(np.float32) - mean) / std).transpose(2, 0, 1))
+    if spec.dtype != "uint8":
+        mean, std = (np.array(v, dtype=np.float32) for v in spec.channel_stats())
+        crop = ((crop.astype(np.float32) - mean) / std).astype(spec.dtype)
+    return np.ascontiguousarray(crop if spec.layout == "NHWC" else crop.transpose(2, 0, 1))
+
+
+def ready_batch(spec: InputSpec, batch: int) -> np.ndarray:
+    """A random batch in the card's shape and dtype: what the raw model timing feeds."""
+    rng = np.random.default_rng(batch)
+    shape = spec.batch_shape(batch)
+    if spec.dtype == "uint8":
+        return rng.integers(0, 256, shape, dtype=np.uint8)
+    return rng.standard_normal(shape).astype(spec.dtype)
 
 
 def loop_box_tensor(frame: np.ndarray, box: np.ndarray, spec: InputSpec) -> np.ndarray:
@@ -116,7 +128,7 @@ def run_bench(backend: Backend, batches: list[int], *, e2e: bool = False, warmup
     spec = backend.card.input
     rows = []
     for batch in batches:
-        ready = np.random.default_rng(batch).standard_normal((batch, 3, spec.height, spec.width)).astype(np.float32)
+        ready = ready_batch(spec, batch)
         if not e2e:
             progress(f"batch {batch}: raw model")
             raw = time_calls(lambda: backend.infer(ready), warmup, iterations, min_seconds)

@@ -21,6 +21,7 @@ import numpy as np
 from edgereid.card import ModelCard, card_from_metadata, set_card_metadata
 from edgereid.errors import ExportError
 from edgereid.fileio import atomic_write_bytes, atomic_write_text
+from edgereid.exporting.pixel_input import rewire_input
 
 DEEPSTREAM_VERSION = "8.0"
 # precision names -> nvinfer network-mode and tracker networkMode (the two number them differently)
@@ -53,10 +54,7 @@ def fold_std(model, card: ModelCard):
     shape = (1, spec.channels, 1, 1) if spec.layout == "NCHW" else (1, 1, 1, spec.channels)
     inverse = numpy_helper.from_array((1.0 / np.array(spec.channel_stats()[1], np.float32)).reshape(shape),
                                       f"{spec.name}__inverse_std")
-    for node in graph.node:
-        for slot, name in enumerate(node.input):
-            if name == spec.name:
-                node.input[slot] = scaled
+    rewire_input(folded, spec.name, scaled)
     graph.initializer.append(inverse)
     graph.node.insert(0, helper.make_node("Mul", [spec.name, inverse.name], [scaled], name="edgereid_fold_std"))
     new_card = card.replace(input=dataclasses.replace(spec, std=(1.0,) * len(spec.std)))

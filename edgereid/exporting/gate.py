@@ -82,7 +82,8 @@ def _session(model, optimize: bool = False):
     return open_session(model.SerializeToString(), optimize=optimize, error=ExportError)
 
 
-def _run(model, crops: np.ndarray, batch: int = 64, optimize: bool = False) -> dict[str, np.ndarray]:
+def run_model(model, crops: np.ndarray, batch: int = 64, optimize: bool = False) -> dict[str, np.ndarray]:
+    """Every output of the ONNX ModelProto ``model`` on ``crops``, run by ONNX Runtime ``batch`` at a time."""
     session = _session(model, optimize)
     name = session.get_inputs()[0].name
     outputs = [o.name for o in session.get_outputs()]
@@ -116,7 +117,7 @@ def measure(reference_model, candidate_model, crops: np.ndarray, card: ModelCard
         raise ExportError("the accuracy gate needs held-out crops", expected="at least 2", got=str(len(crops)),
                           fix="pass a calibration folder with more images")
     limits = GATES[precision]
-    reference, candidate = _run(reference_model, crops, optimize=False), _run(candidate_model, crops,
+    reference, candidate = run_model(reference_model, crops, optimize=False), run_model(candidate_model, crops,
                                                                              optimize=precision == "int8")
     fields: dict[str, float] = {}
     failures = [f"output '{name}' has NaN or inf" for name, value in candidate.items() if not np.isfinite(value).all()]

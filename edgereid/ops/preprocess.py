@@ -58,6 +58,9 @@ def normalise_into(dst: np.ndarray, pixels_bgr: np.ndarray, spec: InputSpec) -> 
         planes = _planes(pixels_bgr)
         sources = [planes[c] for c in order]
     for out_channel, source in enumerate(sources):
+        if dst.dtype == np.uint8 and source.dtype == np.uint8:  # raw pixels (normalize: none): a copy
+            np.copyto(dst[out_channel], source)
+            continue
         np.subtract(source, mean[out_channel], out=dst[out_channel], dtype=np.float32, casting="unsafe")
         if std[out_channel] != 1.0:
             dst[out_channel] *= np.float32(1.0 / std[out_channel])
