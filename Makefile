@@ -27,6 +27,8 @@ $(VENV)/.installed: $(BIN)/activate pyproject.toml
 	$(BIN)/pip install -q --no-deps nvidia-pytriton==0.7.0
 	$(PYTHON) -m venv $(VENV)/triton-stub
 	$(VENV)/triton-stub/bin/pip install -q "numpy<2" pyzmq
+	# `edgereid serve --repository`: triton-repo's Python-backend preprocessing imports OpenCV in the stub
+	$(VENV)/triton-stub/bin/pip install -q --no-deps "opencv-python-headless<5"
 	touch $@
 
 setup: $(VENV)/.installed

@@ -10,23 +10,40 @@ from edgereid.cli.common import Verbs, add_verbs, ranged_int
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from edgereid.serving.triton import serve
+    ports = dict(http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port)
+    where = (f"HTTP 127.0.0.1:{args.http_port}, gRPC 127.0.0.1:{args.grpc_port}, metrics :{args.metrics_port} "
+             "(SIGTERM or Ctrl-C stops it)")
+    if args.repository:
+        from edgereid.serving.repository_server import serve_repository
 
-    def ready(names: list[str]) -> None:
-        print(f"serving {', '.join(names)}: HTTP 127.0.0.1:{args.http_port}, gRPC 127.0.0.1:{args.grpc_port}, "
-              f"metrics :{args.metrics_port} (SIGTERM or Ctrl-C stops it)", flush=True)
+        def repository_ready(loaded: list[str], missing: list[str]) -> None:
+            print(f"serving repository {args.repository}: {', '.join(loaded) or 'no model'}; {where}", flush=True)
+            if missing:
+                print(f"not loaded (their backend is not in PyTriton's CPU server; NVIDIA's Triton images have it): "
+                      f"{', '.join(missing)}", flush=True)
 
-    print(f"starting Triton for {args.config} ...", file=sys.stderr, flush=True)
-    serve(args.config, http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port,
-          instances=args.instances, ready=ready)
+        print(f"starting Triton for the repository {args.repository} ...", file=sys.stderr, flush=True)
+        serve_repository(args.repository, ready=repository_ready, **ports)
+    else:
+        from edgereid.serving.triton import serve
+
+        def ready(names: list[str]) -> None:
+            print(f"serving {', '.join(names)}: {where}", flush=True)
+
+        print(f"starting Triton for {args.config} ...", file=sys.stderr, flush=True)
+        serve(args.config, instances=args.instances, ready=ready, **ports)
     print("stopped", flush=True)
     return 0
 
 
 def _add_serve(verbs: Verbs) -> None:
     serve = verbs.add_parser("serve", help="the pipeline behind a real NVIDIA Triton server (extra serve): "
-                             "edgereid_pipeline (frames + boxes in) and one crop model per configured model")
-    serve.add_argument("--config", required=True, help="pipeline config YAML")
+                             "edgereid_pipeline (frames + boxes in) and one crop model per configured model; or a "
+                             "triton-repo repository's Python-backend parts")
+    source = serve.add_mutually_exclusive_group(required=True)
+    source.add_argument("--config", help="pipeline config YAML")
+    source.add_argument("--repository", help="a folder `edgereid triton-repo` wrote: its Python-backend "
+                        "preprocessing answers here, its ONNX Runtime / TensorRT models need NVIDIA's Triton images")
     port = ranged_int(1, 65_535)
     serve.add_argument("--http-port", type=port, default=8000)
     serve.add_argument("--grpc-port", type=port, default=8001)
@@ -45,7 +62,7 @@ def _cmd_triton_repo(args: argparse.Namespace) -> int:
     for path in written:
         print(f"  {path}")
     print("serve it with NVIDIA's Triton image (onnxruntime / tensorrt backends; edgereid installed for the "
-          "Python-backend preprocessing)")
+          f"Python-backend preprocessing); try the preprocessing here with `edgereid serve --repository {args.out}`")
     return 0
 
 

@@ -27,15 +27,21 @@ def free_ports(count: int) -> list[int]:
 
 
 class ServerProcess:
-    """``python -m edgereid serve --config CONFIG`` on free ports, returned once it serves.
-    :attr:`lines` collects its standard output, :attr:`log` its standard error (for diagnostics)."""
+    """``python -m edgereid serve --config CONFIG`` (or ``--repository REPO``) on free ports, returned once it
+    serves. :attr:`lines` collects its standard output, :attr:`log` its standard error (for diagnostics)."""
 
-    def __init__(self, config: str | Path, timeout: float = 120.0) -> None:
+    def __init__(self, config: str | Path | None = None, *, repository: str | Path | None = None,
+                 timeout: float = 120.0) -> None:
+        if (config is None) == (repository is None):
+            raise EdgeReidError("ServerProcess serves a pipeline config or a model repository",
+                                expected="exactly one of config and repository")
+        self.marker = "serving edgereid_pipeline" if config is not None else "serving repository"
+        source = ["--config", str(config)] if config is not None else ["--repository", str(repository)]
         self.http, self.grpc, self.metrics = free_ports(3)
         self.lines: list[str] = []
         self.log: list[str] = []
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "edgereid", "serve", "--config", str(config), "--http-port", str(self.http),
+            [sys.executable, "-m", "edgereid", "serve", *source, "--http-port", str(self.http),
              "--grpc-port", str(self.grpc), "--metrics-port", str(self.metrics)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
         for stream, sink in ((self.process.stdout, self.lines), (self.process.stderr, self.log)):
@@ -51,7 +57,7 @@ class ServerProcess:
     def ready(self) -> bool:
         """Whether serve has said it is serving (it does once Triton's models answer). Triton's log shares serve's
         standard output and interleaves with it mid-line, so the words are looked for anywhere in it."""
-        return "serving edgereid_pipeline" in "".join(self.lines)
+        return self.marker in "".join(self.lines)
 
     def stop(self, timeout: float = 90.0) -> int:
         """SIGTERM, then wait for the exit status (killed after ``timeout`` seconds)."""

@@ -5,8 +5,9 @@ For each model (``M.onnx`` with its card, or ``M.engine`` with its sidecar) thre
 - ``<name>``: the model itself, ``onnxruntime`` or ``tensorrt`` backend; ``max_batch_size`` and dims from the card
   (and the engine's profile), dynamic batching with preferred sizes and a queue delay, one GPU instance;
 - ``<name>_preprocess``: a Python-backend model, a frame (``UINT8 [H, W, 3]``, BGR) and its boxes
-  (``FP32 [N, 4]``) in, the crops (``FP32 [N, C, H, W]``) out, made by edgereid's own preprocessing per the card
-  (the server's Python environment needs edgereid installed);
+  (``FP32 [N, 4]``) in, the crops (the card's input: layout and dtype) out, made by edgereid's own preprocessing
+  per the card (the server's Python environment needs edgereid and OpenCV; ``edgereid serve --repository`` runs
+  these parts on a CPU, :mod:`edgereid.serving.repository_server`);
 - ``<name>_ensemble``: the two joined, ``frame`` + ``boxes`` in, the model's outputs out.
 
 The configs parse with Triton's own model-config protobuf (tritonclient ships it). The ONNX Runtime and TensorRT
@@ -54,7 +55,7 @@ class TritonPythonModel:
                 frame = pb_utils.get_input_tensor_by_name(request, "frame").as_numpy()
                 boxes = pb_utils.get_input_tensor_by_name(request, "boxes").as_numpy()
                 crops = crops_for(frame, boxes, self.card)
-                responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("crops", crops.astype(np.float32))]))
+                responses.append(pb_utils.InferenceResponse([pb_utils.Tensor("crops", crops)]))
             except Exception as exc:  # one bad request fails alone
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(exc)[:500])))
         return responses

@@ -140,7 +140,7 @@ def crop_infer(backend: Any) -> Callable[..., dict[str, np.ndarray]]:
 
     @batch
     def infer(crops: np.ndarray) -> dict[str, np.ndarray]:
-        return backend.infer(np.ascontiguousarray(crops, dtype=np.float32))
+        return backend.infer(np.ascontiguousarray(crops, dtype=np.dtype(backend.card.input.dtype)))
 
     return infer
 
@@ -179,7 +179,8 @@ def bind_models(triton: Any, pipeline: Pipeline, router: ResultRouter, instances
         card = model.card
         name = f"edgereid_{role}"
         triton.bind(name, crop_infer(model.backend),
-                    inputs=[Tensor(name="crops", dtype=np.float32, shape=card.input.batch_shape(None)[1:])],
+                    inputs=[Tensor(name="crops", dtype=np.dtype(card.input.dtype),
+                                   shape=card.input.batch_shape(None)[1:])],
                     outputs=[Tensor(name=o.name, dtype=np.float32, shape=tuple(o.dims)) for o in card.outputs],
                     config=ModelConfig(max_batch_size=config.max_batch, batcher=DynamicBatcher(
                         max_queue_delay_microseconds=int(config.max_wait_ms * 1000))))
@@ -187,12 +188,29 @@ def bind_models(triton: Any, pipeline: Pipeline, router: ResultRouter, instances
     return names
 
 
+def run_until_stopped(triton: Any, ready: Callable[[], None]) -> None:
+    """Start the bound PyTriton server, call ``ready`` once it answers, and return on SIGTERM or Ctrl-C (an
+    :class:`EdgeReidError` if the server dies first)."""
+    import signal
+
+    triton.run()
+    stopped = threading.Event()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    ready()
+    try:
+        while not stopped.wait(0.2):
+            if not triton.is_alive():
+                raise EdgeReidError("the Triton server stopped", fix="see its log above")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def serve(config: Any, *, http_port: int = 8000, grpc_port: int = 8001, metrics_port: int = 8002,
           instances: int = 8, ready: Callable[[list[str]], None] = lambda _: None) -> None:
     """Run the pipeline of ``config`` behind Triton until SIGINT or SIGTERM; ``ready`` is called with the model
     names once the server answers."""
-    import signal
-
     from edgereid.errors import require
     from edgereid.serving.stub_env import prepare_environment
 
@@ -207,17 +225,6 @@ def serve(config: Any, *, http_port: int = 8000, grpc_port: int = 8001, metrics_
                                          grpc_port=grpc_port, metrics_port=metrics_port)
             with Triton(config=triton_config) as triton:
                 names = bind_models(triton, pipeline, router, instances)
-                triton.run()
-                stopped = threading.Event()
-                previous = signal.signal(signal.SIGTERM, lambda *_: stopped.set())
-                ready(names)
-                try:
-                    while not stopped.wait(0.2):
-                        if not triton.is_alive():
-                            raise EdgeReidError("the Triton server stopped", fix="see its log above")
-                except KeyboardInterrupt:
-                    pass
-                finally:
-                    signal.signal(signal.SIGTERM, previous)
+                run_until_stopped(triton, lambda: ready(names))
         finally:
             router.close()
