@@ -79,8 +79,9 @@ class ClusterMemory(nn.Module):
 
     @torch.no_grad()
     def rebuild(self, features: torch.Tensor, labels: torch.Tensor) -> None:
-        """Every prototype = the normalised mean BN feature of its class."""
-        sums = torch.zeros_like(self.prototypes).index_add_(0, labels, features)
+        """Every prototype = the normalised mean of its class's *normalised* BN features, as the official code
+        (the cluster-contrast recipe) initialises it: each sample counts once, whatever its feature norm."""
+        sums = torch.zeros_like(self.prototypes).index_add_(0, labels, F.normalize(features, dim=1))
         self.prototypes.copy_(F.normalize(sums, dim=1))
 
     def loss(self, unit: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -120,14 +121,38 @@ def denoising_loss(ldm, pixels: torch.Tensor, context: torch.Tensor, generator: 
     return F.mse_loss(predicted, noise)
 
 
+def has_batch_norm(model: nn.Module) -> bool:
+    """Whether ``model`` normalises with batch statistics in training (BatchNorm) rather than per sample."""
+    return any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
 @torch.no_grad()
-def _bn_features(model, crops: CropSet, spec) -> torch.Tensor:
-    model.eval()
+def memory_features(model: nn.Module, crops: CropSet, spec, batch_size: int, rng: np.random.Generator) -> torch.Tensor:
+    """BN-neck features of every crop, in the feature space the PCL loss compares the memory with.
+
+    The loss reads train-mode features. The official encoder (CLIP ViT, LayerNorm) gives the same features in
+    eval mode, so the official code builds the memory in eval mode; a BatchNorm CNN trained from scratch does not
+    (its running statistics lag its batch statistics: cosine 0.045 between the two after one world epoch), and a
+    memory built in eval mode then lives in another space and PCL dominates the loss. So BatchNorm encoders are
+    run in train mode here, on shuffled batches of the training size, without gradient, and their running
+    statistics are put back afterwards; encoders without BatchNorm run in eval mode as the official code does."""
+    batch_norm = has_batch_norm(model)
+    saved = {name: value.clone() for name, value in model.named_buffers()} if batch_norm else {}
     device = next(model.parameters()).device
-    parts = [model.bnneck(model.features(torch.from_numpy(normalise_batch(crops.images[i:i + 128], spec)).to(device)))
-             for i in range(0, len(crops), 128)]
-    model.train()
-    return torch.cat(parts)
+    order = rng.permutation(len(crops)) if batch_norm else np.arange(len(crops))
+    out = torch.empty(len(crops), model.embedding_dim, device=device)
+    model.train(batch_norm)
+    try:
+        # equal chunks of about batch_size (a 1-crop remainder would have no batch statistics)
+        for chunk in np.array_split(order, max(1, len(order) // batch_size)):
+            pixels = torch.from_numpy(normalise_batch(crops.images[np.sort(chunk)], spec)).to(device)
+            out[torch.from_numpy(np.sort(chunk)).to(device)] = model.bnneck(model.features(pixels)).float()
+    finally:
+        for name, value in model.named_buffers():
+            if name in saved:
+                value.copy_(saved[name])
+        model.train()
+    return out
 
 
 def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
@@ -164,7 +189,7 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     steps = len(crops[0]) // config.batch_size
 
     def epoch_batches(_: int) -> Iterator[np.ndarray]:
-        memory.rebuild(_bn_features(model, crops[0], spec), targets_all)
+        memory.rebuild(memory_features(model, crops[0], spec, config.batch_size, rng), targets_all)
         return pk_batches(crops[0], config.ids_per_batch, config.batch_size // config.ids_per_batch, steps, rng)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:

@@ -119,3 +119,58 @@ def test_label_smoothed_ce_of_uniform_logits_is_log_n():
     loss = label_smoothed_ce(torch.zeros(5, NUM_IDS), torch.arange(5) % NUM_IDS)
     assert math.isclose(float(loss), math.log(NUM_IDS), rel_tol=1e-6)
     assert np.isfinite(float(loss))
+
+
+def _lagging_bn_encoder(crops, spec, steps=12):
+    """A BatchNorm encoder trained briefly from scratch at a high rate: its running statistics lag its batch
+    statistics, as after the first epochs of a real run."""
+    from edgereid.ops.preprocess import normalise_batch
+
+    torch.manual_seed(0)
+    model = create_model("test_reid", num_classes=NUM_IDS)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+    labels = torch.from_numpy(crops.pids)
+    for step in range(steps):
+        rows = np.random.default_rng(step).choice(len(crops), 16, replace=False)
+        bn = model.bnneck(model.features(torch.from_numpy(normalise_batch(crops.images[rows], spec))))
+        loss = F.cross_entropy(model.classifier(bn), labels[rows])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return model
+
+
+def test_the_pcl_memory_lives_in_the_space_the_loss_reads():
+    """Memory features agree with the train-mode features the PCL loss compares them with (the old eval-mode
+    memory had cosine near 0 to them early in training), and building them leaves BN's running statistics as
+    they were."""
+    from edgereid.data.scene_crops import CropSet
+    from edgereid.methods.dcac import memory_features
+    from edgereid.ops.preprocess import normalise_batch
+
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, (64, 64, 32, 3), dtype=np.uint8)
+    crops = CropSet(images, np.arange(64) % NUM_IDS, np.zeros(64, int))
+    spec = create_model("test_reid").card("test_reid").input
+    model = _lagging_bn_encoder(crops, spec)
+    before = {name: value.clone() for name, value in model.named_buffers()}
+    memory = memory_features(model, crops, spec, 16, np.random.default_rng(0))
+    for name, value in model.named_buffers():
+        assert torch.equal(value, before[name]), name
+    model.train()
+    with torch.no_grad():
+        train_mode = model.bnneck(model.features(torch.from_numpy(normalise_batch(images[:16], spec))))
+        model.eval()
+        eval_mode = model.bnneck(model.features(torch.from_numpy(normalise_batch(images[:16], spec))))
+    agreement = F.cosine_similarity(memory[:16], train_mode).mean()
+    old_agreement = F.cosine_similarity(eval_mode, train_mode).mean()
+    assert agreement > 0.8 and old_agreement < agreement - 0.3, (float(agreement), float(old_agreement))
+
+
+def test_memory_prototypes_are_the_normalised_mean_of_normalised_features():
+    memory = ClusterMemory(2, 2)
+    features = torch.tensor([[10.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    memory.rebuild(features, torch.tensor([0, 0, 1]))
+    # class 0: one long and one short feature count alike (a plain sum would point almost along the long one)
+    torch.testing.assert_close(memory.prototypes[0], torch.tensor([1.0, 1.0]) / math.sqrt(2))
+    torch.testing.assert_close(memory.prototypes[1], torch.tensor([1.0, 1.0]) / math.sqrt(2))
