@@ -155,6 +155,26 @@ def memory_features(model: nn.Module, crops: CropSet, spec, batch_size: int, rng
     return out
 
 
+# below this share of the encoder's gradient the diffusion term changes nothing measurable (issue 19: it was 0.3 %)
+DIFFUSION_SHARE_FLOOR = 0.01
+
+
+def warn_if_diffusion_is_silent(history: list[dict]) -> float | None:
+    """The diffusion term's mean share of the encoder gradient over the run (None without one), with a
+    ``RuntimeWarning`` when it is under :data:`DIFFUSION_SHARE_FLOOR`: DCAC then trains as its own ablation."""
+    import warnings
+
+    shares = [record["grad_shares"]["ldm"] for record in history if "ldm" in record.get("grad_shares", {})]
+    if not shares:
+        return None
+    share = float(np.mean(shares))
+    if share < DIFFUSION_SHARE_FLOOR:
+        warnings.warn(f"the diffusion loss is {100 * share:.2f} % of the encoder's gradient (per-term norms in "
+                      f"history.json): under {100 * DIFFUSION_SHARE_FLOOR:.0f} % DCAC trains as its ablation; raise "
+                      "ldm_weight or check that the diffusion model listens to its condition", RuntimeWarning)
+    return share
+
+
 def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     """Train the DCAC teacher (or its ablation), save the run, export the encoder; returns the checkpoint."""
     from edgereid.diffusion.ldm import diffusion_spec, load_ldm
@@ -211,8 +231,10 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
             terms["ldm"] = config.ldm_weight * denoising_loss(ldm, pixels, context, generator)
         return terms
 
+    encoder = [p for name, p in model.named_parameters() if not name.startswith(("bnneck", "classifier"))]
     history = fit(parts, parts.parameters(), epoch_batches, step, config.optim, steps,
-                  f"dcac {config.model}" + ("" if use_ldm else " (no diffusion)"))
+                  f"dcac {config.model}" + ("" if use_ldm else " (no diffusion)"), probe_params=encoder)
+    warn_if_diffusion_is_silent(history)
     model.cpu()
     title = f"DCAC teacher {config.model}" + ("" if use_ldm else " without the diffusion loss")
     return finish_run(model, model.card(config.model), config.out, config_dict, history, title, config.export)

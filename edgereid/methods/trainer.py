@@ -34,15 +34,33 @@ def _lr_factor(step: int, total: int, warmup: int, final: float) -> float:
     return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+# per-term gradient norms are measured on this many steps of every epoch (each costs one backward per term)
+GRADIENT_PROBES_PER_EPOCH = 4
+
+
+def term_gradient_norms(terms: dict[str, torch.Tensor], params: list[nn.Parameter]) -> dict[str, float]:
+    """The norm of each loss term's gradient with respect to ``params`` (the graph is kept for the real step)."""
+    norms = {}
+    for name, term in terms.items():
+        grads = torch.autograd.grad(term, params, retain_graph=True, allow_unused=True)
+        norms[name] = sum(float((g.float() ** 2).sum()) for g in grads if g is not None) ** 0.5
+    return norms
+
+
 def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int], Iterable],
         step: Callable[[object], dict[str, torch.Tensor]], optim: OptimConfig, steps_per_epoch: int,
-        description: str = "train", clip_params: Iterable[nn.Parameter] | None = None) -> list[dict[str, float]]:
+        description: str = "train", clip_params: Iterable[nn.Parameter] | None = None,
+        probe_params: Iterable[nn.Parameter] | None = None) -> list[dict[str, float]]:
     """Train; returns one record per epoch with the mean of every loss term.
 
     Gradients are clipped to ``optim.grad_clip`` (global norm) over ``clip_params`` when given
     (e.g. the backbone only, as CoReFace does), else over every trained parameter. Under ``torchrun``
     each process trains on its slice of every batch and gradients are averaged
-    (:mod:`edgereid.methods.distributed`). A run with no step to take is an error, not an untrained model."""
+    (:mod:`edgereid.methods.distributed`). A run with no step to take is an error, not an untrained model.
+
+    With ``probe_params`` (e.g. the encoder's), each epoch's record also holds ``grad_norms`` and ``grad_shares``:
+    every term's gradient norm on those parameters (mean over :data:`GRADIENT_PROBES_PER_EPOCH` steps) and its
+    share of their sum, so a run shows which term actually trains the encoder."""
     from tqdm import tqdm
 
     if steps_per_epoch < 1 and optim.epochs > 0:
@@ -50,6 +68,7 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
                           fix="lower batch_size below the number of training crops, or give more data")
     torch.set_num_threads(optim.threads)
     params = [p for p in params if p.requires_grad]
+    probe = [p for p in probe_params if p.requires_grad] if probe_params is not None else []
     clipped = params if clip_params is None else [p for p in clip_params if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
     total = optim.epochs * steps_per_epoch
@@ -61,9 +80,14 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
     for epoch in range(optim.epochs):
         model.train()
         sums: dict[str, float] = {}
-        count = 0
+        norm_sums: dict[str, float] = {}
+        count = probes = 0
         for batch in epochs(epoch):
             terms = step(distributed.shard(batch))
+            if probe and count % max(1, steps_per_epoch // GRADIENT_PROBES_PER_EPOCH) == 0:
+                for name, norm in term_gradient_norms(terms, probe).items():
+                    norm_sums[name] = norm_sums.get(name, 0.0) + norm
+                probes += 1
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -78,6 +102,10 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
             bar.update(1)
             bar.set_postfix(epoch=epoch + 1, loss=f"{float(loss.detach()):.3f}")
         history.append({"epoch": epoch + 1, **{k: v / max(count, 1) for k, v in sums.items()}})
+        if probes:
+            norms = {k: v / probes for k, v in norm_sums.items()}
+            history[-1].update(grad_norms=norms, grad_shares={k: v / max(sum(norms.values()), 1e-30)
+                                                              for k, v in norms.items()})
     bar.close()
     model.eval()
     return history
@@ -87,7 +115,8 @@ def plot_history(history: list[dict[str, float]], path: str | Path, title: str) 
     """Loss curves, one line per term, as a PNG."""
     from edgereid.plots import line_plot
 
-    names = dict.fromkeys(name for record in history for name in record if name != "epoch")
+    names = dict.fromkeys(name for record in history for name, value in record.items()
+                          if name != "epoch" and isinstance(value, (int, float)))
     # a term may start later (e.g. CoReFace's contrastive stage): plot it over the epochs it has
     series = {name: ([h["epoch"] for h in history if name in h], [h[name] for h in history if name in h])
               for name in names}

@@ -174,3 +174,27 @@ def test_memory_prototypes_are_the_normalised_mean_of_normalised_features():
     # class 0: one long and one short feature count alike (a plain sum would point almost along the long one)
     torch.testing.assert_close(memory.prototypes[0], torch.tensor([1.0, 1.0]) / math.sqrt(2))
     torch.testing.assert_close(memory.prototypes[1], torch.tensor([1.0, 1.0]) / math.sqrt(2))
+
+
+def test_per_term_gradient_shares_are_recorded_and_a_silent_diffusion_term_warns():
+    from edgereid.methods.dcac import warn_if_diffusion_is_silent
+    from edgereid.methods.run_config import OptimConfig
+    from edgereid.methods.trainer import fit
+
+    torch.manual_seed(0)
+    encoder, head = torch.nn.Linear(4, 4), torch.nn.Linear(4, 1)
+    model = torch.nn.ModuleDict({"encoder": encoder, "head": head})
+
+    def step(_):
+        feature = encoder(torch.ones(2, 4))
+        return {"big": head(feature).pow(2).mean(), "small": 1e-4 * feature.pow(2).mean(),
+                "elsewhere": head.weight.pow(2).sum()}  # reaches no encoder parameter
+
+    history = fit(model, model.parameters(), lambda _: range(4), step, OptimConfig(epochs=2, threads=1), 4,
+                  probe_params=encoder.parameters())
+    shares = history[0]["grad_shares"]
+    assert shares["elsewhere"] == 0 and shares["small"] < 0.01 < shares["big"]
+    assert abs(sum(shares.values()) - 1) < 1e-6 and set(history[1]["grad_norms"]) == set(shares)
+    with pytest.warns(RuntimeWarning, match="diffusion loss is"):
+        assert warn_if_diffusion_is_silent([{"grad_shares": {"ldm": 0.003}}]) == pytest.approx(0.003)
+    assert warn_if_diffusion_is_silent([{"id": 1.0}]) is None
