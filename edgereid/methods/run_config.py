@@ -23,13 +23,20 @@ from edgereid.errors import ConfigError
 R = TypeVar("R", bound="RunConfig")
 
 
+OPTIMIZERS = ("adamw", "adam")
+SCHEDULES = ("cosine", "multistep")
+
+
 @dataclass(frozen=True)
 class OptimConfig:
-    """Optimiser and schedule: AdamW, linear warm-up, cosine decay to ``lr * final_lr_fraction``."""
+    """Optimiser and schedule: AdamW (or Adam), linear warm-up from ``lr * warmup_start``, then cosine decay to
+    ``lr * final_lr_fraction`` or (``schedule: multistep``) ``lr * gamma`` at each of the ``milestones`` epochs;
+    ``mixed_precision``: autocast, FP16 with a gradient scaler on CUDA, BF16 on a CPU."""
 
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
         "epochs": (0, 100_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 1.0), "warmup_epochs": (0, 100_000),
-        "final_lr_fraction": (0.0, 1.0), "grad_clip": (0.0, 1e6), "seed": (0, 2**63 - 1), "threads": (1, 1024)}
+        "final_lr_fraction": (0.0, 1.0), "grad_clip": (0.0, 1e6), "seed": (0, 2**63 - 1), "threads": (1, 1024),
+        "warmup_start": (0.0, 1.0), "gamma": (0.0, 1.0)}
 
     epochs: int = 10
     lr: float = 3e-3
@@ -39,9 +46,21 @@ class OptimConfig:
     grad_clip: float = 5.0  # 0: no clipping
     seed: int = 0
     threads: int = 2
+    optimizer: str = "adamw"
+    schedule: str = "cosine"
+    milestones: tuple[int, ...] = ()  # epochs (multistep)
+    gamma: float = 0.1
+    warmup_start: float = 0.0  # the warm-up's first factor (0: lr / warm-up steps)
+    mixed_precision: bool = False
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
+        if self.optimizer not in OPTIMIZERS or self.schedule not in SCHEDULES:
+            raise ConfigError("unknown optimiser or schedule", expected=f"optimizer {OPTIMIZERS}, schedule {SCHEDULES}",
+                              got=f"optimizer {self.optimizer!r}, schedule {self.schedule!r}")
+        if list(self.milestones) != sorted(set(self.milestones)) or any(m < 1 for m in self.milestones):
+            raise ConfigError("milestones are increasing epoch numbers", got=str(self.milestones)[:80])
 
 
 @dataclass(frozen=True, kw_only=True)

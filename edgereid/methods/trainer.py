@@ -1,4 +1,5 @@
-"""A small training loop shared by every method: AdamW, warm-up + cosine schedule, progress bar,
+"""A small training loop shared by every method: AdamW or Adam, warm-up + cosine or multistep schedule, optional
+mixed precision, progress bar,
 loss-curve PNG, and a checkpoint per the contract at the end (written atomically).
 
 Methods supply a ``step(batch) -> dict of named loss terms`` and an iterable of batches per epoch;
@@ -7,6 +8,8 @@ the loop sums the terms, records each one, and keeps the history for the plot.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import hashlib
 import json
 import math
@@ -27,11 +30,16 @@ def config_fingerprint(config: dict) -> str:
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _lr_factor(step: int, total: int, warmup: int, final: float) -> float:
+def lr_factor(step: int, optim: OptimConfig, steps_per_epoch: int) -> float:
+    """The learning-rate multiplier at ``step`` (0-based, counted in batches) for ``optim``'s schedule."""
+    total, warmup = optim.epochs * steps_per_epoch, optim.warmup_epochs * steps_per_epoch
+    ramp = optim.warmup_start + (1 - optim.warmup_start) * (step + 1) / warmup if step < warmup else 1.0
+    if optim.schedule == "multistep":  # stepped per epoch, as WarmupMultiStepLR (the warm-up ramps under it)
+        return ramp * optim.gamma ** bisect.bisect_right(optim.milestones, step // max(steps_per_epoch, 1))
     if step < warmup:
-        return (step + 1) / warmup
+        return ramp
     progress = (step - warmup) / max(1, total - warmup)
-    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
+    return optim.final_lr_fraction + (1 - optim.final_lr_fraction) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 # per-term gradient norms are measured on this many steps of every epoch (each costs one backward per term)
@@ -70,11 +78,17 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
     params = [p for p in params if p.requires_grad]
     probe = [p for p in probe_params if p.requires_grad] if probe_params is not None else []
     clipped = params if clip_params is None else [p for p in clip_params if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    kind = torch.optim.AdamW if optim.optimizer == "adamw" else torch.optim.Adam
+    optimizer = kind(params, lr=optim.lr, weight_decay=optim.weight_decay)
     total = optim.epochs * steps_per_epoch
-    warmup = optim.warmup_epochs * steps_per_epoch
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _lr_factor(s, total, warmup, optim.final_lr_fraction))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, optim, steps_per_epoch))
+    on_cuda = bool(params) and params[0].device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda") if optim.mixed_precision and on_cuda else None
+
+    def autocast():
+        if not optim.mixed_precision:
+            return contextlib.nullcontext()
+        return torch.autocast("cuda" if on_cuda else "cpu", dtype=torch.float16 if on_cuda else torch.bfloat16)
     history: list[dict[str, float]] = []
     bar = tqdm(total=total, desc=description, unit="step", dynamic_ncols=True, disable=not distributed.is_main())
     for epoch in range(optim.epochs):
@@ -83,17 +97,25 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
         norm_sums: dict[str, float] = {}
         count = probes = 0
         for batch in epochs(epoch):
-            terms = step(distributed.shard(batch))
+            with autocast():
+                terms = step(distributed.shard(batch))
             if probe and count % max(1, steps_per_epoch // GRADIENT_PROBES_PER_EPOCH) == 0:
                 for name, norm in term_gradient_norms(terms, probe).items():
                     norm_sums[name] = norm_sums.get(name, 0.0) + norm
                 probes += 1
             loss = sum(terms.values())
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            (scaler.scale(loss) if scaler else loss).backward()
             distributed.average_gradients(params)
-            torch.nn.utils.clip_grad_norm_(clipped, optim.grad_clip)
-            optimizer.step()
+            if scaler:
+                scaler.unscale_(optimizer)
+            if optim.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(clipped, optim.grad_clip)
+            if scaler:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
             distributed.average_buffers(model)
             scheduler.step()
             for name, value in terms.items():

@@ -1,0 +1,49 @@
+"""The shared training loop: schedules, optimisers, mixed precision and clipping switches."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgereid.errors import ConfigError  # noqa: E402
+from edgereid.methods.run_config import OptimConfig  # noqa: E402
+from edgereid.methods.trainer import fit, lr_factor  # noqa: E402
+
+
+def test_the_official_dcac_schedule_warms_up_from_a_tenth_and_steps_down_at_the_milestones():
+    optim = OptimConfig(epochs=60, warmup_epochs=10, warmup_start=0.1, schedule="multistep", milestones=(30, 50))
+    per_epoch = 5
+    factor = [lr_factor(epoch * per_epoch, optim, per_epoch) for epoch in range(60)]
+    assert factor[0] == pytest.approx(0.1 + 0.9 / 50) and factor[5] == pytest.approx(0.1 + 0.9 * 26 / 50)
+    assert factor[10] == factor[29] == 1.0
+    assert factor[30] == pytest.approx(0.1) and factor[49] == pytest.approx(0.1) and factor[50] == pytest.approx(0.01)
+
+
+def test_the_default_schedule_is_unchanged_warm_up_then_cosine():
+    optim = OptimConfig(epochs=4, warmup_epochs=1, final_lr_fraction=0.01)
+    assert lr_factor(0, optim, 10) == pytest.approx(0.1) and lr_factor(9, optim, 10) == pytest.approx(1.0)
+    assert lr_factor(10, optim, 10) == pytest.approx(1.0) and lr_factor(39, optim, 10) < 0.02
+
+
+@pytest.mark.parametrize("settings", [dict(optimizer="adam", grad_clip=0.0), dict(mixed_precision=True)])
+def test_adam_without_clipping_and_bf16_autocast_train(settings):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU(), torch.nn.Linear(16, 1))
+    x, y = torch.randn(64, 8), torch.randn(64, 1)
+    seen = []
+
+    def step(_):
+        out = model(x)
+        seen.append(out.dtype)
+        return {"mse": torch.nn.functional.mse_loss(out.float(), y)}
+
+    history = fit(model, model.parameters(), lambda _: range(10), step,
+                  OptimConfig(epochs=3, lr=0.01, threads=1, **settings), 10)
+    assert history[-1]["mse"] < 0.8 * history[0]["mse"]
+    assert seen[0] == (torch.bfloat16 if settings.get("mixed_precision") else torch.float32)
+
+
+def test_unknown_optimisers_and_unordered_milestones_are_refused():
+    with pytest.raises(ConfigError, match="unknown optimiser"):
+        OptimConfig(optimizer="sgd")
+    with pytest.raises(ConfigError, match="milestones"):
+        OptimConfig(schedule="multistep", milestones=(50, 30))
