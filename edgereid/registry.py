@@ -60,7 +60,8 @@ def list_models(pattern: str = "*", task: str | None = None) -> list[str]:
 
 
 def create_model(name: str, **kwargs: Any) -> Any:
-    """Build a registered model; the model remembers ``name`` and ``kwargs`` for checkpoints."""
+    """Build a registered model; the model remembers ``name`` and ``kwargs`` (or its own ``rebuild_args``) for
+    checkpoints."""
     entry = get_entry(name)
     try:
         model = entry.builder(**kwargs)
@@ -68,5 +69,6 @@ def create_model(name: str, **kwargs: Any) -> Any:
         raise RegistryError(f"bad arguments for model '{name}': {exc}",
                             fix="check the builder's signature in edgereid.models") from exc
     model.registry_name = name
-    model.constructor_args = dict(kwargs)
+    # a model built from outside files (a CLIP folder) says which arguments rebuild it without them
+    model.constructor_args = dict(getattr(model, "rebuild_args", None) or kwargs)
     return model

@@ -10,10 +10,14 @@ LoRA-adapted, the VAE frozen and its latents detached. The denoising loss reache
 through ``l``: the classifier's "dark knowledge" is what the diffusion model corrects.
 ``ldm_weight: 0`` is the paper's own ablation (the baseline without diffusion).
 
-Changes for this SDK's scale, each a config key: the encoder is a CNN from the registry (not CLIP
-ViT-B/16), trained from scratch with AdamW at a CNN learning rate; the diffusion copy of a crop is the
-diffusion model's own input layout (letterboxed, see :func:`edgereid.diffusion.ldm.diffusion_spec`)
-instead of a 128x128 stretch.
+Encoders: ``model: clip_vit_b16`` is the official CLIP ViT-B/16 (from a local CLIP folder,
+:mod:`edgereid.models.clip_reid`), run with the official recipe in ``samples/configs/dcac_ms_to_ma_clip.yaml``
+(Adam 5e-6, warm-up from 0.1x, multistep, no clipping, mixed precision); the world configs use a CNN from the
+registry trained from scratch with AdamW at a CNN learning rate, which this CPU can train. The PCL memory is
+built in the feature space the loss reads (:func:`memory_features`). Each epoch's record in ``history.json``
+holds every term's share of the encoder's gradient; a diffusion share under 1 % warns. Departures that remain,
+each a config key: the diffusion copy of a crop is the diffusion model's own input layout (letterboxed, see
+:func:`edgereid.diffusion.ldm.diffusion_spec`) unless ``diffusion_hw`` is given (128x128 for Stable Diffusion).
 """
 
 from __future__ import annotations
