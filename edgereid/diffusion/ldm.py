@@ -124,8 +124,8 @@ def save_ldm(ldm: LatentDiffusion, path: str | Path, info: dict | None = None) -
     return replace_dir(staged, target)
 
 
-def diffusion_spec(image_hw: tuple[int, int]) -> InputSpec:
-    """The crop layout a diffusion model reads: letterboxed RGB scaled to [-1, 1] (mean = std = 127.5),
-    so the runtime's own preprocessing (:func:`edgereid.ops.preprocess.normalise_batch`) feeds the VAE."""
+def diffusion_spec(image_hw: tuple[int, int], resize: str = "letterbox") -> InputSpec:
+    """The crop layout a diffusion model reads: RGB scaled to [-1, 1] (mean = std = 127.5), letterboxed or
+    stretched, so the runtime's own preprocessing (:func:`edgereid.ops.preprocess.normalise_batch`) feeds the VAE."""
     return InputSpec(height=int(image_hw[0]), width=int(image_hw[1]), color_order="RGB",
-                     mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5), resize="letterbox")
+                     mean=(127.5, 127.5, 127.5), std=(127.5, 127.5, 127.5), resize=resize)

@@ -23,6 +23,35 @@ def photometric_jitter(images: np.ndarray, rng: np.random.Generator) -> np.ndarr
     return np.clip(images * gain + bias, 0, 255).astype(np.uint8)
 
 
+def pad_and_crop(images: np.ndarray, pad: int, rng: np.random.Generator) -> np.ndarray:
+    """Pad every uint8 crop ``[N, H, W, 3]`` by ``pad`` black pixels on each side and cut a random ``H x W`` window
+    back out (torchvision's ``Pad`` + ``RandomCrop``, the ReID augmentation of the official DCAC/CLIP-ReID code)."""
+    if pad <= 0:
+        return images
+    padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    height, width = images.shape[1:3]
+    rows, cols = rng.integers(0, 2 * pad + 1, len(images)), rng.integers(0, 2 * pad + 1, len(images))
+    return np.stack([padded[i, r:r + height, c:c + width] for i, (r, c) in enumerate(zip(rows, cols))])
+
+
+def random_erasing(batch: np.ndarray, probability: float, rng: np.random.Generator,
+                   area: tuple[float, float] = (0.02, 1 / 3), aspect: tuple[float, float] = (0.3, 1 / 0.3)) -> None:
+    """Erase one random rectangle of each normalised crop ``[N, C, H, W]`` with ``probability``, in place, filling
+    it with standard-normal noise (timm's ``RandomErasing(mode="pixel")``, which the official code uses): area a
+    uniform share of the crop in ``area``, aspect ratio log-uniform in ``aspect``; ten tries to fit, as timm."""
+    height, width = batch.shape[2:]
+    for chosen in np.flatnonzero(rng.random(len(batch)) < probability):
+        image = batch[chosen]  # a view: the rectangle is written into the batch
+        for _ in range(10):
+            target = rng.uniform(*area) * height * width
+            ratio = np.exp(rng.uniform(np.log(aspect[0]), np.log(aspect[1])))
+            h, w = int(round(np.sqrt(target * ratio))), int(round(np.sqrt(target / ratio)))
+            if 0 < h < height and 0 < w < width:
+                top, left = rng.integers(0, height - h + 1), rng.integers(0, width - w + 1)
+                image[:, top:top + h, left:left + w] = rng.standard_normal((image.shape[0], h, w))
+                break
+
+
 def pk_batches(crops: CropSet, ids_per_batch: int, per_id: int, steps: int,
                rng: np.random.Generator) -> Iterator[np.ndarray]:
     """``steps`` index batches of P distinct identities x K crops each (with replacement when an

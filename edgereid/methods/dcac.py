@@ -16,8 +16,11 @@ Encoders: ``model: clip_vit_b16`` is the official CLIP ViT-B/16 (from a local CL
 registry trained from scratch with AdamW at a CNN learning rate, which this CPU can train. The PCL memory is
 built in the feature space the loss reads (:func:`memory_features`). Each epoch's record in ``history.json``
 holds every term's share of the encoder's gradient; a diffusion share under 1 % warns. Departures that remain,
-each a config key: the diffusion copy of a crop is the diffusion model's own input layout (letterboxed, see
-:func:`edgereid.diffusion.ldm.diffusion_spec`) unless ``diffusion_hw`` is given (128x128 for Stable Diffusion).
+each a config key: the diffusion copy of a crop is stretched to the diffusion model's own input size unless
+``diffusion_hw`` is given (128x128 for Stable Diffusion, as the official code), or letterboxed
+(``diffusion_resize: letterbox``, for the world model that was trained on letterboxed crops); the ReID
+augmentation is the official flip, pad 10 + random crop and random erasing 0.5 (``pad_crop``,
+``random_erasing``), with ``photometric_jitter`` as an option.
 """
 
 from __future__ import annotations
@@ -34,7 +37,8 @@ from torch.nn import functional as F
 from edgereid.data.scene_crops import CropSet
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
-from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches
+from edgereid.methods.batches import (flip_half, label_map, pad_and_crop, photometric_jitter, pk_batches,
+                                      random_erasing)
 from edgereid.methods.losses import label_smoothed_ce
 from edgereid.methods.reid_data import ReidDataKeys, dataset_folders
 from edgereid.methods.run_config import TrainRun
@@ -53,6 +57,10 @@ class DCACConfig(TrainRun, ReidDataKeys):
 
     ldm: str = "samples/models/ldm_world"
     diffusion_hw: tuple[int, ...] = ()
+    diffusion_resize: str = "stretch"  # the official 128x128 stretch; letterbox for a model trained on bars
+    pad_crop: int = 10  # px, pad + random crop (official)
+    random_erasing: float = 0.5  # probability (official); 0 switches it off
+    photometric_jitter: bool = False  # brightness/contrast jitter (not in the official recipe)
     batch_size: int = 32
     tau: float = 0.6
     lora_rank: int = 8
@@ -67,6 +75,9 @@ class DCACConfig(TrainRun, ReidDataKeys):
     def validate(self, where: str) -> None:
         super().validate(where)
         dataset_folders(self.dataset)
+        if self.diffusion_resize not in ("stretch", "letterbox") or not 0 <= self.random_erasing <= 1:
+            raise ConfigError(f"{where}: diffusion_resize is stretch or letterbox and random_erasing a probability",
+                              got=f"diffusion_resize={self.diffusion_resize!r}, random_erasing={self.random_erasing}")
         if self.tau <= 0 or self.lora_rank < 1:
             raise ConfigError(f"{where}: tau must be positive and lora_rank at least 1",
                               got=f"tau={self.tau}, lora_rank={self.lora_rank}")
@@ -188,7 +199,8 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     spec = create_model(config.model, **config.model_args).card(config.model).input
     use_ldm = config.ldm_weight > 0
     ldm = load_ldm(config.ldm).freeze() if use_ldm else None
-    specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw)) if use_ldm else (spec,)
+    specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw, config.diffusion_resize)) if use_ldm \
+        else (spec,)
     crops = [config.training_crops(s) for s in specs]
     if len(crops) == 2 and not (np.array_equal(crops[0].pids, crops[1].pids)
                                 and np.array_equal(crops[0].cams, crops[1].cams)):
@@ -219,8 +231,12 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops[0].images[index]
         flip_half(images, sample_rng)
-        jittered = normalise_batch(photometric_jitter(images, sample_rng), spec)
-        bn = model.bnneck(model.features(torch.from_numpy(jittered).to(device)))
+        images = pad_and_crop(images, config.pad_crop, sample_rng)
+        if config.photometric_jitter:
+            images = photometric_jitter(images, sample_rng)
+        augmented = normalise_batch(images, spec)
+        random_erasing(augmented, config.random_erasing, sample_rng)
+        bn = model.bnneck(model.features(torch.from_numpy(augmented).to(device)))
         logits = model.classifier(bn)
         target = targets_all[torch.from_numpy(index).to(device)]
         unit = F.normalize(bn, dim=1)
