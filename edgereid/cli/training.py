@@ -133,6 +133,15 @@ def _add_config_arguments(parser: argparse.ArgumentParser, example: str, overrid
                         help=f"override a config key, e.g. --set {override} (repeatable)")
 
 
+def _cmd_diffusion_check(args: argparse.Namespace) -> int:
+    from edgereid.diffusion.ldm import load_ldm
+    from edgereid.methods.ldm_pretrain import conditioning_on_world
+
+    report = conditioning_on_world(load_ldm(args.ldm).freeze(), count=args.crops)
+    print(report.summary())
+    return 0 if report.passed else 1
+
+
 def _add_diffusion(verbs: Verbs) -> None:
     diffusion = verbs.add_parser("diffusion", help="the latent diffusion model the StableKeypoints and DCAC "
                                  "teachers read")
@@ -141,6 +150,12 @@ def _add_diffusion(verbs: Verbs) -> None:
                                      "on the synthetic world (diffusers UNet + VAE)")
     _add_config_arguments(pre, "ldm_world", "unet.optim.epochs=1")
     pre.set_defaults(func=_cmd_diffusion_pretrain)
+    check = diffusion_verbs.add_parser("check", help="does the model listen to its captions? denoising error with "
+                                       "the true, a wrong and no caption on held-out world crops (exit 1 when the "
+                                       "true caption is not 5 %% better than a wrong one)")
+    check.add_argument("--ldm", default="samples/models/ldm_world", help="diffusion model folder with its text encoder")
+    check.add_argument("--crops", type=COUNT, default=256, help="held-out crops to measure on")
+    check.set_defaults(func=_cmd_diffusion_check)
 
 
 def _add_keypoints(verbs: Verbs) -> None:

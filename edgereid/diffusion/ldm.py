@@ -41,6 +41,9 @@ class LatentDiffusion:
     scheduler: object
     image_hw: tuple[int, int]
     text_encoder: nn.Module | None = None
+    # how crops were fitted to image_hw in training: "stretch" (Stable Diffusion's square images, the world model
+    # since issue 19) or "letterbox" (the first world model); readers should feed crops the same way
+    resize: str = "stretch"
 
     @property
     def latent_scale(self) -> float:
@@ -84,12 +87,13 @@ def load_ldm(path: str | Path) -> LatentDiffusion:
                                                           low_cpu_mem_usage=False)
     info = json.loads((root / INFO_FILE).read_text()) if (root / INFO_FILE).is_file() else {}
     image_hw = tuple(info.get("image_hw", (512, 512)))
+    resize = info.get("resize", "letterbox" if info else "stretch")  # world models before "resize" was recorded
     schedule = dict(SD_SCHEDULE)
     if (root / "scheduler" / "scheduler_config.json").is_file():
         stored = json.loads((root / "scheduler" / "scheduler_config.json").read_text())
         schedule.update({k: stored[k] for k in SD_SCHEDULE if k in stored})
     text_encoder = _load_text_encoder(root / "text_encoder") if (root / "text_encoder" / INFO_FILE).is_file() else None
-    return LatentDiffusion(unet, vae, diffusers.DDPMScheduler(**schedule), image_hw, text_encoder)
+    return LatentDiffusion(unet, vae, diffusers.DDPMScheduler(**schedule), image_hw, text_encoder, resize)
 
 
 def _load_text_encoder(folder: Path) -> nn.Module:
@@ -119,7 +123,8 @@ def save_ldm(ldm: LatentDiffusion, path: str | Path, info: dict | None = None) -
         save_file({k: v.contiguous() for k, v in ldm.text_encoder.state_dict().items()},
                   staged / "text_encoder" / "model.safetensors")
         (staged / "text_encoder" / INFO_FILE).write_text(json.dumps(ldm.text_encoder.config()))
-    (staged / INFO_FILE).write_text(json.dumps({"image_hw": list(ldm.image_hw), **(info or {})}, indent=1))
+    (staged / INFO_FILE).write_text(json.dumps({"image_hw": list(ldm.image_hw), "resize": ldm.resize, **(info or {})},
+                                               indent=1))
     staged.chmod(0o755)
     return replace_dir(staged, target)
 

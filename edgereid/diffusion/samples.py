@@ -41,7 +41,7 @@ def sample_sheet(ldm: LatentDiffusion, crops_bgr: np.ndarray, captions: list[str
     the crops' content boxes, so their letterbox bars reach the VAE as the runtime gives them)."""
     from edgereid.plots import write_png
 
-    spec = diffusion_spec(ldm.image_hw)
+    spec = diffusion_spec(ldm.image_hw, ldm.resize)
     recon = _to_bgr(ldm.vae.decode(ldm.encode(torch.from_numpy(normalise_batch(crops_bgr, spec, placement=placement)))
                                    / ldm.latent_scale).sample)
     rows = [np.concatenate(list(row), axis=1) for row in (crops_bgr, recon, generate(ldm, captions))]

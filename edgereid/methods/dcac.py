@@ -16,9 +16,9 @@ Encoders: ``model: clip_vit_b16`` is the official CLIP ViT-B/16 (from a local CL
 registry trained from scratch with AdamW at a CNN learning rate, which this CPU can train. The PCL memory is
 built in the feature space the loss reads (:func:`memory_features`). Each epoch's record in ``history.json``
 holds every term's share of the encoder's gradient; a diffusion share under 1 % warns. Departures that remain,
-each a config key: the diffusion copy of a crop is stretched to the diffusion model's own input size unless
-``diffusion_hw`` is given (128x128 for Stable Diffusion, as the official code), or letterboxed
-(``diffusion_resize: letterbox``, for the world model that was trained on letterboxed crops); the ReID
+each a config key: the diffusion copy of a crop is fitted to the diffusion model's input size the way the model
+was trained (Stable Diffusion: stretched, as the official code; ``diffusion_hw: [128, 128]`` in the paper
+configs), or as ``diffusion_resize`` says; the ReID
 augmentation is the official flip, pad 10 + random crop and random erasing 0.5 (``pad_crop``,
 ``random_erasing``), with ``photometric_jitter`` as an option.
 """
@@ -57,7 +57,7 @@ class DCACConfig(TrainRun, ReidDataKeys):
 
     ldm: str = "samples/models/ldm_world"
     diffusion_hw: tuple[int, ...] = ()
-    diffusion_resize: str = "stretch"  # the official 128x128 stretch; letterbox for a model trained on bars
+    diffusion_resize: str = ""  # stretch (official) or letterbox; empty: as the diffusion model was trained
     pad_crop: int = 10  # px, pad + random crop (official)
     random_erasing: float = 0.5  # probability (official); 0 switches it off
     photometric_jitter: bool = False  # brightness/contrast jitter (not in the official recipe)
@@ -75,7 +75,7 @@ class DCACConfig(TrainRun, ReidDataKeys):
     def validate(self, where: str) -> None:
         super().validate(where)
         dataset_folders(self.dataset)
-        if self.diffusion_resize not in ("stretch", "letterbox") or not 0 <= self.random_erasing <= 1:
+        if self.diffusion_resize not in ("", "stretch", "letterbox") or not 0 <= self.random_erasing <= 1:
             raise ConfigError(f"{where}: diffusion_resize is stretch or letterbox and random_erasing a probability",
                               got=f"diffusion_resize={self.diffusion_resize!r}, random_erasing={self.random_erasing}")
         if self.tau <= 0 or self.lora_rank < 1:
@@ -199,7 +199,7 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     spec = create_model(config.model, **config.model_args).card(config.model).input
     use_ldm = config.ldm_weight > 0
     ldm = load_ldm(config.ldm).freeze() if use_ldm else None
-    specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw, config.diffusion_resize)) if use_ldm \
+    specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw, config.diffusion_resize or ldm.resize)) if use_ldm \
         else (spec,)
     crops = [config.training_crops(s) for s in specs]
     if len(crops) == 2 and not (np.array_equal(crops[0].pids, crops[1].pids)

@@ -11,6 +11,7 @@ encoder on the frozen VAE's latents (captions dropped 10% of the time, the uncon
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,8 @@ class UnetConfig:
 @dataclass(frozen=True)
 class PretrainConfig:
     out: str
-    image_hw: tuple[int, int] = (64, 48)
+    image_hw: tuple[int, int] = (64, 64)
+    resize: str = "stretch"  # crops stretched to image_hw (square, no bars: what Stable Diffusion saw) or letterbox
     data: WorldSpec = field(default_factory=lambda: WorldSpec(seed=120, frames_per_camera=120))
     vae: VaeConfig = field(default_factory=VaeConfig)
     unet: UnetConfig = field(default_factory=UnetConfig)
@@ -90,7 +92,8 @@ def build_ldm(config: PretrainConfig, captions: list[str]) -> LatentDiffusion:
         cross_attention_dim=config.unet.context_dim, attention_head_dim=config.unet.attention_head_dim,
         norm_num_groups=groups)
     text = WordTextEncoder(build_vocabulary(captions), dim=config.unet.context_dim)
-    return LatentDiffusion(unet, vae, diffusers.DDPMScheduler(**SD_SCHEDULE), tuple(config.image_hw), text)
+    return LatentDiffusion(unet, vae, diffusers.DDPMScheduler(**SD_SCHEDULE), tuple(config.image_hw), text,
+                           config.resize)
 
 
 def _check_sizes(config: PretrainConfig) -> None:
@@ -102,10 +105,26 @@ def _check_sizes(config: PretrainConfig) -> None:
                           expected=f"both sides multiples of {multiple}", fix="change image_hw or the channel lists")
 
 
+# held-out people for the conditioning gate (a world seed no diffusion model is trained on)
+GATE_WORLD = WorldSpec(seed=130, identities=60, cameras=2, frames_per_camera=40)
+
+
+def conditioning_on_world(ldm: LatentDiffusion, count: int = 256, world: WorldSpec = GATE_WORLD):
+    """:func:`edgereid.diffusion.conditioning.conditioning_errors` on ``count`` person crops of a held-out world,
+    captioned with the world's attribute text."""
+    from edgereid.diffusion.conditioning import conditioning_errors
+
+    crops, _ = scene_crops(world, person_spec=diffusion_spec(ldm.image_hw, ldm.resize), progress=False)
+    crops = crops.select(np.random.default_rng(0).permutation(len(crops))[:count])
+    people = world.world()
+    captions = [people.identity(int(pid)).text for pid in crops.pids]
+    return conditioning_errors(ldm, crops.images, captions, crops.pids)
+
+
 def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
     """Train the VAE, then the UNet + text encoder; write the folder, loss curves and a sample sheet."""
     _check_sizes(config)
-    spec = diffusion_spec(config.image_hw)
+    spec = diffusion_spec(config.image_hw, config.resize)
     crops, _ = scene_crops(config.data, person_spec=spec)
     world = config.data.world()
     captions = [world.identity(int(pid)).text for pid in crops.pids]
@@ -158,8 +177,11 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
                           lambda _: shuffled_batches(len(crops), config.batch_size, rng),
                           unet_step, config.unet.optim, steps, "diffusion: UNet")
     ldm.freeze()
+    gate = conditioning_on_world(ldm)
+    print(gate.summary())
     info = {"trained_on": f"synthetic world seed {config.data.seed}: {len(crops)} person crops",
-            "captions": "the world's attribute text", "config": config_dict}
+            "captions": "the world's attribute text", "config": config_dict,
+            "conditioning": {**dataclasses.asdict(gate), "gain": gate.gain, "passed": gate.passed}}
     save_ldm(ldm, out, info)
     for stage, records in history.items():
         plot_history(records, out / f"loss_{stage}.png", f"diffusion pretraining: {stage}")

@@ -135,7 +135,7 @@ def learn(config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     ldm = load_ldm(config.ldm)
-    pixels = torch.from_numpy(load_crops(config.crops, diffusion_spec(ldm.image_hw), limit=config.max_crops))
+    pixels = torch.from_numpy(load_crops(config.crops, diffusion_spec(ldm.image_hw, ldm.resize), limit=config.max_crops))
     if len(pixels) < config.batch_size:
         raise InputError(f"{config.crops} holds {len(pixels)} crops", expected=f"at least batch_size={config.batch_size}",
                          fix="add crops or lower batch_size")

@@ -55,7 +55,7 @@ class KeypointTeacher:
             raise CheckpointError(f"{path} was learnt on a diffusion model of another input size",
                                   expected=f"image size {json.loads(meta['image_hw'])}", got=f"{list(self.image_hw)}",
                                   fix="pass the diffusion model the tokens were learnt with (--ldm)")
-        self.spec = diffusion_spec(self.image_hw)
+        self.spec = diffusion_spec(self.image_hw, self.ldm.resize)
         self.augment = json.loads(meta["augment"])
         self.tta_views = int(meta["tta_views"]) if tta_views is None else tta_views
         self.token_maps = TokenMaps(self.ldm, embedding[None], tuple(json.loads(meta["layers"])),
