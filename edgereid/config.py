@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import yaml
 
 from edgereid.errors import ConfigError
+from edgereid.fileio import read_bounded_text
 
 T = TypeVar("T")
 
@@ -71,16 +72,7 @@ def _expanded_nodes(node: yaml.Node, memo: dict[int, float]) -> float:
 def load_yaml(path: str | Path) -> dict[str, Any]:
     """Read a YAML mapping within the budgets; errors say which file and where."""
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}", fix="check the path")
-    size = path.stat().st_size
-    if size > MAX_CONFIG_BYTES:
-        raise ConfigError(f"{path} is too large for a config file", expected=f"at most {MAX_CONFIG_BYTES} bytes",
-                          got=f"{size} bytes")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text", got=str(exc)[:120], fix="save the file as UTF-8") from exc
+    text = read_bounded_text(path, MAX_CONFIG_BYTES, "config file", ConfigError)
     loader = _ConfigLoader(text)
     try:
         node = loader.get_single_node()

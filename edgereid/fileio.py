@@ -11,7 +11,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from edgereid.errors import OutputPathError
+from edgereid.errors import EdgeReidError, InputError, OutputPathError
 
 # The image files crop folders, galleries and calibration sets are read from.
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -91,3 +91,18 @@ def replace_dir(staged: str | Path, target: str | Path) -> Path:
         raise
     shutil.rmtree(old, ignore_errors=True)
     return target
+
+
+def read_bounded_text(path: str | Path, limit: int, what: str, error: type[EdgeReidError] = InputError) -> str:
+    """The UTF-8 text of ``path``, after checking that it is a file of at most ``limit`` bytes (a reader never
+    loads more than it expects); ``error`` is raised, naming ``what`` the file should have been."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} not found: {path}", fix="check the path")
+    size = path.stat().st_size
+    if size > limit:
+        raise error(f"{path} is too large for a {what}", expected=f"at most {limit} bytes", got=f"{size} bytes")
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise error(f"{path} is not UTF-8 text", got=str(exc)[:120], fix="save the file as UTF-8") from exc

@@ -26,20 +26,11 @@ import numpy as np
 
 from edgereid.data.datasets import SYSU_IR_CAMERAS, ImageRecord, ReidSplit, read_sysu_like
 from edgereid.errors import InputError
+from edgereid.fileio import read_bounded_text
 
 MAX_LIST_BYTES = 256 << 20  # the largest split list or caption JSON read (CUHK-PEDES' is about 30 MB)
 SYSU_SEARCH_CAMERAS = {"all": (1, 2, 4, 5), "indoor": (1, 2)}
 REGDB_TRIALS = tuple(range(1, 11))
-
-
-def _bounded_text(path: Path, what: str) -> str:
-    if not path.is_file():
-        raise InputError(f"missing {what} {path}", fix="point to the dataset's own folder, unchanged")
-    size = path.stat().st_size
-    if size > MAX_LIST_BYTES:
-        raise InputError(f"{path} is too large for a {what}", expected=f"at most {MAX_LIST_BYTES >> 20} MiB",
-                         got=f"{size >> 20} MiB")
-    return path.read_text(encoding="utf-8")
 
 
 def read_sysu_mm01(root: str | Path) -> ReidSplit:
@@ -79,7 +70,8 @@ _REGDB_LINE = re.compile(r"^(\S+)\s+(-?\d+)$")
 
 def _regdb_list(root: Path, name: str, modality: str) -> list[ImageRecord]:
     records = []
-    for number, line in enumerate(_bounded_text(root / "idx" / name, "RegDB split list").splitlines(), 1):
+    text = read_bounded_text(root / "idx" / name, MAX_LIST_BYTES, "RegDB split list")
+    for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
         match = _REGDB_LINE.match(line.strip())
@@ -123,7 +115,7 @@ def read_text_person(json_path: str | Path, images: str | Path | None = None) ->
     json_path = Path(json_path)
     root = Path(images) if images else json_path.parent / "imgs"
     try:
-        entries = json.loads(_bounded_text(json_path, "caption file"))
+        entries = json.loads(read_bounded_text(json_path, MAX_LIST_BYTES, "caption file"))
     except json.JSONDecodeError as exc:
         raise InputError(f"{json_path} is not JSON", got=str(exc)[:120]) from exc
     if not isinstance(entries, list):

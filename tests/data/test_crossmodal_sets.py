@@ -96,7 +96,7 @@ def test_regdb_reads_a_trial_in_both_directions(regdb):
 
 
 def test_regdb_refuses_bad_lines_paths_outside_and_missing_trials(regdb):
-    with pytest.raises(InputError, match="missing RegDB split list"):
+    with pytest.raises(InputError, match="RegDB split list not found"):
         read_regdb(regdb, trial=2)
     (regdb / "idx" / "test_visible_1.txt").write_text("Visible/3/x.bmp\n")
     with pytest.raises(InputError, match="is not 'path label'"):
