@@ -7,6 +7,15 @@
 * **RegDB** (visible-thermal): ``Visible/{pid}/*.bmp``, ``Thermal/{pid}/*.bmp`` and the split lists
   ``idx/{train,test}_{visible,thermal}_{trial}.txt`` (10 trials), one ``relative/path label`` per line; queries are
   one modality's test images and the gallery the other's.
+* **LLCM** (visible / near-infrared, low light): ``test_vis/cam{1..9}/{pid:04d}/*.jpg``,
+  ``test_nir/cam{1,2,4..9}/{pid:04d}/*.jpg``, ``idx/test_id.txt`` (comma-separated identities) and the training lists
+  ``idx/train_vis.txt`` / ``idx/train_nir.txt`` (``path label`` lines); queries are every test image of one
+  modality, the gallery one random image per identity and camera of the other (10 trials), as the release's
+  data manager draws them.
+* **PKU-Sketch**: ``sketch/{pid}.jpg`` (one per identity), ``photo/{pid}_{camera}_{frame}.jpg`` (two per identity)
+  and ``styleAnnotation/{style}_{count}.txt`` (the identities drawn in each of five styles); each trial holds out
+  50 identities, per style as the split script distributed with the benchmark code does (11, 5, 20, 8 and 6 of
+  styles a-e); queries are their sketches, the gallery their photos.
 * **Text-to-person** (CUHK-PEDES ``reid_raw.json``, ICFG-PEDES ``ICFG-PEDES.json``, RSTPReid
   ``data_captions.json``): a JSON list of images, each with ``id``, ``split``, ``captions`` and ``file_path``
   (``img_path`` in RSTPReid), relative to ``imgs/``.
@@ -44,12 +53,16 @@ def sysu_gallery(pool: list[ImageRecord], mode: str = "all", trial: int = 0, sho
     ``mode``'s search (``all`` or ``indoor``), drawn with the trial number as the seed."""
     if mode not in SYSU_SEARCH_CAMERAS:
         raise InputError("unknown SYSU-MM01 search mode", expected=" or ".join(SYSU_SEARCH_CAMERAS), got=repr(mode))
-    rng = np.random.default_rng(trial)
     cameras = {number - 1 for number in SYSU_SEARCH_CAMERAS[mode]}  # records hold 0-based cameras
+    return single_shot([r for r in pool if r.camid in cameras and r.modality == "rgb"], trial, shots)
+
+
+def single_shot(pool: list[ImageRecord], trial: int, shots: int = 1) -> list[ImageRecord]:
+    """``shots`` random images of every (identity, camera) of ``pool``, drawn with the trial number as the seed."""
+    rng = np.random.default_rng(trial)
     groups: dict[tuple[int, int], list[ImageRecord]] = {}
     for record in pool:
-        if record.camid in cameras and record.modality == "rgb":
-            groups.setdefault((record.pid, record.camid), []).append(record)
+        groups.setdefault((record.pid, record.camid), []).append(record)
     gallery = []
     for key in sorted(groups):
         images = sorted(groups[key], key=lambda r: r.path.name)
@@ -68,9 +81,14 @@ def sysu_queries(split: ReidSplit, mode: str = "all") -> list[ImageRecord]:
 _REGDB_LINE = re.compile(r"^(\S+)\s+(-?\d+)$")
 
 
-def _regdb_list(root: Path, name: str, modality: str) -> list[ImageRecord]:
+_CAMERA_IN_PATH = re.compile(r"cam(\d+)")
+
+
+def _path_label_list(root: Path, name: str, modality: str) -> list[ImageRecord]:
+    """The ``idx/name`` list of ``relative/path label`` lines (RegDB, LLCM); the camera from a ``cam{n}`` folder in
+    the path, else 0 for visible and 1 for the other modality."""
     records = []
-    text = read_bounded_text(root / "idx" / name, MAX_LIST_BYTES, "RegDB split list")
+    text = read_bounded_text(root / "idx" / name, MAX_LIST_BYTES, "split list")
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
             continue
@@ -81,8 +99,9 @@ def _regdb_list(root: Path, name: str, modality: str) -> list[ImageRecord]:
         path = (root / match.group(1)).resolve()
         if root.resolve() not in path.parents:
             raise InputError(f"{root / 'idx' / name} line {number} points outside the dataset", got=match.group(1))
-        records.append(ImageRecord(path=path, pid=int(match.group(2)), camid=0 if modality == "rgb" else 1,
-                                   modality=modality))
+        camera = _CAMERA_IN_PATH.search(match.group(1))
+        records.append(ImageRecord(path=path, pid=int(match.group(2)), modality=modality,
+                                   camid=int(camera.group(1)) - 1 if camera else 0 if modality == "rgb" else 1))
     return records
 
 
@@ -92,11 +111,75 @@ def read_regdb(root: str | Path, trial: int = 1, query: str = "visible") -> Reid
     root = Path(root)
     if trial not in REGDB_TRIALS or query not in ("visible", "thermal"):
         raise InputError("RegDB has trials 1-10 and visible or thermal queries", got=f"trial {trial}, query {query!r}")
-    lists = {(part, kind): _regdb_list(root, f"{part}_{kind}_{trial}.txt", "rgb" if kind == "visible" else "ir")
+    lists = {(part, kind): _path_label_list(root, f"{part}_{kind}_{trial}.txt", "rgb" if kind == "visible" else "ir")
              for part in ("train", "test") for kind in ("visible", "thermal")}
     other = "thermal" if query == "visible" else "visible"
     return ReidSplit(train=lists["train", "visible"] + lists["train", "thermal"], query=lists["test", query],
                      gallery=lists["test", other])
+
+
+LLCM_FOLDERS = {"vis": ("test_vis", "rgb"), "nir": ("test_nir", "ir")}
+
+
+def read_llcm(root: str | Path, query: str = "vis", trial: int = 0) -> ReidSplit:
+    """LLCM's test protocol for one trial: every test image of ``query`` (``vis`` or ``nir``) as a query, one random
+    image per identity and camera of the other modality as the gallery; training from the two ``idx`` lists."""
+    root = Path(root)
+    if query not in LLCM_FOLDERS:
+        raise InputError("LLCM queries are vis or nir", got=repr(query))
+    test_ids = set(_id_list(root / "idx" / "test_id.txt"))
+    by_modality = {}
+    for kind, (folder, modality) in LLCM_FOLDERS.items():
+        cameras = sorted((int(p.name[3:]), p) for p in (root / folder).glob("cam*") if p.name[3:].isdigit())
+        if not cameras:
+            raise InputError(f"{root / folder} holds no cam{{n}} folders", fix="point to the LLCM folder, unchanged")
+        by_modality[kind] = [ImageRecord(path=image, pid=int(pid_folder.name), camid=number - 1, modality=modality)
+                             for number, camera in cameras for pid_folder in sorted(camera.iterdir())
+                             if pid_folder.name.isdigit() and int(pid_folder.name) in test_ids
+                             for image in sorted(pid_folder.iterdir()) if image.is_file()]
+    other = "nir" if query == "vis" else "vis"
+    train = _path_label_list(root, "train_vis.txt", "rgb") + _path_label_list(root, "train_nir.txt", "ir")
+    return ReidSplit(train=train, query=by_modality[query], gallery=single_shot(by_modality[other], trial))
+
+
+def _id_list(path: Path) -> list[int]:
+    text = read_bounded_text(path, MAX_LIST_BYTES, "identity list").strip()
+    try:
+        return [int(token) for token in re.split(r"[,\s]+", text) if token]
+    except ValueError as exc:
+        raise InputError(f"{path} is not a list of identity numbers", got=text[:80], expected="e.g. 1,2,4") from exc
+
+
+PKU_SKETCH_TEST_PER_STYLE = {"a": 11, "b": 5, "c": 20, "d": 8, "e": 6}  # 50 held-out identities per trial
+
+
+def read_pku_sketch(root: str | Path, trial: int = 0) -> ReidSplit:
+    """PKU-Sketch, one trial: the held-out identities' sketches as queries and their photos as the gallery, the
+    other identities' sketches and photos for training (sketches are modality ``sketch``, camera -1)."""
+    root = Path(root)
+    styles = {}
+    for path in sorted((root / "styleAnnotation").glob("*_*.txt")):
+        styles[path.stem.split("_")[0]] = _id_list(path)
+    if not styles:
+        raise InputError(f"{root} has no styleAnnotation/{{style}}_{{count}}.txt files",
+                         fix="point to the PKUSketchRE-ID folder, unchanged")
+    rng = np.random.default_rng(trial)
+    held_out = set()
+    for style, ids in sorted(styles.items()):
+        count = PKU_SKETCH_TEST_PER_STYLE.get(style, round(len(ids) / 4))
+        held_out |= set(rng.choice(sorted(ids), min(count, len(ids)), replace=False).tolist())
+    sketches = [ImageRecord(path=p, pid=int(p.stem), camid=-1, modality="sketch")
+                for p in sorted((root / "sketch").glob("*.jpg")) if p.stem.isdigit()]
+    photos = []
+    for path in sorted((root / "photo").glob("*.jpg")):
+        parts = path.stem.split("_")
+        if len(parts) != 3 or not all(part.isdigit() for part in parts):
+            raise InputError(f"{path} is not named like a PKU-Sketch photo", expected="PID_CAMERA_FRAME.jpg",
+                             got=path.name)
+        photos.append(ImageRecord(path=path, pid=int(parts[0]), camid=int(parts[1]), modality="rgb"))
+    return ReidSplit(train=[r for r in sketches + photos if r.pid not in held_out],
+                     query=[r for r in sketches if r.pid in held_out],
+                     gallery=[r for r in photos if r.pid in held_out])
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,9 @@
   identity from camera 2 are ignored for queries from camera 3 (the two share a location); the CMC curve counts
   identities in the order they first appear in the ranking (several gallery images of one identity are one
   candidate); mAP is over every kept gallery image. Results are the mean over trials (10 in the papers).
-* RegDB: the standard ranking, nothing removed (query and gallery are different modalities by construction).
+* LLCM, as its release's evaluation: the same, ignoring gallery images of the query's identity from the query's
+  own camera number.
+* RegDB and PKU-Sketch: the standard ranking, nothing removed (query and gallery are different modalities by construction).
 * Text-to-person (CUHK-PEDES, ICFG-PEDES, RSTPReid): each caption ranks the gallery images by cosine; R@k is the
   share of captions with an image of their identity in the top k, and mAP as usual.
 
@@ -39,11 +41,26 @@ def _average_precision(hits: np.ndarray) -> float:
 def sysu_metrics(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
                  q_cams: np.ndarray, g_cams: np.ndarray, max_rank: int = 20) -> dict[str, float]:
     """Rank-1/5/10/20 and mAP of one SYSU-MM01 trial (cameras 1-based, as the dataset numbers them)."""
+    return _identity_metrics(query, gallery, q_pids, g_pids, q_cams, g_cams, max_rank,
+                             lambda q_cam, cams: (q_cam == 3) & (cams == 2))
+
+
+def llcm_metrics(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
+                 q_cams: np.ndarray, g_cams: np.ndarray, max_rank: int = 20) -> dict[str, float]:
+    """LLCM's scoring: as SYSU-MM01's, with the query's identity ignored in the query's own camera (the visible
+    and near-infrared images of one camera number come from one place)."""
+    return _identity_metrics(query, gallery, q_pids, g_pids, q_cams, g_cams, max_rank,
+                             lambda q_cam, cams: cams == q_cam)
+
+
+def _identity_metrics(query, gallery, q_pids, g_pids, q_cams, g_cams, max_rank, same_place) -> dict[str, float]:
+    """CMC over identities in first-appearance order and mAP, ignoring gallery entries of the query's identity
+    where ``same_place(query camera, gallery cameras)``."""
     q_pids, g_pids, q_cams, g_cams = (np.asarray(a) for a in (q_pids, g_pids, q_cams, g_cams))
     order = _ranked(query, gallery)
     cmc, aps = np.zeros(max_rank), []
     for row, ranked in enumerate(order):
-        keep = ~((g_pids[ranked] == q_pids[row]) & (q_cams[row] == 3) & (g_cams[ranked] == 2))
+        keep = ~((g_pids[ranked] == q_pids[row]) & same_place(q_cams[row], g_cams[ranked]))
         kept = g_pids[ranked][keep]
         hits = kept == q_pids[row]
         if not hits.any():
@@ -55,7 +72,7 @@ def sysu_metrics(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, g_p
             cmc[position:] += 1
         aps.append(_average_precision(hits))
     if not aps:
-        raise InputError("no SYSU-MM01 query has its identity in the gallery", fix="check the trial's gallery")
+        raise InputError("no query has its identity in the gallery", fix="check the trial's gallery")
     cmc /= len(aps)
     return {"rank1": float(cmc[0]), "rank5": float(cmc[4]), "rank10": float(cmc[9]), "rank20": float(cmc[19]),
             "mAP": float(np.mean(aps)), "queries": len(aps)}

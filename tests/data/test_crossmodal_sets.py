@@ -1,5 +1,5 @@
-"""Readers and protocols of SYSU-MM01, RegDB and the text-to-person sets, on hand-made folders in the real layouts
-(``pytest -k sysu_mm01``, ``-k regdb``, ``-k pedes``)."""
+"""Readers and protocols of SYSU-MM01, RegDB, LLCM, PKU-Sketch and the text-to-person sets, on hand-made folders in
+the real layouts (``pytest -k sysu_mm01``, ``-k regdb``, ``-k llcm``, ``-k pku_sketch``, ``-k pedes``)."""
 
 import json
 from pathlib import Path
@@ -8,10 +8,10 @@ import cv2
 import numpy as np
 import pytest
 
-from edgereid.data.crossmodal_sets import (read_regdb, read_sysu_mm01, read_text_person, sysu_gallery, sysu_queries,
-                                           text_person_test)
+from edgereid.data.crossmodal_sets import (read_llcm, read_pku_sketch, read_regdb, read_sysu_mm01, read_text_person,
+                                           sysu_gallery, sysu_queries, text_person_test)
 from edgereid.errors import InputError
-from edgereid.eval.crossmodal_protocols import mean_over_trials, ranking_metrics, sysu_metrics
+from edgereid.eval.crossmodal_protocols import llcm_metrics, mean_over_trials, ranking_metrics, sysu_metrics
 
 PIXEL = np.full((8, 4, 3), 128, np.uint8)
 
@@ -96,7 +96,7 @@ def test_regdb_reads_a_trial_in_both_directions(regdb):
 
 
 def test_regdb_refuses_bad_lines_paths_outside_and_missing_trials(regdb):
-    with pytest.raises(InputError, match="RegDB split list not found"):
+    with pytest.raises(InputError, match="split list not found"):
         read_regdb(regdb, trial=2)
     (regdb / "idx" / "test_visible_1.txt").write_text("Visible/3/x.bmp\n")
     with pytest.raises(InputError, match="is not 'path label'"):
@@ -133,3 +133,49 @@ def test_pedes_reader_refuses_malformed_entries(tmp_path):
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(InputError, match="is not JSON"):
         read_text_person(tmp_path / "bad.json")
+
+
+def test_llcm_reader_protocol_and_scoring(tmp_path):
+    """Identities 1-2 train (through the idx lists), 3-4 test; visible cameras 1-3, near-infrared 1 and 2."""
+    (tmp_path / "idx").mkdir()
+    for folder, cameras, tag in (("test_vis", (1, 2, 3), "vis"), ("test_nir", (1, 2), "nir")):
+        for camera in cameras:
+            for pid in (3, 4):
+                for k in range(2):
+                    _image(tmp_path / folder / f"cam{camera}" / f"{pid:04d}" / f"{pid:04d}_c{camera:02d}_s1_f{k}_{tag}.jpg")
+    (tmp_path / "idx" / "test_id.txt").write_text("3,4\n")
+    for name, tag in (("train_vis.txt", "vis"), ("train_nir.txt", "nir")):
+        lines = []
+        for pid in (1, 2):
+            relative = f"train_{tag}/cam4/{pid:04d}/{pid:04d}_c04_s1_f0_{tag}.jpg"
+            _image(tmp_path / relative)
+            lines.append(f"{relative} {pid - 1}")
+        (tmp_path / "idx" / name).write_text("\n".join(lines) + "\n")
+    split = read_llcm(tmp_path, query="nir", trial=0)
+    assert len(split.train) == 4 and {r.camid for r in split.train} == {3}
+    assert len(split.query) == 2 * 2 * 2 and {r.modality for r in split.query} == {"ir"}
+    assert len(split.gallery) == 2 * 3 and {(r.pid, r.camid) for r in split.gallery} == {(p, c) for p in (3, 4)
+                                                                                           for c in (0, 1, 2)}
+    assert [r.path for r in read_llcm(tmp_path, "nir", 0).gallery] == [r.path for r in split.gallery]
+    gallery = np.eye(3, dtype=np.float32)
+    # the nearest image is the query's identity in the query's own camera (ignored), then identity 4, then 3
+    scores = llcm_metrics(np.array([[1.0, 0.9, 0.8]], np.float32), gallery, [3], [3, 4, 3], [1], [1, 2, 2])
+    assert scores["rank1"] == 0 and scores["rank5"] == 1 and scores["mAP"] == pytest.approx(0.5)
+
+
+def test_pku_sketch_reader_holds_out_identities_per_style(tmp_path):
+    (tmp_path / "styleAnnotation").mkdir()
+    for style, ids in (("a", range(1, 17)), ("b", range(17, 21))):
+        (tmp_path / "styleAnnotation" / f"{style}_{len(ids)}.txt").write_text("\n".join(map(str, ids)) + "\n")
+        for pid in ids:
+            _image(tmp_path / "sketch" / f"{pid}.jpg")
+            for camera in (1, 2):
+                _image(tmp_path / "photo" / f"{pid}_{camera:02d}_{100 + pid}.jpg")
+    split = read_pku_sketch(tmp_path, trial=0)
+    held_out = {r.pid for r in split.query}
+    assert len(held_out) == 15 and len(held_out & set(range(17, 21))) == 4  # 11 of a's 16, b's 4 (5 asked)
+    assert {r.modality for r in split.query} == {"sketch"} and len(split.gallery) == 2 * len(held_out)
+    assert not held_out & {r.pid for r in split.train}
+    (tmp_path / "photo" / "junk.jpg").write_bytes(b"")
+    with pytest.raises(InputError, match="not named like a PKU-Sketch photo"):
+        read_pku_sketch(tmp_path)
