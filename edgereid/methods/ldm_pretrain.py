@@ -64,6 +64,9 @@ class PretrainConfig:
     unet: UnetConfig = field(default_factory=UnetConfig)
     batch_size: int = 16
     samples: bool = True
+    # a diffusion folder this run continues from: its VAE and latent scale are kept (no VAE stage) and its UNet
+    # and text encoder train further; "" trains everything from scratch
+    init: str = ""
 
     @classmethod
     def load(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "PretrainConfig":
@@ -121,6 +124,21 @@ def conditioning_on_world(ldm: LatentDiffusion, count: int = 256, world: WorldSp
     return conditioning_errors(ldm, crops.images, captions, crops.pids)
 
 
+def _continued(config: PretrainConfig) -> LatentDiffusion:
+    """The model of ``config.init``, checked to read crops as ``config`` says, with its denoiser trainable."""
+    from edgereid.diffusion.ldm import load_ldm
+    from edgereid.errors import ConfigError
+
+    ldm = load_ldm(config.init)
+    if tuple(ldm.image_hw) != tuple(config.image_hw) or ldm.resize != config.resize or ldm.text_encoder is None:
+        raise ConfigError(f"init {config.init} does not read crops as this config does",
+                          expected=f"image_hw {tuple(config.image_hw)}, resize {config.resize}, a text encoder",
+                          got=f"image_hw {tuple(ldm.image_hw)}, resize {ldm.resize}")
+    for module in (ldm.unet, ldm.text_encoder):
+        module.requires_grad_(True)
+    return ldm
+
+
 def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
     """Train the VAE, then the UNet + text encoder; write the folder, loss curves and a sample sheet."""
     _check_sizes(config)
@@ -129,7 +147,7 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
     world = config.data.world()
     captions = [world.identity(int(pid)).text for pid in crops.pids]
     torch.manual_seed(config.vae.optim.seed)
-    ldm = build_ldm(config, captions)
+    ldm = _continued(config) if config.init else build_ldm(config, captions)
     rng = np.random.default_rng(config.vae.optim.seed)
     steps = len(crops) // config.batch_size
 
@@ -146,11 +164,14 @@ def pretrain(config: PretrainConfig, config_dict: dict[str, Any]) -> Path:
         return {"reconstruction": F.l1_loss(recon, target), "kl": posterior.kl().mean() * config.vae.kl_weight}
 
     out = Path(config.out)
-    history = {"vae": fit(ldm.vae, ldm.vae.parameters(), lambda _: shuffled_batches(len(crops), config.batch_size, rng),
-                          vae_step, config.vae.optim, steps, "diffusion: VAE")}
+    history = {} if config.init else {
+        "vae": fit(ldm.vae, ldm.vae.parameters(), lambda _: shuffled_batches(len(crops), config.batch_size, rng),
+                   vae_step, config.vae.optim, steps, "diffusion: VAE")}
     ldm.vae.requires_grad_(False).eval()
     with torch.no_grad():
-        if config.vae.scaling_factor > 0:
+        if config.init:
+            scale = ldm.latent_scale
+        elif config.vae.scaling_factor > 0:
             scale = config.vae.scaling_factor
         else:
             sample = torch.from_numpy(normalise_batch(crops.images[:512], spec, placement=crops.placement[:512]))
