@@ -1,0 +1,34 @@
+"""IResNet-18/50/100 (arcface_torch's face backbones) built here: sizes, shapes and the face-model interface."""
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from edgereid.models import create_model  # noqa: E402
+
+# arcface_torch's published parameter counts (its model zoo table): r18 24.0 M, r50 43.6 M, r100 65.2 M
+PUBLISHED_MILLIONS = {"iresnet18": 24.0, "iresnet50": 43.6, "iresnet100": 65.2}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED_MILLIONS))
+def test_parameter_counts_match_the_published_backbones(name):
+    with torch.device("meta"):
+        model = create_model(name)
+    count = sum(p.numel() for p in model.parameters()) / 1e6
+    assert abs(count - PUBLISHED_MILLIONS[name]) < 0.05, count
+
+
+def test_iresnet_embeds_112_faces_through_the_face_interface():
+    torch.manual_seed(0)
+    model = create_model("iresnet18", num_classes=5, dropout=0.4).eval()
+    faces = torch.randn(2, 3, 112, 112)
+    pre = model.pre_embedding(faces)
+    assert pre.shape == (2, 512 * 7 * 7)
+    torch.testing.assert_close(model.embedding_head(pre), model.features(faces))
+    embedding = model(faces)
+    torch.testing.assert_close(embedding.norm(dim=1), torch.ones(2))
+    assert model.classifier.out_features == 5 and not model.bn.weight.requires_grad
+    card = model.card("iresnet18")
+    assert (card.input.height, card.input.width, card.input.mean, card.embedding_dim) == (112, 112, (127.5,) * 3, 512)
+    with pytest.raises(ValueError, match="depth"):
+        create_model("iresnet50", input_size=100)
