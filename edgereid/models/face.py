@@ -16,7 +16,8 @@ FACE_STD = (128.0, 128.0, 128.0)
 
 
 class FaceStudent(nn.Module):
-    """Aligned face crop (at most 64x64) in, L2-normalised embedding out.
+    """Aligned face crop in, L2-normalised embedding out; its input size (a multiple of the trunk's stride, 32 for
+    MobileFaceNet: 32, 64, 112...) is written in its card, which the runtime and the trainers read.
 
     The same class at full width and 64x64 input serves as the high-resolution face teacher
     (``face_teacher_64``); ``classifier`` holds the margin-softmax proxies of a trained teacher,
@@ -27,11 +28,12 @@ class FaceStudent(nn.Module):
     def __init__(self, width: float = 1.0, embedding_dim: int = 128, input_size: int = 64,
                  stages: tuple = MOBILEFACENET_STAGES, num_classes: int = 0) -> None:
         super().__init__()
-        if input_size > 64:
-            raise ValueError(f"the face student takes at most 64x64 input, got {input_size}")
         self.input_hw = (input_size, input_size)
         self.embedding_dim = embedding_dim
         self.trunk = MobileNetV2Trunk(width, stages=stages, act=nn.PReLU)
+        if input_size % self.trunk.stride or input_size < self.trunk.stride:
+            raise ValueError(f"the face model's input must be a multiple of its trunk's stride {self.trunk.stride}, "
+                             f"got {input_size}")
         channels = self.trunk.out_channels * 4
         spatial = input_size // self.trunk.stride
         self.expand = ConvBNAct(self.trunk.out_channels, channels, 1, act=nn.PReLU)
@@ -64,6 +66,13 @@ class FaceStudent(nn.Module):
 def face_mobilefacenet(**kwargs) -> FaceStudent:
     """MobileFaceNet-class, 64x64 input, 128-d (~1M parameters)."""
     return FaceStudent(**kwargs)
+
+
+@register_model("face_mobilefacenet_112", task="face")
+def face_mobilefacenet_112(**kwargs) -> FaceStudent:
+    """MobileFaceNet at the standard 112x112 aligned face, 512-d (the IResNet teachers' size): the student for
+    models distilled from an ``iresnet*`` teacher."""
+    return FaceStudent(**{"input_size": 112, "embedding_dim": 512, **kwargs})
 
 
 @register_model("face_mobilefacenet_32", task="face")

@@ -32,3 +32,10 @@ def test_iresnet_embeds_112_faces_through_the_face_interface():
     assert (card.input.height, card.input.width, card.input.mean, card.embedding_dim) == (112, 112, (127.5,) * 3, 512)
     with pytest.raises(ValueError, match="depth"):
         create_model("iresnet50", input_size=100)
+
+
+def test_the_face_student_takes_the_standard_112_input_and_refuses_sizes_off_its_stride():
+    model = create_model("face_mobilefacenet_112").eval()
+    assert model(torch.randn(2, 3, 112, 112)).shape == (2, 512) and model.card("x").input.height == 112
+    with pytest.raises(ValueError, match="multiple of its trunk's stride"):
+        create_model("face_mobilefacenet", input_size=100)

@@ -14,8 +14,9 @@ from edgereid.registry import register_model
 def test_registry_lists_and_filters():
     assert {"reid_mobilenet_w050", "kp_mobilenet_w050", "face_mobilefacenet"} <= set(list_models())
     assert list_models("test_*") == ["test_face", "test_face_teacher", "test_keypoints", "test_reid"]
-    assert list_models(task="face") == ["face_mobilefacenet", "face_mobilefacenet_32", "face_teacher_64",
-                                         "test_face", "test_face_teacher"]
+    assert list_models(task="face") == ["face_mobilefacenet", "face_mobilefacenet_112", "face_mobilefacenet_32",
+                                         "face_teacher_64", "iresnet100", "iresnet18", "iresnet50", "test_face",
+                                         "test_face_teacher"]
 
 
 def test_duplicate_and_unknown_names_are_errors():
