@@ -141,7 +141,8 @@ def read_verification_bin(path: str | Path) -> VerificationSet:
     if not path.is_file():
         raise InputError(f"verification set not found: {path}", fix="point to e.g. faces_emore/lfw.bin")
     if path.stat().st_size > MAX_VERIFICATION_BYTES:
-        raise InputError(f"{path} is too large for a verification set", expected=f"at most {MAX_VERIFICATION_BYTES} bytes")
+        raise InputError(f"{path} is too large for a verification set",
+                         expected=f"at most {MAX_VERIFICATION_BYTES} bytes")
     try:
         loaded = _NoGlobals(io.BytesIO(path.read_bytes()), encoding="bytes").load()
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as exc:

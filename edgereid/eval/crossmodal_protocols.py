@@ -6,7 +6,8 @@
   candidate); mAP is over every kept gallery image. Results are the mean over trials (10 in the papers).
 * LLCM, as its release's evaluation: the same, ignoring gallery images of the query's identity from the query's
   own camera number.
-* RegDB and PKU-Sketch: the standard ranking, nothing removed (query and gallery are different modalities by construction).
+* RegDB and PKU-Sketch: the standard ranking, nothing removed (query and gallery are different modalities by
+  construction).
 * Text-to-person (CUHK-PEDES, ICFG-PEDES, RSTPReid): each caption ranks the gallery images by cosine; R@k is the
   share of captions with an image of their identity in the top k, and mAP as usual.
 

@@ -42,6 +42,7 @@ from edgereid.methods.batches import flip_half, label_map, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead
 from edgereid.methods.run_config import TrainRun
 from edgereid.methods.trainer import finish_run, fit
+from edgereid.methods import distributed
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
 
@@ -154,6 +155,9 @@ def train(config: FaceMarginConfig, config_dict: dict[str, Any]) -> Path:
     head = ArcMarginHead(model.embedding_dim, num_classes, config.arcface_scale, config.arcface_margin)
     objective = CoReFaceObjective(model, head, config)
     rng = np.random.default_rng(config.optim.seed)
+    device = distributed.device()  # its own GPU under torchrun (cuda:LOCAL_RANK) when there is one, else the CPU
+    model.to(device)
+    head.to(device)
 
     def inputs(index: np.ndarray) -> np.ndarray:
         if hr_inputs is not None:
@@ -165,7 +169,8 @@ def train(config: FaceMarginConfig, config_dict: dict[str, Any]) -> Path:
         epoch, index = batch
         images = inputs(index)
         flip_half(images, rng)
-        return objective(torch.from_numpy(normalise_batch(images, spec)), torch.from_numpy(labels[index]), epoch)
+        return objective(torch.from_numpy(normalise_batch(images, spec)).to(device),
+                         torch.from_numpy(labels[index]).to(device), epoch)
 
     steps = len(renders) // config.batch_size
     backbone = [p for name, p in model.named_parameters() if not name.startswith("classifier.")]
@@ -174,5 +179,6 @@ def train(config: FaceMarginConfig, config_dict: dict[str, Any]) -> Path:
                   step, config.optim, steps, f"{config.method} {config.model}", clip_params=backbone)
     with torch.no_grad():
         model.classifier.weight.copy_(head.weight)
+    model.cpu()
     return finish_run(model, model.card(config.model), config.out, config_dict, history,
                       f"{config.model} ({config.method})", config.export)

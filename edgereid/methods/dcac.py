@@ -199,8 +199,9 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
     spec = create_model(config.model, **config.model_args).card(config.model).input
     use_ldm = config.ldm_weight > 0
     ldm = load_ldm(config.ldm).freeze() if use_ldm else None
-    specs = (spec, diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw, config.diffusion_resize or ldm.resize)) if use_ldm \
-        else (spec,)
+    specs = (spec,)
+    if use_ldm:
+        specs += (diffusion_spec(tuple(config.diffusion_hw) or ldm.image_hw, config.diffusion_resize or ldm.resize),)
     crops = [config.training_crops(s) for s in specs]
     if len(crops) == 2 and not (np.array_equal(crops[0].pids, crops[1].pids)
                                 and np.array_equal(crops[0].cams, crops[1].cams)):

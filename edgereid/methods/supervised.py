@@ -21,6 +21,7 @@ import torch
 from edgereid.card import InputSpec
 from edgereid.data.synthetic import WorldSpec
 from edgereid.data.scene_crops import concat_crops, rendered_face_crops, scene_crops
+from edgereid.methods import distributed
 from edgereid.methods.batches import flip_half, label_map, photometric_jitter, pk_batches, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead, batch_hard_triplet, keypoint_loss, label_smoothed_ce
 from edgereid.methods.run_config import TrainRun
@@ -69,6 +70,7 @@ def train(config: TrainConfig, config_dict: dict[str, Any]) -> Path:
         "reid": _train_reid, "keypoints": _train_keypoints, "face": _train_face}
     torch.manual_seed(config.optim.seed)
     model, history = trainers[task](config)
+    model.cpu()  # the face trainer runs on the GPU when there is one
     return finish_run(model, model.card(config.model), config.out, config_dict, history,
                       f"{config.model} ({task}, supervised)", config.export)
 
@@ -135,12 +137,15 @@ def _train_face(config: TrainConfig) -> tuple[torch.nn.Module, list[dict[str, fl
     labels, num_classes = label_map(crops.pids)
     head = ArcMarginHead(model.embedding_dim, num_classes, config.arcface_scale, config.arcface_margin)
     rng = np.random.default_rng(config.optim.seed)
+    device = distributed.device()
+    model.to(device)
+    head.to(device)
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         images = crops.images[index]
         flip_half(images, rng)
-        embeddings = model.features(torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec)))
-        return {"arcface": head(embeddings, torch.from_numpy(labels[index]))}
+        pixels = torch.from_numpy(normalise_batch(photometric_jitter(images, rng), spec)).to(device)
+        return {"arcface": head(model.features(pixels), torch.from_numpy(labels[index]).to(device))}
 
     steps = len(crops) // config.batch_size
     params = list(model.parameters()) + list(head.parameters())
