@@ -45,6 +45,7 @@ from torch.nn import functional as F
 from edgereid.card import ModelCard
 from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
 from edgereid.errors import CheckpointError, ConfigError
+from edgereid.methods import distributed
 from edgereid.methods.batches import label_map, shuffled_batches
 from edgereid.methods.run_config import DistillRun
 from edgereid.methods.trainer import finish_run, fit
@@ -215,8 +216,10 @@ class CCFaceObjective:
 
 
 def _embed(model: nn.Module, inputs: np.ndarray, spec, batch: int = 256) -> torch.Tensor:
+    """Unnormalised embeddings of ``inputs`` computed where ``model`` lives, returned on the CPU."""
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return torch.cat([model.features(torch.from_numpy(normalise_batch(inputs[i:i + batch], spec)))
+        return torch.cat([model.features(torch.from_numpy(normalise_batch(inputs[i:i + batch], spec)).to(device)).cpu()
                           for i in range(0, len(inputs), batch)])
 
 
@@ -233,6 +236,8 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
         raise ConfigError(f"the teacher has {len(proxies)} proxies but the data has {num_classes} identities",
                           fix="use the teacher's training data section (seed and identities) in the distill config")
     teacher_spec = teacher_card.input
+    device = distributed.device()  # its own GPU under torchrun (cuda:LOCAL_RANK) when there is one, else the CPU
+    teacher.to(device)
     teacher_hr = F.normalize(_embed(teacher, align_faces(renders.images, renders.landmarks, teacher_spec),
                                     teacher_spec))
     target = torch.from_numpy(labels)
@@ -247,22 +252,30 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
     spec = student.card(config.student).input
     student_hr_inputs = align_faces(renders.images, renders.landmarks, spec)
     predictor = Predictor(student.embedding_dim, config.predictor_hidden)
-    objective = CCFaceObjective(student, predictor, proxies, config)
+    student.to(device)
+    predictor.to(device)
+    objective = CCFaceObjective(student, predictor, proxies.to(device), config)
     rng = np.random.default_rng(config.optim.seed)
+    on_device = {name: value.to(device) for name, value in
+                 (("hr", teacher_hr), ("score", teacher_score), ("target", target))}
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         small, landmarks = degrade_faces(renders, index, tuple(config.lr_sizes), rng)
-        lr_images = torch.from_numpy(normalise_batch(align_faces(small, landmarks, spec), spec))
+        lr_images = torch.from_numpy(normalise_batch(align_faces(small, landmarks, spec), spec)).to(device)
+        rows = torch.from_numpy(index).to(device)
         if config.hr_branch == "teacher":
-            hr_target = teacher_hr[index]
+            hr_target = on_device["hr"][rows]
         else:
             with torch.no_grad():
-                hr_target = student.features(torch.from_numpy(normalise_batch(student_hr_inputs[index], spec)))
-        return objective(lr_images, hr_target, teacher_score[index], target[index], teacher_hr[index])
+                hr_target = student.features(
+                    torch.from_numpy(normalise_batch(student_hr_inputs[index], spec)).to(device))
+        return objective(lr_images, hr_target, on_device["score"][rows], on_device["target"][rows],
+                         on_device["hr"][rows])
 
     steps = len(renders) // config.batch_size
     history = fit(student, list(student.parameters()) + list(predictor.parameters()),
                   lambda _: shuffled_batches(len(renders), config.batch_size, rng),
                   step, config.optim, steps, f"ccface {config.student}")
+    student.cpu()
     return finish_run(student, student.card(config.student), config.out, config_dict, history,
                       f"{config.student} (CCFace from {teacher_card.name})", config.export)
