@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgereid.data.datasets import SYSU_IR_CAMERAS, ImageRecord, ReidSplit, read_sysu_like
+from edgereid.data.datasets import SYSU_IR_CAMERAS, ImageRecord, ReidSplit, read_id_list, read_sysu_like
 from edgereid.errors import InputError
 from edgereid.fileio import read_bounded_text
 
@@ -48,12 +48,17 @@ def read_sysu_mm01(root: str | Path) -> ReidSplit:
     return read_sysu_like(root, SYSU_IR_CAMERAS)
 
 
+def _search_cameras(mode: str) -> tuple[int, ...]:
+    """The RGB camera numbers of a SYSU-MM01 search mode."""
+    if mode not in SYSU_SEARCH_CAMERAS:
+        raise InputError("unknown SYSU-MM01 search mode", expected=" or ".join(SYSU_SEARCH_CAMERAS), got=repr(mode))
+    return SYSU_SEARCH_CAMERAS[mode]
+
+
 def sysu_gallery(pool: list[ImageRecord], mode: str = "all", trial: int = 0, shots: int = 1) -> list[ImageRecord]:
     """One trial's gallery: ``shots`` random images (1: single-shot) of every identity from every camera of
     ``mode``'s search (``all`` or ``indoor``), drawn with the trial number as the seed."""
-    if mode not in SYSU_SEARCH_CAMERAS:
-        raise InputError("unknown SYSU-MM01 search mode", expected=" or ".join(SYSU_SEARCH_CAMERAS), got=repr(mode))
-    cameras = {number - 1 for number in SYSU_SEARCH_CAMERAS[mode]}  # records hold 0-based cameras
+    cameras = {number - 1 for number in _search_cameras(mode)}  # records hold 0-based cameras
     return single_shot([r for r in pool if r.camid in cameras and r.modality == "rgb"], trial, shots)
 
 
@@ -73,8 +78,7 @@ def single_shot(pool: list[ImageRecord], trial: int, shots: int = 1) -> list[Ima
 
 def sysu_queries(split: ReidSplit, mode: str = "all") -> list[ImageRecord]:
     """The IR queries: every test IR image (both search modes use all of them)."""
-    if mode not in SYSU_SEARCH_CAMERAS:
-        raise InputError("unknown SYSU-MM01 search mode", expected=" or ".join(SYSU_SEARCH_CAMERAS), got=repr(mode))
+    _search_cameras(mode)
     return [record for record in split.query if record.modality == "ir"]
 
 
@@ -87,7 +91,7 @@ _CAMERA_IN_PATH = re.compile(r"cam(\d+)")
 def _path_label_list(root: Path, name: str, modality: str) -> list[ImageRecord]:
     """The ``idx/name`` list of ``relative/path label`` lines (RegDB, LLCM); the camera from a ``cam{n}`` folder in
     the path, else 0 for visible and 1 for the other modality."""
-    records = []
+    records, inside = [], root.resolve()
     text = read_bounded_text(root / "idx" / name, MAX_LIST_BYTES, "split list")
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -97,7 +101,7 @@ def _path_label_list(root: Path, name: str, modality: str) -> list[ImageRecord]:
             raise InputError(f"{root / 'idx' / name} line {number} is not 'path label'", got=line[:80],
                              expected="e.g. Visible/1/female_back_v_06216_1.bmp 0")
         path = (root / match.group(1)).resolve()
-        if root.resolve() not in path.parents:
+        if inside not in path.parents:
             raise InputError(f"{root / 'idx' / name} line {number} points outside the dataset", got=match.group(1))
         camera = _CAMERA_IN_PATH.search(match.group(1))
         records.append(ImageRecord(path=path, pid=int(match.group(2)), modality=modality,
@@ -127,7 +131,7 @@ def read_llcm(root: str | Path, query: str = "vis", trial: int = 0) -> ReidSplit
     root = Path(root)
     if query not in LLCM_FOLDERS:
         raise InputError("LLCM queries are vis or nir", got=repr(query))
-    test_ids = set(_id_list(root / "idx" / "test_id.txt"))
+    test_ids = set(read_id_list(root / "idx" / "test_id.txt"))
     by_modality = {}
     for kind, (folder, modality) in LLCM_FOLDERS.items():
         cameras = sorted((int(p.name[3:]), p) for p in (root / folder).glob("cam*") if p.name[3:].isdigit())
@@ -142,14 +146,6 @@ def read_llcm(root: str | Path, query: str = "vis", trial: int = 0) -> ReidSplit
     return ReidSplit(train=train, query=by_modality[query], gallery=single_shot(by_modality[other], trial))
 
 
-def _id_list(path: Path) -> list[int]:
-    text = read_bounded_text(path, MAX_LIST_BYTES, "identity list").strip()
-    try:
-        return [int(token) for token in re.split(r"[,\s]+", text) if token]
-    except ValueError as exc:
-        raise InputError(f"{path} is not a list of identity numbers", got=text[:80], expected="e.g. 1,2,4") from exc
-
-
 PKU_SKETCH_TEST_PER_STYLE = {"a": 11, "b": 5, "c": 20, "d": 8, "e": 6}  # 50 held-out identities per trial
 
 
@@ -159,7 +155,7 @@ def read_pku_sketch(root: str | Path, trial: int = 0) -> ReidSplit:
     root = Path(root)
     styles = {}
     for path in sorted((root / "styleAnnotation").glob("*_*.txt")):
-        styles[path.stem.split("_")[0]] = _id_list(path)
+        styles[path.stem.split("_")[0]] = read_id_list(path)
     if not styles:
         raise InputError(f"{root} has no styleAnnotation/{{style}}_{{count}}.txt files",
                          fix="point to the PKUSketchRE-ID folder, unchanged")

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from edgereid.errors import InputError
+from edgereid.fileio import read_bounded_text
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 SYSU_IR_CAMERAS = (3, 6)  # camera folders of SYSU-MM01 that hold IR images
@@ -103,10 +104,10 @@ def read_sysu_like(root: str | Path, ir_cameras: tuple[int, ...] = SYSU_IR_CAMER
     """
     root = Path(root)
     cameras = _camera_folders(root)
-    train_ids = set(_read_ids(root / "exp" / "train_id.txt"))
+    train_ids = set(read_id_list(root / "exp" / "train_id.txt"))
     if (root / "exp" / "val_id.txt").is_file():
-        train_ids |= set(_read_ids(root / "exp" / "val_id.txt"))
-    test_ids = set(_read_ids(root / "exp" / "test_id.txt"))
+        train_ids |= set(read_id_list(root / "exp" / "val_id.txt"))
+    test_ids = set(read_id_list(root / "exp" / "test_id.txt"))
     train, query, gallery = [], [], []
     for number, folder in cameras.items():
         modality = "ir" if number in ir_cameras else "rgb"
@@ -136,12 +137,17 @@ def _camera_folders(root: Path) -> dict[int, Path]:
     return dict(sorted(folders.items()))
 
 
-def _read_ids(path: Path) -> list[int]:
-    """Identity numbers of a SYSU split file: integers separated by commas (or whitespace)."""
+# the largest identity list read (SYSU-MM01's are a few kilobytes)
+MAX_ID_LIST_BYTES = 16 << 20
+
+
+def read_id_list(path: Path) -> list[int]:
+    """Identity numbers of a split file (SYSU-MM01's exp/*_id.txt, LLCM's idx/test_id.txt, PKU-Sketch's style
+    lists): integers separated by commas or whitespace, optionally in brackets."""
     if not path.is_file():
         raise InputError(f"missing split file {path}", expected="comma-separated identity numbers",
-                         fix="SYSU-MM01 ships it in exp/; synthetic data writes it there too")
-    text = path.read_text(encoding="utf-8").strip().strip("[]")
+                         fix="the dataset ships it; synthetic data writes it too")
+    text = read_bounded_text(path, MAX_ID_LIST_BYTES, "split file").strip().strip("[]")
     try:
         return [int(token) for token in re.split(r"[,\s]+", text) if token]
     except ValueError as exc:

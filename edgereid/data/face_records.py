@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from edgereid.errors import InputError
+from edgereid.fileio import read_bounded_text
 
 RECORD_MAGIC = 0xCED7230A
 IMAGE_HEADER = struct.Struct("<IfQQ")
@@ -64,8 +65,6 @@ class RecordFile:
                                  fix="point to the unpacked insightface dataset folder")
         self.size = self.rec.stat().st_size
         self.offsets: dict[int, int] = {}
-        from edgereid.fileio import read_bounded_text
-
         for number, line in enumerate(read_bounded_text(idx, 256 << 20, "RecordIO index").splitlines(), 1):
             parts = line.split("\t")
             if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):

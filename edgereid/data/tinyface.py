@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from edgereid.errors import InputError, require
+from edgereid.ops.postprocess import l2_normalize
 
 TINYFACE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
@@ -79,8 +80,8 @@ def tinyface_metrics(probes: np.ndarray, probe_ids: np.ndarray, gallery: np.ndar
     parts = [gallery] + ([distractors] if distractors is not None and len(distractors) else [])
     everything = np.concatenate(parts).astype(np.float32)
     labels = np.concatenate([np.asarray(gallery_ids), np.full(len(everything) - len(gallery), -1)])
-    unit = lambda e: e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-12)  # noqa: E731
-    order = np.argsort(-(unit(np.asarray(probes, np.float32)) @ unit(everything).T), axis=1, kind="stable")
+    similarity = l2_normalize(np.asarray(probes, np.float32)) @ l2_normalize(everything).T
+    order = np.argsort(-similarity, axis=1, kind="stable")
     hits = labels[order] == np.asarray(probe_ids)[:, None]
     if not hits.any(axis=1).all():
         raise InputError("a probe's identity is missing from the matched gallery", fix="check the identity lists")

@@ -19,18 +19,15 @@ from __future__ import annotations
 import numpy as np
 
 from edgereid.errors import InputError
-
-
-def _unit(features: np.ndarray) -> np.ndarray:
-    features = np.asarray(features, dtype=np.float32)
-    return features / np.linalg.norm(features, axis=1, keepdims=True).clip(1e-12)
+from edgereid.ops.postprocess import l2_normalize
 
 
 def _ranked(query: np.ndarray, gallery: np.ndarray) -> np.ndarray:
     if len(query) == 0 or len(gallery) == 0:
         raise InputError("nothing to rank", expected="at least one query and one gallery feature",
                          got=f"{len(query)} queries, {len(gallery)} gallery")
-    return np.argsort(-(_unit(query) @ _unit(gallery).T), axis=1, kind="stable")
+    unit = [l2_normalize(np.asarray(f, np.float32)) for f in (query, gallery)]
+    return np.argsort(-(unit[0] @ unit[1].T), axis=1, kind="stable")
 
 
 def _average_precision(hits: np.ndarray) -> float:

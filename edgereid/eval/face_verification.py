@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgereid.errors import InputError
+from edgereid.ops.postprocess import l2_normalize
 
 
 def _accuracy(similarity: np.ndarray, same: np.ndarray, threshold: float) -> float:
@@ -25,8 +26,7 @@ def verification_accuracy(first: np.ndarray, second: np.ndarray, same: np.ndarra
     if first.shape != second.shape or first.ndim != 2 or len(same) != len(first) or len(same) < folds:
         raise InputError("verification needs two [N, D] embedding arrays and N same-person flags, N >= folds",
                          got=f"{first.shape}, {second.shape}, {same.shape}, {folds} folds")
-    unit = [e / np.linalg.norm(e, axis=1, keepdims=True).clip(1e-12) for e in (first, second)]
-    similarity = (unit[0] * unit[1]).sum(axis=1)
+    similarity = (l2_normalize(first) * l2_normalize(second)).sum(axis=1)
     candidates = np.unique(np.concatenate([similarity, [similarity.max() + 1e-6]]))
     accuracies, thresholds = [], []
     for test in np.array_split(np.arange(len(same)), folds):
