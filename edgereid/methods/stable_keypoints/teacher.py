@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ from edgereid.card import file_sha256
 from edgereid.diffusion.ldm import diffusion_spec, load_ldm
 from edgereid.errors import CheckpointError, InputError
 from edgereid.methods.stable_keypoints import geometry
-from edgereid.methods.stable_keypoints.learning import TEACHER_KIND, TokenMaps
+from edgereid.methods.stable_keypoints.learning import TEACHER_KIND, TokenMaps, resolve_device
 from edgereid.progress import progress as show_progress
 
 
@@ -25,13 +26,15 @@ class KeypointPrediction:
 
     points: np.ndarray
     confidence: np.ndarray
+    in_padding: float = 0.0  # share of points whose peak fell in letterbox padding (their confidence is set to 0)
 
 
 class KeypointTeacher:
     """Learnt token embeddings + indices over their frozen diffusion model."""
 
     def __init__(self, path: str | Path, ldm: str | Path | None = None, expected_k: int | None = None,
-                 tta_views: int | None = None, seed: int = 0) -> None:
+                 tta_views: int | None = None, seed: int = 0, device: str = "auto",
+                 mixed_precision: bool = False) -> None:
         from safetensors import safe_open
 
         path = Path(path)
@@ -58,9 +61,11 @@ class KeypointTeacher:
         self.spec = diffusion_spec(self.image_hw, self.ldm.resize)
         self.augment = json.loads(meta["augment"])
         self.tta_views = int(meta["tta_views"]) if tta_views is None else tta_views
-        self.token_maps = TokenMaps(self.ldm, embedding[None], tuple(json.loads(meta["layers"])),
-                                    tuple(json.loads(meta["map_hw"])), int(meta["timestep"]), seed)
-        self.generator = torch.Generator().manual_seed(seed)
+        where = resolve_device(device)
+        self.token_maps = TokenMaps(self.ldm, embedding[None].to(where), tuple(json.loads(meta["layers"])),
+                                    tuple(json.loads(meta["map_hw"])), int(meta["timestep"]), seed, where,
+                                    mixed_precision)
+        self.generator = torch.Generator(device=where).manual_seed(seed)
 
     @property
     def k(self) -> int:
@@ -68,22 +73,9 @@ class KeypointTeacher:
 
     @torch.no_grad()
     def heatmaps(self, pixels: torch.Tensor) -> torch.Tensor:
-        """TTA-averaged maps of the K tokens at the image size ``[B, K, H, W]``: the identity view plus
-        ``tta_views - 1`` random affine views, each warped back, averaged over the views that cover a pixel."""
-        total = torch.zeros(len(pixels), self.k, *self.image_hw)
-        coverage = torch.zeros(len(pixels), 1, *self.image_hw)
-        for view in range(max(1, self.tta_views)):
-            if view == 0:
-                theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]).expand(len(pixels), 2, 3)
-            else:
-                theta = geometry.random_affine(len(pixels), self.image_hw, self.generator, self.augment["degrees"],
-                                               tuple(self.augment["scale"]), self.augment["translate"])
-            maps = self.token_maps(geometry.warp(pixels, theta))[:, self.indices]
-            maps = torch.nn.functional.interpolate(maps, size=self.image_hw, mode="bilinear", align_corners=False)
-            inverse = geometry.invert_affine(theta)
-            total += geometry.warp(maps, inverse)
-            coverage += geometry.warp(torch.ones(len(pixels), 1, *self.image_hw), inverse)
-        return total / coverage.clamp_min(1e-6)
+        """TTA-averaged maps of the K tokens at the image size ``[B, K, H, W]`` (see :func:`tta_heatmaps`)."""
+        return tta_heatmaps(lambda views: self.token_maps(views)[:, self.indices], pixels.to(self.token_maps.device),
+                            self.tta_views, self.augment, self.generator)
 
     def predict(self, pixels: torch.Tensor, batch_size: int = 16) -> KeypointPrediction:
         """Keypoints of images already in the teacher's layout (``[B, 3, H, W]`` in [-1, 1], RGB), in
@@ -91,9 +83,8 @@ class KeypointTeacher:
         points, confidence = [], []
         for start in range(0, len(pixels), batch_size):
             maps = self.heatmaps(pixels[start:start + batch_size])
-            xy = geometry.argmax_xy(maps)
-            points.append(xy.float().numpy())
-            confidence.append(maps.flatten(-2).amax(-1).clamp(0, 1).numpy())
+            points.append(geometry.argmax_xy(maps).float().cpu().numpy())
+            confidence.append(maps.flatten(-2).amax(-1).clamp(0, 1).cpu().numpy())
         return KeypointPrediction(np.concatenate(points), np.concatenate(confidence))
 
     def predict_images(self, images: list[np.ndarray], progress: bool = True) -> KeypointPrediction:
@@ -116,8 +107,34 @@ class KeypointTeacher:
         parts = [self.predict(pixels[i:i + 64]) for i in chunks]
         from edgereid.ops.geometry import points_to_frame
 
-        points = points_to_frame(np.concatenate([p.points for p in parts]), plan.to_frame)
-        # a peak in a letterbox bar is outside the crop: keep it on the crop's border
+        input_points = np.concatenate([p.points for p in parts])
+        confidence = np.concatenate([p.confidence for p in parts])
+        in_padding = geometry.padding_mask(input_points, plan.placement)
+        # a peak in a letterbox bar is outside the crop: kept on the crop's border, with confidence 0 (not seen)
+        points = points_to_frame(input_points, plan.to_frame)
         sizes = np.array([[image.shape[1], image.shape[0]] for image in images], np.float32)[:, None]
         points = np.clip(points, -0.5, sizes - 0.5)
-        return KeypointPrediction(points, np.concatenate([p.confidence for p in parts]))
+        confidence[in_padding] = 0.0
+        return KeypointPrediction(points, confidence, float(in_padding.mean()))
+
+
+def tta_heatmaps(maps_of: Callable[[torch.Tensor], torch.Tensor], pixels: torch.Tensor, views: int,
+                 augment: dict, generator: torch.Generator) -> torch.Tensor:
+    """Test-time augmentation as the official code does it: ``maps_of`` (images ``[B, 3, H, W]`` to ``[B, K, h,
+    w]`` maps) on the identity view and ``views - 1`` random affine views, each map upsampled to the image size and
+    warped back, averaged over the views that cover each pixel. Returns ``[B, K, H, W]`` on the pixels' device."""
+    image_hw = tuple(pixels.shape[-2:])
+    total = coverage = None
+    for view in range(max(1, views)):
+        if view == 0:
+            theta = torch.tensor([[1.0, 0, 0], [0, 1.0, 0]], device=pixels.device).expand(len(pixels), 2, 3)
+        else:
+            theta = geometry.random_affine(len(pixels), image_hw, generator, augment["degrees"],
+                                           tuple(augment["scale"]), augment["translate"]).to(pixels.device)
+        maps = torch.nn.functional.interpolate(maps_of(geometry.warp(pixels, theta)), size=image_hw, mode="bilinear",
+                                               align_corners=False)
+        inverse = geometry.invert_affine(theta)
+        back = geometry.warp(maps, inverse)
+        seen = geometry.warp(torch.ones_like(maps[:, :1]), inverse)
+        total, coverage = (back, seen) if total is None else (total + back, coverage + seen)
+    return total / coverage.clamp_min(1e-6)

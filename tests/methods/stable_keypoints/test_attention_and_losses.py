@@ -77,7 +77,6 @@ def test_gaussian_target_peaks_at_one_on_the_argmax_pixel_centre():
     target = geometry.gaussian_maps(centres, (10, 8), sigma=2.0)
     assert torch.equal(geometry.argmax_xy(target), centres)
     assert target[0, 0, 7, 2] == 1.0 and target.max() == 1.0
-    assert torch.allclose(geometry.centre_xy(centres[0, :1], (10, 8)), torch.tensor([[2.5 / 8, 7.5 / 10]]))
 
 
 def test_inverse_warp_round_trips_a_map_in_the_interior():
@@ -104,15 +103,60 @@ def test_equivariance_loss_is_zero_for_equivariant_maps_and_not_otherwise():
     assert loss < 0.01 * shuffled
 
 
-def test_furthest_point_sampling_is_greedy_and_distinct():
+def test_official_selection_starts_furthest_point_sampling_from_the_furthest_pair():
     generator = torch.Generator().manual_seed(5)
     points = torch.rand(30, 2, generator=generator) * 50
     chosen = geometry.furthest_point_sampling(points, 8)
-    assert len(set(chosen.tolist())) == 8 and chosen[0] == 0
-    for i in range(1, 8):
-        picked = points[chosen[:i]]
-        gap = torch.cdist(points, picked).min(1).values  # distance of every point to the chosen set
+    distances = torch.cdist(points, points)
+    assert len(set(chosen.tolist())) == 8
+    assert distances[chosen[0], chosen[1]] == distances.max() and chosen[0] < chosen[1]
+    for i in range(2, 8):
+        gap = distances[:, chosen[:i]].min(1).values  # distance of every point to the chosen set
         assert gap[chosen[i]] == gap.max()
+    # points that all coincide with chosen ones are still chosen once each
+    assert sorted(geometry.furthest_point_sampling(torch.tensor([[0.0, 0], [9, 9], [0, 0], [9, 9]]), 4).tolist()) \
+        == [0, 1, 2, 3]
+
+
+def _peaked(peaks_xy: list[tuple[int, int]], hw=(12, 12), flat: tuple[int, ...] = ()) -> torch.Tensor:
+    """Maps ``[T, H, W]`` with one sharp peak per token, except the tokens in ``flat`` (uniform maps)."""
+    maps = geometry.gaussian_maps(torch.tensor(peaks_xy), hw, sigma=1.0)
+    maps[list(flat)] = 0.1
+    return maps
+
+
+def test_official_selection_ranks_on_original_maps_and_samples_on_warped_peaks():
+    # tokens 0-2 are sharp in the original image; on it 0 and 1 are far apart and 2 sits next to 0
+    original = _peaked([(1, 1), (10, 10), (2, 1), (6, 6)], flat=(3,))
+    # on the warped image token 0 is flat (its argmax the corner) and 3 is sharp: 0 and 2 are the furthest pair
+    warped = _peaked([(1, 1), (3, 3), (11, 11), (5, 5)], flat=(0,))
+    chosen = geometry.select_tokens(original, candidates=3, k=2, sigma=1.0, fps_maps=warped)
+    assert sorted(chosen.tolist()) == [0, 2]  # ranked on the original (3 left out), FPS on warped peaks
+    assert sorted(geometry.select_tokens(original, 3, 2, 1.0).tolist()) == [0, 1]
+    assert sorted(geometry.select_tokens(warped, 3, 2, 1.0).tolist()) == [1, 2]
+
+
+class _FixedMaps:
+    """Stands in for TokenMaps: the original images' maps and the warped images' maps, fixed."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, original: torch.Tensor, warped: torch.Tensor) -> None:
+        self.both = torch.cat([original, warped])
+
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        assert len(pixels) == len(self.both)
+        return self.both
+
+
+def test_official_selection_localisation_loss_is_on_the_original_maps_only():
+    original = _peaked([(1, 1), (10, 10), (2, 1), (6, 6)], flat=(3,))[None] * 0.5  # not peak 1: a loss to pay
+    warped = _peaked([(1, 1), (3, 3), (11, 11), (5, 5)])[None] * 0.2
+    config = StableKeypointsConfig(ldm="x", crops="x", out="x", num_tokens=4, candidates=3, top_k=2, sigma=1.0)
+    terms = training_losses(_FixedMaps(original, warped), torch.zeros(1, 3, 12, 12), config,
+                            torch.Generator().manual_seed(0))
+    expected = geometry.localisation_loss(original[:, [0, 2]], 1.0) * config.localisation_weight
+    assert torch.isclose(terms["localisation"], expected)
 
 
 def test_noise_schedule_is_stable_diffusions(tiny_ldm):

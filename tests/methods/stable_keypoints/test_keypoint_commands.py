@@ -13,6 +13,7 @@ pytest.importorskip("diffusers")
 
 from edgereid.cli import main  # noqa: E402
 from edgereid.errors import InputError, ModelCardError  # noqa: E402
+from edgereid.methods.stable_keypoints import geometry  # noqa: E402
 from tests.methods.stable_keypoints.conftest import TINY_LAYERS  # noqa: E402
 
 
@@ -55,11 +56,6 @@ def test_label_distill_readout_and_evaluate(teacher, crop_folders, tmp_path):
         points, confidence, files = data["points"], data["confidence"], data["files"]
     assert points.shape[1:] == (4, 2) and confidence.shape == points.shape[:2] and len(files) == len(points)
     assert (tmp_path / "preview.png").is_file()
-    # points lie inside their crops (x, y order: x against width)
-    import cv2
-
-    first = cv2.imread(str(crop_folders["train"] / "images" / str(files[0])))
-    assert (points[0, :, 0] <= first.shape[1]).all() and (points[0, :, 1] <= first.shape[0]).all()
 
     student = tmp_path / "student"
     assert main(["distill", "--config", "samples/configs/stable_keypoints_student.yaml", "--set", "student=test_keypoints",
@@ -95,6 +91,29 @@ def test_label_distill_readout_and_evaluate(teacher, crop_folders, tmp_path):
     report = json.loads((out / "keypoints_unsup.json").read_text())
     assert set(report["results"]) == {"mean-pose baseline", "teacher", "student"}
     assert all(0.0 <= row["pck"] <= 1.0 for row in report["results"].values())
+
+
+def test_tta_points_of_an_equivariant_map_land_on_their_dots():
+    """Maps that follow the image (each token's map is one channel of the image, at half size) must peak where
+    that channel's dot is, after 8 random affine views warped back and averaged; (x, y) order checked."""
+    from edgereid.methods.stable_keypoints.teacher import tta_heatmaps
+
+    dots = [(7, 30), (20, 5), (12, 18)]  # (x, y) of the dot in channel 0, 1, 2 of a 24 wide, 40 tall image
+    pixels = torch.zeros(1, 3, 40, 24)
+    for channel, (x, y) in enumerate(dots):
+        pixels[0, channel, y - 1:y + 2, x - 1:x + 2] = 1.0
+    half = lambda views: torch.nn.functional.avg_pool2d(views, 2)
+    maps = tta_heatmaps(half, pixels, 8, {"degrees": 15.0, "scale": (0.8, 1.0), "translate": 0.25},
+                        torch.Generator().manual_seed(0))
+    found = geometry.argmax_xy(maps)[0].float()
+    assert (found - torch.tensor(dots, dtype=torch.float32)).abs().max() <= 1.0
+
+
+def test_padding_share_counts_points_in_letterbox_bars():
+    placement = np.array([[8, 0, 16, 32]])  # a 16 px wide crop centred in a 32x32 input: bars at x < 8, x > 23
+    points = np.array([[[7.0, 5.0], [7.6, 5.0], [23.4, 31.0], [24.0, 10.0]]])
+    assert geometry.padding_mask(points, placement).tolist() == [[True, False, False, True]]
+    assert geometry.share_in_padding(points, placement) == 0.5
 
 
 def test_wrong_k_is_refused(teacher):
