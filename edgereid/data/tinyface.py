@@ -74,17 +74,26 @@ def _trapezoid_ap(hits: np.ndarray) -> float:
     return ap
 
 
+def ranked_hits(probes: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray,
+                gallery_ids: np.ndarray) -> np.ndarray:
+    """Per probe, the gallery sorted by cosine similarity (ties in gallery order) as a boolean row, True where the
+    gallery image has the probe's identity; ``row.argmax()`` is the 0-based rank of the first match. Shared by the
+    TinyFace and SCface protocols. A probe with no match anywhere in the gallery is an InputError."""
+    similarity = l2_normalize(np.asarray(probes, np.float32)) @ l2_normalize(np.asarray(gallery, np.float32)).T
+    order = np.argsort(-similarity, axis=1, kind="stable")
+    hits = np.asarray(gallery_ids)[order] == np.asarray(probe_ids)[:, None]
+    if not hits.any(axis=1).all():
+        raise InputError("a probe's identity is missing from the matched gallery", fix="check the identity lists")
+    return hits
+
+
 def tinyface_metrics(probes: np.ndarray, probe_ids: np.ndarray, gallery: np.ndarray, gallery_ids: np.ndarray,
                      distractors: np.ndarray | None = None) -> dict[str, float]:
     """Rank-1/5/20 and mAP of probe embeddings against the matched gallery plus distractors (cosine)."""
     parts = [gallery] + ([distractors] if distractors is not None and len(distractors) else [])
     everything = np.concatenate(parts).astype(np.float32)
     labels = np.concatenate([np.asarray(gallery_ids), np.full(len(everything) - len(gallery), -1)])
-    similarity = l2_normalize(np.asarray(probes, np.float32)) @ l2_normalize(everything).T
-    order = np.argsort(-similarity, axis=1, kind="stable")
-    hits = labels[order] == np.asarray(probe_ids)[:, None]
-    if not hits.any(axis=1).all():
-        raise InputError("a probe's identity is missing from the matched gallery", fix="check the identity lists")
+    hits = ranked_hits(probes, probe_ids, everything, labels)
     first = hits.argmax(axis=1)
     return {"rank1": float((first < 1).mean()), "rank5": float((first < 5).mean()),
             "rank20": float((first < 20).mean()), "mAP": float(np.mean([_trapezoid_ap(row) for row in hits])),
