@@ -40,6 +40,14 @@ def _cmd_evaluate_faces(args: argparse.Namespace) -> int:
     from edgereid.eval.face_lowres import LowResProtocol, evaluate, markdown_table, write_report
 
     models = _labelled_models(args.model, "e.g. ccface=runs/faces/ccface_student/model.onnx")
+    if args.verification or args.tinyface or args.scface:
+        from edgereid.data.scface import SCFACE_TEST_SUBJECTS
+        from edgereid.eval.face_benchmarks import benchmark_table, evaluate_benchmarks, write_benchmark_report
+
+        subjects = SCFACE_TEST_SUBJECTS if args.scface_subjects == "51-130" else None
+        report = evaluate_benchmarks(models, args.verification or [], args.tinyface, args.scface, subjects,
+                                     threads=args.threads)
+        return _publish(report, benchmark_table, write_benchmark_report, args.out, args.json)
     protocol = LowResProtocol(seed=args.seed, identities=args.identities,
                               probes_per_identity=args.probes, sizes=tuple(args.sizes), far=args.far)
     return _publish(evaluate(models, protocol, threads=args.threads), markdown_table, write_report, args.out, args.json)
@@ -113,7 +121,8 @@ def _add_evaluate(verbs: Verbs) -> None:
     evaluate = verbs.add_parser("evaluate", help="benchmarks on held-out synthetic data")
     benchmarks = evaluate.add_subparsers(dest="benchmark", required=True)
     faces = benchmarks.add_parser("faces", help="low-resolution faces: HR gallery, probes at 12-32 px, "
-                                                "TAR@FAR and top-1 per size, with the raw-pixel baseline")
+                                                "TAR@FAR and top-1 per size, with the raw-pixel baseline; or the "
+                                                "public benchmarks (--verification, --tinyface, --scface)")
     faces.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
                        help="a face ONNX model with a card (repeatable)")
     faces.add_argument("--out", default="runs/evaluate/faces", help="folder for the JSON, markdown table and plots "
@@ -123,6 +132,13 @@ def _add_evaluate(verbs: Verbs) -> None:
     faces.add_argument("--probes", type=COUNT, default=5, help="probe pictures per identity")
     faces.add_argument("--sizes", type=COUNT, nargs="+", default=[12, 16, 24, 32], help="probe face sizes (px)")
     faces.add_argument("--far", type=ranged_float(0.0, 1.0, low_open=True), default=1e-3)
+    faces.add_argument("--verification", action="append", metavar="FILE.bin",
+                       help="an insightface verification set (lfw.bin, cfp_fp.bin, agedb_30.bin, ...; repeatable): "
+                            "10-fold accuracy, mirrored images added; replaces the synthetic protocol")
+    faces.add_argument("--tinyface", metavar="DIR", help="TinyFace's folder (Testing_Set inside): rank-1/5/20, mAP")
+    faces.add_argument("--scface", metavar="DIR", help="SCface_database: rank-1/5 per distance, mugshot gallery")
+    faces.add_argument("--scface-subjects", choices=["all", "51-130"], default="all",
+                       help="SCface subjects to test on: all 130, or 51-130 when 1-50 were used for fine-tuning")
     faces.add_argument("--threads", type=COUNT, default=2)
     add_json_option(faces, "the report")
     faces.set_defaults(func=_cmd_evaluate_faces)
