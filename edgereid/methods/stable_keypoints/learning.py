@@ -164,15 +164,21 @@ def learn(config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
     from tqdm import tqdm
 
     from edgereid.data.crop_folder import read_images
-    from edgereid.data.person_crops import model_inputs
+    from edgereid.data.scene_crops import runtime_crops_uint8
+    from edgereid.ops.geometry import plan_whole_images
+    from edgereid.ops.preprocess import normalise_batch
 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     ldm = load_ldm(config.ldm)
-    batch, plan = model_inputs(read_images(config.crops, config.max_crops)[1], diffusion_spec(ldm.image_hw, ldm.resize))
-    pixels = torch.from_numpy(batch)
-    if len(pixels) < config.batch_size:
-        raise InputError(f"{config.crops} holds {len(pixels)} crops", expected=f"at least batch_size={config.batch_size}",
+    spec = diffusion_spec(ldm.image_hw, ldm.resize)
+    images = read_images(config.crops, config.max_crops)[1]
+    plan = plan_whole_images(images, spec)
+    crops = runtime_crops_uint8(spec, images, plan)  # uint8 in memory (512 px for SD1.5), normalised per batch
+    del images
+    pixels = lambda index: torch.from_numpy(normalise_batch(crops[index], spec, placement=plan.placement[index]))
+    if len(crops) < config.batch_size:
+        raise InputError(f"{config.crops} holds {len(crops)} crops", expected=f"at least batch_size={config.batch_size}",
                          fix="add crops or lower batch_size")
     device = resolve_device(config.device)
     embedding = torch.nn.Parameter(torch.randn(1, config.num_tokens, ldm.context_dim).to(device))
@@ -184,8 +190,8 @@ def learn(config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
     history: list[dict[str, float]] = []
     bar = tqdm(range(config.steps), desc="keypoints: learning tokens", unit="step", dynamic_ncols=True)
     for step in bar:
-        batch = pixels[rng.choice(len(pixels), config.batch_size, replace=False)]
-        terms = training_losses(token_maps, batch, config, generator)
+        terms = training_losses(token_maps, pixels(rng.choice(len(crops), config.batch_size, replace=False)), config,
+                                generator)
         loss = sum(terms.values())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -193,8 +199,8 @@ def learn(config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
         history.append({"step": step + 1, **{k: float(v.detach()) for k, v in terms.items()}})
         bar.set_postfix(loss=f"{float(loss.detach()):.3f}")
     embedding.requires_grad_(False)
-    vote = rng.permutation(len(pixels))[:config.num_indices]
-    indices, peaks = choose_indices(token_maps, pixels[vote], config)
+    vote = rng.permutation(len(crops))[:config.num_indices]
+    indices, peaks = choose_indices(token_maps, pixels(vote), config)
     in_padding = geometry.share_in_padding(peaks, plan.placement[vote])
     out = Path(config.out)
     path = save_teacher(out / "teacher.safetensors", embedding.detach()[0].cpu(), indices.cpu(), ldm, config,
