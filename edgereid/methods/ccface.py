@@ -9,14 +9,23 @@ a low-resolution student ``f``:
 - **Shared proxies:** the student is classified against the teacher's ``P``, frozen and normalised:
   ``cos t_y = <f(x_lr)^, P_y^>``.
 - **Adaptive angular penalty:** ``s * cos(t_y + m_i)`` with a per-sample margin
-  ``m_i = margin_max * clip((s_i - score_low) / (score_high - score_low), 0, 1)``, where
-  ``s_i = <g(x_hr)^, P_y^>`` is the teacher's target score: faces the teacher itself finds hard get
-  a smaller margin (the abstract's "reduces overfitting on low-resolution samples").
-- **Asymmetric cross-resolution term:** a predictor on the LR embedding is pulled (cosine) towards a
-  stop-gradient HR embedding (``hr_branch``: the student on the clean HR picture, SimSiam-style, or
-  the teacher), and LR embeddings of different identities repel each other
-  (``log mean exp(t * cos)`` over different-identity pairs) so LR faces do not collapse into one
-  "low-quality" cluster.
+  ``m_i = margin_max * clip((s_i - score_low) / (score_high - score_low), 0, 1)``. What ``s_i`` is, is the
+  reconstruction's biggest guess, so it is a switch, ``margin_from``:
+  ``teacher_hr_score`` (default): the teacher's target score ``<g(x_hr)^, P_y^>`` on the clean HR face, the ramp on
+  its quantiles: faces the teacher finds hard get a smaller margin; an 8-px and a 32-px copy of one face get the
+  same margin. ``lr_size``: the LR face's size, 0 at the smallest of ``lr_sizes`` rising to ``margin_max`` at the
+  largest (the abstract ties the penalty to low-resolution samples). ``student_lr_cosine``: the student's own
+  cosine to its target proxy on the LR face (no gradient), ramped on each batch's quantiles (AdaFace-like).
+- **Asymmetric cross-resolution term** (``asymmetric``): ``predictor`` (default): a BYOL/SimSiam-style predictor on
+  the LR embedding is pulled (cosine) towards a stop-gradient HR embedding (``hr_branch``: the student on the clean
+  HR picture, or the teacher); ``hr_prediction_target``: FixMatch-style, the HR embedding's confident prediction
+  over the proxies (softmax >= ``pseudo_label_threshold``) is the LR sample's hard pseudo-label. The abstract says
+  "semi-supervised" and "asymmetric", which both readings fit.
+- **LR-LR repulsion** (``repulsion_weight``; **ours, not CCFace's**): LR embeddings of different identities repel
+  (``log mean exp(t * cos)`` over different-identity pairs) so LR faces do not collapse into one "low-quality"
+  cluster. ``samples/configs/ccface_faithful.yaml`` sets it to 0.
+- **HR samples** (``hr_fraction``): the share of each batch fed undegraded (the abstract says HR performance is
+  maintained; with 0, the default, every sample is degraded and HR faces only feed the targets).
 
 With ``hr_branch: student`` the HR target is the student itself on the clean HR face, run without
 gradient but in training mode: its BatchNorm uses the HR batch's statistics and its running statistics
@@ -47,87 +56,13 @@ from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degra
 from edgereid.errors import CheckpointError, ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import label_map, shuffled_batches
+from edgereid.methods.ccface_losses import (ASYMMETRIC_TERMS, HR_BRANCHES, MARGIN_SOURCES, AdaptiveAngularPenalty,
+                                            Predictor, cross_resolution_alignment, hr_prediction_consistency,
+                                            lr_repulsion, shared_proxy_loss)
 from edgereid.methods.run_config import DistillRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
-
-HR_BRANCHES = ("student", "teacher")
-
-
-@dataclass(frozen=True)
-class AdaptiveAngularPenalty:
-    """Per-sample margin, monotone non-decreasing in the teacher's target score and clipped to [0, margin_max].
-
-    The ramp runs from ``score_low`` to ``score_high``. With ``quantiles`` set, :meth:`fitted` places
-    them at those quantiles of the teacher's scores on the training faces: a teacher scores its own
-    training faces high (0.91-0.97 for the CoReFace teacher here), so fixed bounds such as 0.2-0.8 would
-    give every sample the maximum margin and the penalty would not adapt at all."""
-
-    margin_max: float = 0.4
-    score_low: float = 0.2
-    score_high: float = 0.8
-    quantiles: tuple[float, ...] = (0.05, 0.95)
-    adaptive: bool = True  # False: the constant ArcFace margin margin_max (the ablation)
-
-    def __post_init__(self) -> None:
-        if not self.score_low < self.score_high:
-            raise ConfigError("the adaptive margin needs score_low < score_high",
-                              got=f"{self.score_low} and {self.score_high}")
-        if self.quantiles and (len(self.quantiles) != 2 or not 0 <= self.quantiles[0] < self.quantiles[1] <= 1):
-            raise ConfigError("penalty.quantiles must be two increasing fractions", expected="e.g. [0.05, 0.95] or []",
-                              got=repr(list(self.quantiles)))
-
-    def fitted(self, teacher_scores: torch.Tensor) -> "AdaptiveAngularPenalty":
-        """This penalty with its ramp placed on ``teacher_scores`` (unchanged when ``quantiles`` is empty)."""
-        if not self.quantiles or not self.adaptive:
-            return self
-        low, high = (float(torch.quantile(teacher_scores.float(), q)) for q in self.quantiles)
-        return dataclasses.replace(self, score_low=low, score_high=max(high, low + 1e-6), quantiles=())
-
-    def __call__(self, teacher_score: torch.Tensor) -> torch.Tensor:
-        if not self.adaptive:
-            return torch.full_like(teacher_score, self.margin_max)
-        ramp = (teacher_score - self.score_low) / (self.score_high - self.score_low)
-        return self.margin_max * ramp.clamp(0.0, 1.0)
-
-
-def shared_proxy_loss(embeddings: torch.Tensor, labels: torch.Tensor, proxies: torch.Tensor,
-                      margins: torch.Tensor, scale: float) -> torch.Tensor:
-    """Cross-entropy of ``scale * cos`` against fixed proxies, the target angle widened by ``margins``
-    (per sample). Margin 0 is the normalised softmax over the proxies."""
-    cos = (F.normalize(embeddings) @ F.normalize(proxies).T).clamp(-1 + 1e-7, 1 - 1e-7)
-    target = cos.gather(1, labels[:, None])
-    widened = torch.cos((torch.acos(target) + margins[:, None]).clamp(max=torch.pi))
-    return F.cross_entropy(scale * cos.scatter(1, labels[:, None], widened), labels)
-
-
-def cross_resolution_alignment(predicted_lr: torch.Tensor, hr_target: torch.Tensor) -> torch.Tensor:
-    """``1 - cos(pred(z_lr), stopgrad(z_hr))``, averaged: only the LR side learns."""
-    return (1.0 - F.cosine_similarity(predicted_lr, hr_target.detach(), dim=1)).mean()
-
-
-def lr_repulsion(embeddings: torch.Tensor, labels: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
-    """``log mean exp(t * cos_ij)`` over pairs of different identities: falls as they spread apart."""
-    unit = F.normalize(embeddings)
-    cos = unit @ unit.T
-    different = labels[:, None] != labels[None, :]
-    if not different.any():
-        return embeddings.sum() * 0.0
-    values = temperature * cos[different]
-    return torch.logsumexp(values, 0) - np.log(values.numel())
-
-
-class Predictor(nn.Module):
-    """The LR branch's predictor (BYOL/SimSiam-style MLP); used in training only, never exported."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.net = nn.Sequential(nn.Linear(dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(), nn.Linear(hidden, dim))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
-
 
 @dataclass(frozen=True, kw_only=True)
 class CCFaceConfig(DistillRun):
@@ -148,11 +83,21 @@ class CCFaceConfig(DistillRun):
     repulsion_temperature: float = 2.0
     predictor_hidden: int = 64
     feature_kd_weight: float = 0.0  # ours (design methods.md §5.6), not CCFace: 1 - cos(f(x_lr), g(x_hr))
+    margin_from: str = "teacher_hr_score"
+    hr_fraction: float = 0.0
+    asymmetric: str = "predictor"
+    pseudo_label_threshold: float = 0.95
 
     def __post_init__(self) -> None:
         check_lr_sizes(self.lr_sizes)
-        if self.hr_branch not in HR_BRANCHES:
-            raise ConfigError("unknown hr_branch", expected=str(HR_BRANCHES), got=repr(self.hr_branch))
+        for key, value, allowed in (("hr_branch", self.hr_branch, HR_BRANCHES),
+                                    ("margin_from", self.margin_from, MARGIN_SOURCES),
+                                    ("asymmetric", self.asymmetric, ASYMMETRIC_TERMS)):
+            if value not in allowed:
+                raise ConfigError(f"unknown {key}", expected=" | ".join(allowed), got=repr(value))
+        if not 0.0 <= self.hr_fraction < 1.0:
+            raise ConfigError("hr_fraction is the share of undegraded samples", expected="0 <= hr_fraction < 1",
+                              got=str(self.hr_fraction))
 
 
 def load_face_teacher(path: str | Path) -> tuple[nn.Module, ModelCard, torch.Tensor]:
@@ -195,21 +140,37 @@ def check_student_fits(student: nn.Module, teacher_dim: int, student_name: str) 
 
 
 class CCFaceObjective:
-    """The loss terms of one distillation step."""
+    """The loss terms of one distillation step. ``margin_signal`` is what ``margin_from`` names: the teacher's
+    score on the clean HR face, or the LR face's size in pixels (``lr_size``); for ``student_lr_cosine`` it is
+    ignored and the student's own cosine to its target proxy on the LR face (no gradient) is used, the ramp
+    placed on that batch's quantiles."""
 
-    def __init__(self, student: nn.Module, predictor: Predictor, proxies: torch.Tensor,
+    def __init__(self, student: nn.Module, predictor: Predictor | None, proxies: torch.Tensor,
                  config: CCFaceConfig) -> None:
         self.student, self.predictor, self.proxies, self.config = student, predictor, proxies, config
 
-    def __call__(self, lr_images: torch.Tensor, hr_target: torch.Tensor, teacher_score: torch.Tensor,
+    def margins(self, lr: torch.Tensor, margin_signal: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        if c.margin_from != "student_lr_cosine":
+            return c.penalty(margin_signal)
+        with torch.no_grad():
+            cosine = (F.normalize(lr) * F.normalize(self.proxies)[labels]).sum(1)
+        quantiles = c.penalty.quantiles or (0.05, 0.95)
+        return dataclasses.replace(c.penalty, quantiles=quantiles).fitted(cosine)(cosine)
+
+    def __call__(self, lr_images: torch.Tensor, hr_target: torch.Tensor, margin_signal: torch.Tensor,
                  labels: torch.Tensor, teacher_hr: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         c = self.config
         lr = self.student.features(lr_images)
-        terms = {"proxy": shared_proxy_loss(lr, labels, self.proxies, c.penalty(teacher_score), c.scale)}
+        terms = {"proxy": shared_proxy_loss(lr, labels, self.proxies, self.margins(lr, margin_signal, labels),
+                                            c.scale)}
         if c.feature_kd_weight and teacher_hr is not None:
             terms["feature_kd"] = c.feature_kd_weight * cross_resolution_alignment(lr, teacher_hr)
-        if c.align_weight:
+        if c.align_weight and c.asymmetric == "predictor":
             terms["align"] = c.align_weight * cross_resolution_alignment(self.predictor(lr), hr_target)
+        elif c.align_weight:
+            terms["align"] = c.align_weight * hr_prediction_consistency(lr, hr_target, self.proxies, c.scale,
+                                                                        c.pseudo_label_threshold)
         if c.repulsion_weight:
             terms["repulsion"] = c.repulsion_weight * lr_repulsion(lr, labels, c.repulsion_temperature)
         return terms
@@ -221,6 +182,25 @@ def _embed(model: nn.Module, inputs: np.ndarray, spec, batch: int = 256) -> torc
     with torch.no_grad():
         return torch.cat([model.features(torch.from_numpy(normalise_batch(inputs[i:i + batch], spec)).to(device)).cpu()
                           for i in range(0, len(inputs), batch)])
+
+
+def _placed_penalty(config: CCFaceConfig, teacher_score: torch.Tensor) -> AdaptiveAngularPenalty:
+    """The penalty's ramp for ``margin_from``: on the teacher's scores (its quantiles), on the LR sizes (the
+    smallest size gets 0, the largest the full margin), or left to each batch (``student_lr_cosine``); printed."""
+    penalty = config.penalty
+    if config.margin_from == "teacher_hr_score":
+        penalty = penalty.fitted(teacher_score)
+        margins = penalty(teacher_score)
+        print(f"adaptive margin: ramp {penalty.score_low:.4f}..{penalty.score_high:.4f} of the teacher's score; over "
+              f"the training faces mean {float(margins.mean()):.3f}, {float((margins == 0).float().mean()):.1%} at 0, "
+              f"{float((margins >= penalty.margin_max).float().mean()):.1%} at {penalty.margin_max}")
+    elif config.margin_from == "lr_size" and penalty.adaptive:
+        low, high = min(config.lr_sizes), max(config.lr_sizes)
+        penalty = dataclasses.replace(penalty, score_low=float(low), score_high=float(max(high, low + 1)), quantiles=())
+        print(f"adaptive margin: 0 at {low} px rising to {penalty.margin_max} at {high} px and above")
+    else:
+        print("adaptive margin: from the student's own LR cosine, ramped on each batch's quantiles")
+    return penalty
 
 
 def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
@@ -242,18 +222,14 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
                                     teacher_spec))
     target = torch.from_numpy(labels)
     teacher_score = (teacher_hr * F.normalize(proxies)[target]).sum(1)
-    penalty = config.penalty.fitted(teacher_score)
+    penalty = _placed_penalty(config, teacher_score)
     config = dataclasses.replace(config, penalty=penalty)
     config_dict = {**config_dict, "penalty_fitted": dataclasses.asdict(penalty)}
-    margins = penalty(teacher_score)
-    print(f"adaptive margin: ramp {penalty.score_low:.4f}..{penalty.score_high:.4f} of the teacher's score; over the "
-          f"training faces mean {float(margins.mean()):.3f}, {float((margins == 0).float().mean()):.1%} at 0, "
-          f"{float((margins >= penalty.margin_max).float().mean()):.1%} at {penalty.margin_max}")
     spec = student.card(config.student).input
     student_hr_inputs = align_faces(renders.images, renders.landmarks, spec)
-    predictor = Predictor(student.embedding_dim, config.predictor_hidden)
+    predictor = Predictor(student.embedding_dim, config.predictor_hidden) if config.asymmetric == "predictor" else None
     student.to(device)
-    predictor.to(device)
+    trained = list(student.parameters()) + (list(predictor.to(device).parameters()) if predictor else [])
     objective = CCFaceObjective(student, predictor, proxies.to(device), config)
     rng = np.random.default_rng(config.optim.seed)
     on_device = {name: value.to(device) for name, value in
@@ -261,7 +237,12 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
 
     def step(index: np.ndarray) -> dict[str, torch.Tensor]:
         small, landmarks = degrade_faces(renders, index, tuple(config.lr_sizes), rng)
-        lr_images = torch.from_numpy(normalise_batch(align_faces(small, landmarks, spec), spec)).to(device)
+        inputs = align_faces(small, landmarks, spec)
+        sizes = np.array([image.shape[0] for image in small], np.float32)
+        undegraded = rng.random(len(index)) < config.hr_fraction  # HR samples kept (the abstract's HR performance)
+        inputs[undegraded] = student_hr_inputs[index[undegraded]]
+        sizes[undegraded] = renders.images.shape[1]
+        lr_images = torch.from_numpy(normalise_batch(inputs, spec)).to(device)
         rows = torch.from_numpy(index).to(device)
         if config.hr_branch == "teacher":
             hr_target = on_device["hr"][rows]
@@ -269,11 +250,12 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
             with torch.no_grad():
                 hr_target = student.features(
                     torch.from_numpy(normalise_batch(student_hr_inputs[index], spec)).to(device))
-        return objective(lr_images, hr_target, on_device["score"][rows], on_device["target"][rows],
-                         on_device["hr"][rows])
+        signal = on_device["score"][rows] if config.margin_from == "teacher_hr_score" \
+            else torch.from_numpy(sizes).to(device)
+        return objective(lr_images, hr_target, signal, on_device["target"][rows], on_device["hr"][rows])
 
     steps = len(renders) // config.batch_size
-    history = fit(student, list(student.parameters()) + list(predictor.parameters()),
+    history = fit(student, trained,
                   lambda _: shuffled_batches(len(renders), config.batch_size, rng),
                   step, config.optim, steps, f"ccface {config.student}")
     student.cpu()

@@ -10,8 +10,9 @@ from torch.nn import functional as F  # noqa: E402
 
 from edgereid.errors import CheckpointError, ConfigError  # noqa: E402
 from edgereid.methods.ccface import (  # noqa: E402
-    AdaptiveAngularPenalty, CCFaceConfig, CCFaceObjective, Predictor, check_student_fits,
+    AdaptiveAngularPenalty, CCFaceConfig, CCFaceObjective, Predictor, _placed_penalty, check_student_fits,
     cross_resolution_alignment, load_face_teacher, lr_repulsion, shared_proxy_loss)
+from edgereid.methods.ccface_losses import hr_prediction_consistency  # noqa: E402
 from edgereid.models.checkpoint import save_checkpoint  # noqa: E402
 from edgereid.models import create_model  # noqa: E402
 
@@ -103,6 +104,42 @@ def test_the_stop_gradient_branch_gets_no_gradient():
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in student.parameters())
 
 
+def test_margin_from_the_lr_size_and_from_the_students_own_cosine():
+    config = CCFaceConfig(method="ccface", teacher="t", student="test_face", out="x", margin_from="lr_size",
+                          lr_sizes=(8, 32))
+    penalty = _placed_penalty(config, torch.rand(10))
+    sizes = torch.tensor([8.0, 14.0, 20.0, 32.0, 112.0])  # 112: an undegraded HR sample (hr_fraction)
+    assert torch.allclose(penalty(sizes), torch.tensor([0.0, 0.1, 0.2, 0.4, 0.4]))
+    # the student's own cosine: a sample the student already places near its proxy gets the larger margin
+    torch.manual_seed(6)
+    proxies = torch.randn(3, 32)
+    student = create_model("test_face")
+    by_cosine = CCFaceConfig(method="ccface", teacher="t", student="test_face", out="x",
+                             margin_from="student_lr_cosine")
+    objective = CCFaceObjective(student, None, proxies, by_cosine)
+    lr = torch.stack([proxies[0] + 0.1 * torch.randn(32), torch.randn(32), -proxies[2]])
+    margins = objective.margins(lr, torch.zeros(3), torch.tensor([0, 1, 2]))
+    assert margins[0] == pytest.approx(0.4) and margins[2] == 0.0 and 0.0 <= margins[1] <= 0.4
+    with pytest.raises(ConfigError, match="margin_from"):
+        CCFaceConfig(method="ccface", teacher="t", student="s", out="x", margin_from="hr_size")
+    with pytest.raises(ConfigError, match="hr_fraction"):
+        CCFaceConfig(method="ccface", teacher="t", student="s", out="x", hr_fraction=1.0)
+
+
+def test_hr_prediction_target_uses_confident_hr_predictions_as_pseudo_labels():
+    torch.manual_seed(7)
+    proxies = F.normalize(torch.randn(4, 16))
+    hr = proxies[[2, 0]] + 0.01 * torch.randn(2, 16)  # the HR branch predicts classes 2 and 0, confidently
+    lr = torch.randn(2, 16, requires_grad=True)
+    loss = hr_prediction_consistency(lr, hr, proxies, scale=32.0, threshold=0.95)
+    expected = F.cross_entropy(32.0 * F.normalize(lr) @ proxies.T, torch.tensor([2, 0]))
+    torch.testing.assert_close(loss, expected)
+    loss.backward()
+    assert lr.grad.abs().sum() > 0
+    unsure = hr_prediction_consistency(lr, torch.zeros(2, 16) + 1e-3, proxies, scale=1.0, threshold=0.95)
+    assert float(unsure.detach()) == 0.0  # no confident prediction: nothing to learn from
+
+
 def test_bad_teachers_and_students_are_named(tmp_path, teacher_checkpoint):
     with pytest.raises(CheckpointError, match="checkpoint not found"):
         load_face_teacher(tmp_path / "missing.safetensors")
@@ -153,3 +190,26 @@ def test_distill_end_to_end_through_the_cli(tmp_path, teacher_checkpoint, capsys
     assert main(["distill", "--config", str(wrong_data)]) != 0
     assert "5 proxies but the data has 4 identities" in capsys.readouterr().err
     assert np.isfinite(yaml.safe_load(history)["history"][0]["proxy"])
+
+
+@pytest.mark.parametrize("switches", [{"margin_from": "lr_size", "hr_fraction": 0.5, "repulsion_weight": 0.0},
+                                      {"margin_from": "student_lr_cosine", "asymmetric": "hr_prediction_target",
+                                       "repulsion_weight": 0.1}])
+def test_distill_with_the_ccface_switches(tmp_path, teacher_checkpoint, switches):
+    import json
+
+    import yaml
+
+    from edgereid.cli import main
+
+    faithful = yaml.safe_load(open("samples/configs/ccface_faithful.yaml"))
+    assert (faithful["margin_from"], faithful["repulsion_weight"]) == ("lr_size", 0.0)
+    path = tmp_path / "ccface.yaml"
+    path.write_text(yaml.safe_dump({**faithful, "teacher": str(teacher_checkpoint), "student": "test_face",
+                                    "out": str(tmp_path / "student"), "batch_size": 5,
+                                    "data": {"seed": 3, "identities": 5, "per_identity": 3},
+                                    "optim": {"epochs": 1, "threads": 1}, **switches}))
+    assert main(["distill", "--config", str(path)]) == 0
+    terms = json.loads((tmp_path / "student" / "history.json").read_text())["history"][0]
+    assert np.isfinite(terms["proxy"]) and np.isfinite(terms["align"])
+    assert ("repulsion" in terms) == (switches["repulsion_weight"] != 0)
