@@ -77,8 +77,8 @@ class RecordFile:
     def __len__(self) -> int:
         return len(self.offsets)
 
-    def read(self, key: int) -> FaceRecord:
-        """The record stored under ``key``."""
+    def _payload(self, key: int, head: int | None = None) -> bytes:
+        """Record ``key``'s payload, checked; only its first ``head`` bytes when ``head`` is given."""
         if key not in self.offsets:
             raise InputError(f"{self.rec.name} has no record {key}", got=str(key))
         with open(self.rec, "rb") as handle:
@@ -90,7 +90,9 @@ class RecordFile:
                                  expected=f"magic {RECORD_MAGIC:#x}, flag 0", got=f"magic {magic:#x}, flag {continued}")
             if length < IMAGE_HEADER.size or length > MAX_RECORD_BYTES or self.offsets[key] + 8 + length > self.size:
                 raise InputError(f"{self.rec.name} record {key} has an impossible length", got=str(length))
-            payload = handle.read(length)
+            return handle.read(length if head is None else min(head, length))
+
+    def _parse(self, key: int, payload: bytes) -> FaceRecord:
         flag, label, _, _ = IMAGE_HEADER.unpack_from(payload)
         body = payload[IMAGE_HEADER.size:]
         if flag > 0:
@@ -99,6 +101,21 @@ class RecordFile:
             labels = struct.unpack_from(f"<{flag}f", body)
             return FaceRecord(key, tuple(labels), body[4 * flag:])
         return FaceRecord(key, (label,), body)
+
+    def read(self, key: int) -> FaceRecord:
+        """The record stored under ``key``."""
+        return self._parse(key, self._payload(key))
+
+    def identity(self, key: int) -> int:
+        """The identity label of image record ``key`` (its first label), reading only the record's header: a
+        pass over MS1MV2's 5.8 M records reads 190 MB instead of the whole file."""
+        payload = self._payload(key, head=IMAGE_HEADER.size + 4)
+        flag, label, _, _ = IMAGE_HEADER.unpack_from(payload)
+        if flag > 0:  # labels follow the header; the identity is the first
+            if len(payload) < IMAGE_HEADER.size + 4:
+                raise InputError(f"{self.rec.name} record {key} declares labels it does not hold", got=str(flag))
+            (label,) = struct.unpack_from("<f", payload, IMAGE_HEADER.size)
+        return int(label)
 
     def image_keys(self) -> range:
         """The keys of the image records: from the header record 0 when there is one, else every key."""

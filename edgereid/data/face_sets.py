@@ -15,20 +15,12 @@ import numpy as np
 
 from edgereid.card import InputSpec
 from edgereid.data.face_photos import degrade
+from edgereid.data.face_training import FaceData, aligned_landmarks, identity_folder_faces, recordio_faces
 from edgereid.data.scene_crops import runtime_crops_uint8
 from edgereid.data.synthetic import World, WorldConfig, to_pixel_centres
 from edgereid.errors import ConfigError, InputError
 from edgereid.ops.geometry import plan_whole_images
 from edgereid.progress import progress as show_progress
-
-
-@dataclass(frozen=True)
-class FaceData:
-    """Which faces a run renders: ``per_identity`` pictures of each identity of world ``seed``."""
-
-    seed: int = 110
-    identities: int = 300
-    per_identity: int = 20
 
 
 def check_lr_sizes(sizes: tuple[int, ...], allow_empty: bool = False) -> None:
@@ -51,6 +43,16 @@ class FaceRenders:
 
     def __len__(self) -> int:
         return len(self.pids)
+
+
+def training_faces(data: FaceData, progress: bool = True) -> FaceRenders:
+    """The faces ``data`` names: the world's renders, or a real set's aligned faces (decoded lazily, their landmarks
+    the template they were aligned to; :mod:`edgereid.data.face_training`)."""
+    if data.source == "world":
+        return render_faces(data.seed, data.identities, data.per_identity, progress)
+    reader = identity_folder_faces if data.source == "folder" else recordio_faces
+    images, pids = reader(data.path, data.workers)
+    return FaceRenders(images, aligned_landmarks(len(pids), images.size), pids)
 
 
 def render_faces(seed: int, identities: int, per_identity: int, progress: bool = True) -> FaceRenders:

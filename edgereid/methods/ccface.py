@@ -44,7 +44,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -52,7 +52,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from edgereid.card import ModelCard
-from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
+from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, training_faces
 from edgereid.errors import CheckpointError, ConfigError
 from edgereid.methods import distributed
 from edgereid.methods.batches import label_map, shuffled_batches
@@ -123,7 +123,9 @@ def check_teacher_data(teacher_path: str | Path, data: FaceData) -> None:
     from edgereid.models.checkpoint import read_checkpoint_header
 
     recorded = json.loads(read_checkpoint_header(teacher_path).get("edgereid.config", "{}")).get("data") or {}
-    mismatched = {key: (recorded[key], getattr(data, key)) for key in ("seed", "identities")
+    recorded = {"source": "world", **recorded}  # runs from before data.source trained on the world
+    keys = ("source", "seed", "identities") if data.source == "world" else ("source", "path")
+    mismatched = {key: (recorded[key], getattr(data, key)) for key in keys
                   if key in recorded and recorded[key] != getattr(data, key)}
     if mismatched:
         wanted = ", ".join(f"{key}: {theirs}" for key, (theirs, _) in mismatched.items())
@@ -176,12 +178,15 @@ class CCFaceObjective:
         return terms
 
 
-def _embed(model: nn.Module, inputs: np.ndarray, spec, batch: int = 256) -> torch.Tensor:
-    """Unnormalised embeddings of ``inputs`` computed where ``model`` lives, returned on the CPU."""
+def _embed(model: nn.Module, inputs: Callable[[np.ndarray], np.ndarray], count: int, spec,
+           batch: int = 256) -> torch.Tensor:
+    """Unnormalised embeddings of the ``count`` model inputs ``inputs(rows)`` gives, computed ``batch`` at a time
+    where ``model`` lives, returned on the CPU."""
     device = next(model.parameters()).device
     with torch.no_grad():
-        return torch.cat([model.features(torch.from_numpy(normalise_batch(inputs[i:i + batch], spec)).to(device)).cpu()
-                          for i in range(0, len(inputs), batch)])
+        return torch.cat([model.features(torch.from_numpy(normalise_batch(inputs(np.arange(i, min(i + batch, count))),
+                                                                          spec)).to(device)).cpu()
+                          for i in range(0, count, batch)])
 
 
 def _placed_penalty(config: CCFaceConfig, teacher_score: torch.Tensor) -> AdaptiveAngularPenalty:
@@ -210,7 +215,7 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
     check_teacher_data(config.teacher, config.data)
     student = create_model(config.student, **config.student_args)
     check_student_fits(student, proxies.shape[1], config.student)
-    renders = render_faces(config.data.seed, config.data.identities, config.data.per_identity)
+    renders = training_faces(config.data)
     labels, num_classes = label_map(renders.pids)
     if num_classes != len(proxies):
         raise ConfigError(f"the teacher has {len(proxies)} proxies but the data has {num_classes} identities",
@@ -218,15 +223,15 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
     teacher_spec = teacher_card.input
     device = distributed.device()  # its own GPU under torchrun (cuda:LOCAL_RANK) when there is one, else the CPU
     teacher.to(device)
-    teacher_hr = F.normalize(_embed(teacher, align_faces(renders.images, renders.landmarks, teacher_spec),
-                                    teacher_spec))
+    teacher_hr = F.normalize(_embed(teacher, lambda rows: align_faces(renders.images[rows], renders.landmarks[rows],
+                                                                      teacher_spec), len(renders), teacher_spec))
     target = torch.from_numpy(labels)
     teacher_score = (teacher_hr * F.normalize(proxies)[target]).sum(1)
     penalty = _placed_penalty(config, teacher_score)
     config = dataclasses.replace(config, penalty=penalty)
     config_dict = {**config_dict, "penalty_fitted": dataclasses.asdict(penalty)}
     spec = student.card(config.student).input
-    student_hr_inputs = align_faces(renders.images, renders.landmarks, spec)
+    student_hr_inputs = lambda rows: align_faces(renders.images[rows], renders.landmarks[rows], spec)
     predictor = Predictor(student.embedding_dim, config.predictor_hidden) if config.asymmetric == "predictor" else None
     student.to(device)
     trained = list(student.parameters()) + (list(predictor.to(device).parameters()) if predictor else [])
@@ -240,7 +245,8 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
         inputs = align_faces(small, landmarks, spec)
         sizes = np.array([image.shape[0] for image in small], np.float32)
         undegraded = rng.random(len(index)) < config.hr_fraction  # HR samples kept (the abstract's HR performance)
-        inputs[undegraded] = student_hr_inputs[index[undegraded]]
+        if undegraded.any():
+            inputs[undegraded] = student_hr_inputs(index[undegraded])
         sizes[undegraded] = renders.images.shape[1]
         lr_images = torch.from_numpy(normalise_batch(inputs, spec)).to(device)
         rows = torch.from_numpy(index).to(device)
@@ -249,7 +255,7 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
         else:
             with torch.no_grad():
                 hr_target = student.features(
-                    torch.from_numpy(normalise_batch(student_hr_inputs[index], spec)).to(device))
+                    torch.from_numpy(normalise_batch(student_hr_inputs(index), spec)).to(device))
         signal = on_device["score"][rows] if config.margin_from == "teacher_hr_score" \
             else torch.from_numpy(sizes).to(device)
         return objective(lr_images, hr_target, signal, on_device["target"][rows], on_device["hr"][rows])

@@ -37,7 +37,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, render_faces
+from edgereid.data.face_sets import FaceData, align_faces, check_lr_sizes, degrade_faces, training_faces
 from edgereid.methods.batches import flip_half, label_map, shuffled_batches
 from edgereid.methods.losses import ArcMarginHead
 from edgereid.methods.run_config import TrainRun
@@ -147,11 +147,10 @@ class CoReFaceObjective:
 def train(config: FaceMarginConfig, config_dict: dict[str, Any]) -> Path:
     """Train the configured face model, save the run (proxies in ``classifier``), export ONNX."""
     torch.manual_seed(config.optim.seed)
-    renders = render_faces(config.data.seed, config.data.identities, config.data.per_identity)
+    renders = training_faces(config.data)
     labels, num_classes = label_map(renders.pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
     spec = model.card(config.model).input
-    hr_inputs = None if config.lr_sizes else align_faces(renders.images, renders.landmarks, spec)
     head = ArcMarginHead(model.embedding_dim, num_classes, config.arcface_scale, config.arcface_margin)
     objective = CoReFaceObjective(model, head, config)
     rng = np.random.default_rng(config.optim.seed)
@@ -160,8 +159,8 @@ def train(config: FaceMarginConfig, config_dict: dict[str, Any]) -> Path:
     head.to(device)
 
     def inputs(index: np.ndarray) -> np.ndarray:
-        if hr_inputs is not None:
-            return hr_inputs[index]
+        if not config.lr_sizes:
+            return align_faces(renders.images[index], renders.landmarks[index], spec)
         small, landmarks = degrade_faces(renders, index, tuple(config.lr_sizes), rng)
         return align_faces(small, landmarks, spec)
 
