@@ -14,13 +14,14 @@ Ported from the official code (``IsidoreSong/CoreFace``; see ``docs/methods.md``
   dropout 0.4, then two views with dropout 0.6 from ``stage2_epoch``); gradients clipped on the
   backbone only.
 
-Differences from the official set-up, for CPU scale: the trunk is a MobileFaceNet (``face_teacher_64``)
-on 64x64 synthetic faces instead of IResNet-100 on 112x112 MS1MV2, dropout acts on the pooled
-pre-embedding feature (after the global depthwise conv) instead of the flattened 7x7 map, and the
-optimiser is the SDK's AdamW + cosine schedule instead of SGD with step decay, the embedding BN's
-weight is trained (the official code fixes it at 1), both views pass the embedding BN in one call (batch
-statistics over 2B rather than B per view), and the ArcFace head falls back to
-``cos(theta) - m sin(m)`` past ``theta = pi - m`` (insightface's variant, not the plain one).
+The paper-scale configs (``samples/configs/coreface_ms1mv2_iresnet100.yaml``, ``..._webface_iresnet50.yaml``)
+follow the official set-up: IResNet on 112x112 faces (dropout on the flattened 7x7 map, embedding BN weight
+fixed at 1), SGD 0.1 with momentum 0.9 and step decay, per-view BN, scale 64 and margin 0.5. The world configs
+differ for CPU scale: the trunk is a MobileFaceNet (``face_teacher_64``) on 64x64 synthetic faces, dropout acts
+on the pooled pre-embedding feature (after the global depthwise conv), the optimiser is AdamW + cosine, the
+embedding BN's weight is trained, both views pass the embedding BN in one call (batch statistics over 2B rather
+than B per view). Either way the ArcFace head falls back to ``cos(theta) - m sin(m)`` past ``theta = pi - m``
+(insightface's variant, not the plain one).
 
 ``method: arcface`` runs the same trainer with the contrastive term off: the official
 "ArcFace + dropout" baseline, i.e. CoReFace's own ablation. With ``lr_sizes`` set, the inputs are
@@ -98,10 +99,12 @@ def contrastive_loss(similarity: torch.Tensor, margin: float, scale: float = 64.
 
 @dataclass(frozen=True, kw_only=True)
 class FaceMarginConfig(TrainRun):
-    """An ArcFace or CoReFace run on rendered faces (``edgereid train``, ``method: arcface|coreface``).
+    """An ArcFace or CoReFace run (``edgereid train``, ``method: arcface|coreface``) on rendered faces or a real
+    set (``data.source``, :mod:`edgereid.data.face_training`).
 
     ``lr_sizes`` (e.g. ``[8, 32]``) trains on low-resolution copies degraded to a random size in that
-    range instead of the high-resolution renders."""
+    range instead of the high-resolution faces. ``per_view_bn``: each dropout view passes the embedding BN on
+    its own (the official double forward; default off: both views in one call)."""
 
     METHODS: ClassVar[tuple[str, ...]] = METHODS
 
@@ -114,6 +117,7 @@ class FaceMarginConfig(TrainRun):
     ema_new: float = 0.99
     dropout: DropoutSchedule = field(default_factory=DropoutSchedule)
     lr_sizes: tuple[int, ...] = ()
+    per_view_bn: bool = False
 
     def __post_init__(self) -> None:
         check_lr_sizes(self.lr_sizes, allow_empty=True)
@@ -132,9 +136,11 @@ class CoReFaceObjective:
         pre = self.model.pre_embedding(images)
         if views == 1 or not self.contrastive:  # the ArcFace + dropout baseline: one view, the stage's dropout
             return {"arcface": self.head(self.model.embedding_head(F.dropout(pre, dropout, training=True)), labels)}
-        both = self.model.embedding_head(torch.cat([F.dropout(pre, dropout, training=True),
-                                                    F.dropout(pre, dropout, training=True)]))
-        view1, view2 = both.chunk(2)
+        first, second = F.dropout(pre, dropout, training=True), F.dropout(pre, dropout, training=True)
+        if self.config.per_view_bn:  # the official double forward: each view's batch statistics of its own
+            view1, view2 = self.model.embedding_head(first), self.model.embedding_head(second)
+        else:
+            view1, view2 = self.model.embedding_head(torch.cat([first, second])).chunk(2)
         terms = {"arcface": 0.5 * self.head(view1, labels) + 0.5 * self.head(view2, labels)}
         if self.contrastive:
             similarity = pair_similarity(view1, view2, labels)

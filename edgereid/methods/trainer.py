@@ -78,8 +78,11 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
     params = [p for p in params if p.requires_grad]
     probe = [p for p in probe_params if p.requires_grad] if probe_params is not None else []
     clipped = params if clip_params is None else [p for p in clip_params if p.requires_grad]
-    kind = torch.optim.AdamW if optim.optimizer == "adamw" else torch.optim.Adam
-    optimizer = kind(params, lr=optim.lr, weight_decay=optim.weight_decay)
+    if optim.optimizer == "sgd":
+        optimizer = torch.optim.SGD(params, lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay)
+    else:
+        kind = torch.optim.AdamW if optim.optimizer == "adamw" else torch.optim.Adam
+        optimizer = kind(params, lr=optim.lr, weight_decay=optim.weight_decay)
     total = optim.epochs * steps_per_epoch
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, optim, steps_per_epoch))
     on_cuda = bool(params) and params[0].device.type == "cuda"
