@@ -61,13 +61,15 @@ FACE_RUNS := runs/faces
 faces: setup
 	$(BIN)/edgereid train --config samples/configs/coreface_teacher.yaml
 	$(BIN)/edgereid distill --config samples/configs/ccface_student.yaml
+	$(BIN)/edgereid distill --config samples/configs/ccface_faithful.yaml
 	$(BIN)/edgereid train --config samples/configs/lr_direct_face_student.yaml
 	$(BIN)/edgereid train --config samples/configs/arcface_teacher.yaml
 	$(BIN)/edgereid evaluate faces --out docs/faces \
 		--model "ArcFace teacher (HR, 64 px)=$(FACE_RUNS)/arcface_teacher/model.onnx" \
 		--model "CoReFace teacher (HR, 64 px)=$(FACE_RUNS)/coreface_teacher/model.onnx" \
 		--model "student trained on LR (32 px)=$(FACE_RUNS)/lr_direct_student/model.onnx" \
-		--model "CCFace student (32 px)=$(FACE_RUNS)/ccface_student/model.onnx"
+		--model "CCFace student (32 px)=$(FACE_RUNS)/ccface_student/model.onnx" \
+		--model "CCFace, faithful reading (32 px)=$(FACE_RUNS)/ccface_faithful_student/model.onnx"
 
 # The small latent diffusion model of the world (committed under samples/models/ldm_world; ~25 minutes).
 diffusion: setup

@@ -2,13 +2,14 @@
 """A few training steps of each method on tiny models on a GPU, to check the CUDA path end to end: parameters on
 the device, mixed precision (FP16 autocast with a gradient scaler), and the loss falling.
 
-    python scripts/gpu_smoke.py --method dcac --method aio --method coreface --json gpu_smoke.json
+    python scripts/gpu_smoke.py --method dcac --method aio --method coreface --method stable_keypoints --json F.json
     torchrun --nproc_per_node 1 scripts/gpu_smoke.py --method dcac     # the same through DDP over NCCL
 
 Without CUDA it says so and exits 0 (nothing to check here). Every method trains on a small synthetic world with
 a tiny model of its real class (DCAC: the tiny CNN with a tiny random latent diffusion model; AIO: the tiny
-transformer encoder; CoReFace: the tiny face teacher on rendered faces); a method passes when its main loss
-(:data:`MAIN_TERM`) of the last epoch is below the first epoch's.
+transformer encoder; CoReFace: the tiny face teacher on rendered faces; StableKeypoints: token learning with BF16
+autocast over the tiny diffusion model on synthetic person crops); a method passes when its main loss
+(:data:`MAIN_TERM`) of the last epoch (for StableKeypoints: the mean of the last 20 steps) is below the first's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-MAIN_TERM = {"dcac": "id", "aio": "id", "coreface": "arcface"}
+MAIN_TERM = {"dcac": "id", "aio": "id", "coreface": "arcface", "stable_keypoints": "localisation"}
+WINDOW = {"stable_keypoints": 20}  # steps averaged at each end (1 epoch for the others)
 WORLD = ["--set", "data={seed: 3, identities: 8, cameras: 4, frames_per_camera: 10, pace: 4.0, people_per_frame: 4}",
          "--set", "train_cameras=[0, 1]", "--set", "batch_size=8", "--set", "ids_per_batch=4",
          "--set", "optim.mixed_precision=true", "--set", "export=false"]
@@ -39,12 +41,25 @@ def _tiny_ldm(folder: Path) -> Path:
 
 
 def _arguments(method: str, out: Path, epochs: int | None = None) -> list[str]:
-    """The ``edgereid train`` command line of ``method``'s smoke run (``epochs`` overrides its length)."""
-    shorter = ["--set", f"optim.epochs={epochs}"] if epochs else []
+    """The ``edgereid`` command line of ``method``'s smoke run (``epochs`` overrides its length: epochs, or
+    steps for StableKeypoints' token learning)."""
+    key = "steps" if method == "stable_keypoints" else "optim.epochs"  # token learning counts steps
+    shorter = ["--set", f"{key}={epochs}"] if epochs else []
     return _method_arguments(method, out) + shorter
 
 
 def _method_arguments(method: str, out: Path) -> list[str]:
+    if method == "stable_keypoints":
+        from edgereid.cli import main as cli
+
+        cli(["synth", "--layout", "person-crops", "--out", str(out / "crops"), "--seed", "3", "--identities", "8",
+             "--cameras", "2", "--frames", "6"])
+        return ["keypoints", "learn", "--config", "samples/configs/stable_keypoints_world.yaml",
+                "--set", f"ldm={_tiny_ldm(out)}", "--set", f"crops={out / 'crops' / 'images'}",
+                "--set", f"out={out / 'run'}", "--set", "num_tokens=16", "--set", "candidates=6", "--set", "top_k=4",
+                "--set", "steps=120", "--set", "num_indices=8", "--set", "map_hw=[16, 16]",
+                "--set", "layers=[up_blocks.1.attentions.0, up_blocks.1.attentions.1]",
+                "--set", "mixed_precision=true"]
     if method == "coreface":
         return ["train", "--config", "samples/configs/coreface_teacher.yaml", "--set", "model=test_face_teacher",
                 "--set", "data={seed: 3, identities: 8, per_identity: 6}", "--set", "batch_size=16",
@@ -60,6 +75,21 @@ def _method_arguments(method: str, out: Path) -> list[str]:
             "--set", f"out={out / 'run'}", *WORLD]
 
 
+def history_records(path: Path) -> list[dict]:
+    """The per-epoch (training methods) or per-step (token learning) records of a run's history.json."""
+    data = json.loads(path.read_text())
+    return data["history"] if isinstance(data, dict) else data
+
+
+def first_and_last(history: list[dict], method: str) -> tuple[float | None, float | None]:
+    """The main loss averaged over the first and the last :data:`WINDOW` records."""
+    window = WINDOW.get(method, 1)
+    if len(history) < 2 * window:
+        return None, None
+    values = [record[MAIN_TERM[method]] for record in history]
+    return sum(values[:window]) / window, sum(values[-window:]) / window
+
+
 def smoke(method: str) -> dict:
     """Train ``method`` briefly on the GPU; its record for the JSON."""
     import torch
@@ -72,9 +102,9 @@ def smoke(method: str) -> dict:
         started = time.perf_counter()
         code = cli(_arguments(method, out))
         seconds = time.perf_counter() - started
-        history = json.loads((out / "run" / "history.json").read_text())["history"] if code == 0 else []
+        history = history_records(out / "run" / "history.json") if code == 0 else []
+    first, last = first_and_last(history, method)
     term = MAIN_TERM[method]
-    first, last = (history[0].get(term), history[-1].get(term)) if history else (None, None)
     return {"method": method, "exit_code": code, "seconds": round(seconds, 1), "term": term, "first": first,
             "last": last,
             "peak_memory_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1),

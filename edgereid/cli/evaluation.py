@@ -89,7 +89,18 @@ def _cmd_evaluate_keypoints(args: argparse.Namespace) -> int:
     from edgereid.eval.keypoints_unsup import evaluate, markdown_table, write_report
 
     models = _labelled_models(args.model, "a keypoint ONNX or a StableKeypoints teacher.safetensors")
-    report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit, test_limit=args.test_limit,
+    if args.dataset:
+        from edgereid.eval.keypoint_benchmarks import dataset_table, evaluate_dataset, write_dataset_report
+
+        if not args.root:
+            raise EdgeReidError("--dataset needs --root", fix="pass the dataset's folder with --root DIR")
+        report = evaluate_dataset(models, args.dataset, args.root, fit_limit=args.fit_limit or 2000,
+                                  test_limit=args.test_limit, tta_views=args.tta)
+        return _publish(report, dataset_table, write_dataset_report, args.out, args.json)
+    if not (args.fit and args.test):
+        raise EdgeReidError("give --fit and --test crop folders, or --dataset with --root",
+                            expected="--fit DIR --test DIR (labelled person crops) or --dataset celeba --root DIR")
+    report = evaluate(models, args.fit, args.test, fit_limit=args.fit_limit or 400, test_limit=args.test_limit or 500,
                       alpha=args.alpha, tta_views=args.tta, sheets=args.out)
     return _publish(report, markdown_table, write_report, args.out, args.json)
 
@@ -170,13 +181,18 @@ def _add_evaluate(verbs: Verbs) -> None:
     cross.set_defaults(func=_cmd_evaluate_crossmodal)
 
     kp_eval = benchmarks.add_parser("keypoints", help="unsupervised keypoints read out linearly to labelled "
-                                    "joints: PCK and NME against the mean-pose baseline")
+                                    "joints: PCK and NME against the mean-pose baseline, on labelled crop folders "
+                                    "or on the paper's datasets (--dataset)")
     kp_eval.add_argument("--model", action="append", required=True, metavar="LABEL=PATH",
                          help="keypoint ONNX or teacher.safetensors (repeatable)")
-    kp_eval.add_argument("--fit", required=True, help="labelled crop folder the read-outs are fitted on")
-    kp_eval.add_argument("--test", required=True, help="held-out labelled crop folder")
-    kp_eval.add_argument("--fit-limit", type=COUNT, default=400)
-    kp_eval.add_argument("--test-limit", type=COUNT, default=500)
+    kp_eval.add_argument("--fit", help="labelled crop folder the read-outs are fitted on")
+    kp_eval.add_argument("--test", help="held-out labelled crop folder")
+    kp_eval.add_argument("--dataset", choices=["celeba", "deepfashion", "taichi", "human36m"],
+                         help="the paper's protocol on a dataset in its released layout (with --root): read-out "
+                              "fitted on its training split, scored on its test split with its own metric")
+    kp_eval.add_argument("--root", help="the dataset's folder (with --dataset)")
+    kp_eval.add_argument("--fit-limit", type=COUNT, help="images to fit on (default 400 crops; 2000 with --dataset)")
+    kp_eval.add_argument("--test-limit", type=COUNT, help="images to score (default 500 crops; all with --dataset)")
     kp_eval.add_argument("--alpha", type=ranged_float(0.0, 1.0, low_open=True), default=0.1, help="PCK threshold, fraction of the crop's larger side")
     kp_eval.add_argument("--tta", type=COUNT, help="teacher test-time augmentation views (default: the teacher's)")
     kp_eval.add_argument("--out", default="runs/evaluate/keypoints",

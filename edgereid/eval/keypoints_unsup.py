@@ -29,28 +29,40 @@ def _sizes(crops: LabelledCrops) -> np.ndarray:
     return np.array([[image.shape[1], image.shape[0]] for image in crops.images], np.float64)
 
 
-def predict(path: str | Path, crops: LabelledCrops,
-            tta_views: int | None = None) -> tuple[np.ndarray, bool, int]:
-    """Points ``[N, K, 2]`` in crop pixels from a teacher (``.safetensors``) or an ONNX student, whether
-    they already are the folder's named joints, and the model's own number of keypoints K."""
-    path = Path(path)
+def _run(path: Path, images: list[np.ndarray], tta_views: int | None):
+    """A teacher's (``.safetensors``) or an ONNX model's outputs on BGR images: ``(points [N, K, 2] in image
+    pixels, K, the card and runtime outputs of an ONNX model or None)``."""
     if path.suffix == ".safetensors":
         from edgereid.methods.stable_keypoints.teacher import KeypointTeacher
 
         teacher = KeypointTeacher(path, tta_views=tta_views)
-        return teacher.predict_images(crops.images).points, False, teacher.k
+        return teacher.predict_images(images).points, teacher.k, None
     from edgereid.card import read_card
     from edgereid.runtime.backends import load_backend
     from edgereid.runtime.model import CropModel
     from edgereid.ops.geometry import plan_whole_images
 
     card = read_card(path)
-    runner = CropModel(load_backend(path))
-    outputs = runner.run(crops.images, plan_whole_images(crops.images, card.input))
-    k = card.output("coords").dims[0]
+    outputs = CropModel(load_backend(path)).run(images, plan_whole_images(images, card.input))
+    return outputs.keypoints, card.output("coords").dims[0], (card, outputs)
+
+
+def predict_images(path: str | Path, images: list[np.ndarray], tta_views: int | None = None) -> np.ndarray:
+    """A model's own K points on BGR images, in image pixels (before any read-out)."""
+    return _run(Path(path), images, tta_views)[0]
+
+
+def predict(path: str | Path, crops: LabelledCrops,
+            tta_views: int | None = None) -> tuple[np.ndarray, bool, int]:
+    """Points ``[N, K, 2]`` in crop pixels from a teacher (``.safetensors``) or an ONNX student, whether
+    they already are the folder's named joints, and the model's own number of keypoints K."""
+    points, k, onnx = _run(Path(path), crops.images, tta_views)
+    if onnx is None:
+        return points, False, k
+    card, outputs = onnx
     if card.readout is not None and card.readout.joint_names == crops.joint_names:
         return outputs.joints, True, k  # the read-out the model ships with, as the pipeline applies it
-    return outputs.keypoints, card.joint_names == crops.joint_names, k
+    return points, card.joint_names == crops.joint_names, k
 
 
 def _scores(joints: np.ndarray, crops: LabelledCrops, alpha: float) -> dict[str, float]:

@@ -254,3 +254,33 @@ def test_human36m_orientation_invariant_error_in_128_pixels():
     assert official[[1, 6, 20, 21, 28, 29]].tolist() == [6, 1, 28, 28, 21, 29]
     with pytest.raises(InputError, match="image_size"):
         orientation_invariant_error(gt, gt, (256, 0))
+
+
+# --- the paper's protocol through `edgereid evaluate keypoints --dataset` -----------------------------------------
+
+
+def test_celeba_benchmark_reads_out_and_scores_against_the_mean_pose(tmp_path):
+    from edgereid.cli import main
+
+    root = tmp_path / "celeba"
+    row = "69  109  106  113   77  142   73  152  108  154"  # every face has the same landmarks
+    names = [f"{i:06d}.jpg" for i in range(1, 44)]  # the read-out of K=17 points needs 2K = 34 to fit
+    (root / "MAFL").mkdir(parents=True)
+    (root / "list_landmarks_align_celeba.txt").write_text(f"{len(names)}\n{CELEBA_HEADER}\n"
+                                                          + "\n".join(f"{n} {row}" for n in names))
+    (root / "MAFL" / "training.txt").write_text("\n".join(names[:40]))
+    (root / "MAFL" / "testing.txt").write_text("\n".join(names[40:]))
+    rng = np.random.default_rng(0)
+    for name in names:
+        (root / "img_align_celeba").mkdir(exist_ok=True)
+        cv2.imwrite(str(root / "img_align_celeba" / name), rng.integers(0, 256, (218, 178, 3), dtype=np.uint8))
+    out = tmp_path / "report"
+    assert main(["evaluate", "keypoints", "--dataset", "celeba", "--root", str(root), "--out", str(out),
+                 "--model", "bundled person keypoints=edgereid/bundled/keypoints.onnx"]) == 0
+    report = json.loads((out / "keypoints_celeba.json").read_text())
+    assert (report["fit_images"], report["test_images"]) == (40, 3)
+    assert report["results"]["mean-pose baseline"] == pytest.approx(0.0, abs=1e-9)  # identical landmarks
+    assert 0.0 < report["results"]["bundled person keypoints"] < 1000.0
+    assert main(["evaluate", "keypoints", "--dataset", "celeba", "--root", str(tmp_path / "missing"),
+                 "--model", "m=edgereid/bundled/keypoints.onnx", "--out", str(out)]) == 2
+    assert main(["evaluate", "keypoints", "--model", "m=edgereid/bundled/keypoints.onnx", "--out", str(out)]) == 2
