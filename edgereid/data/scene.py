@@ -60,6 +60,7 @@ class SceneFrame:
     cam_id: int
     persons: list[SceneObject]
     faces: list[SceneFace]
+    clean: np.ndarray | None = None  # the composed scene before the camera's effects (for other cameras' views)
 
 
 @dataclass
@@ -263,7 +264,7 @@ def generate_scene(identities: Sequence[Identity], camera: Camera, background: n
     for index in range(num_frames):
         clean, persons, faces = _compose(background, walkers, street)
         yield SceneFrame(frame=camera.apply(clean, rng), frame_index=index, timestamp=index / FPS,
-                         cam_id=camera.cam_id, persons=persons, faces=faces)
+                         cam_id=camera.cam_id, persons=persons, faces=faces, clean=clean)
         for slot, walker in enumerate(walkers):
             walker.x += walker.vx * pace
             walker.foot_y += walker.vy * pace

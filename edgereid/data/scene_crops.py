@@ -34,6 +34,7 @@ class CropSet:
     cams: np.ndarray
     keypoints: np.ndarray | None = None
     placement: np.ndarray | None = None
+    ir_images: np.ndarray | None = None  # the same crops as the world's IR camera would record them
 
     def __len__(self) -> int:
         return len(self.pids)
@@ -41,11 +42,11 @@ class CropSet:
     def select(self, rows: np.ndarray) -> "CropSet":
         """The crops at ``rows`` (indices or a mask), every per-crop array alike."""
         return CropSet(*(None if value is None else value[rows] for value in
-                         (self.images, self.pids, self.cams, self.keypoints, self.placement)))
+                         (self.images, self.pids, self.cams, self.keypoints, self.placement, self.ir_images)))
 
     def with_images(self, images: np.ndarray) -> "CropSet":
         """The same crops and labels with other pixels (another modality of the same crops)."""
-        return CropSet(images, self.pids, self.cams, self.keypoints, self.placement)
+        return CropSet(images, self.pids, self.cams, self.keypoints, self.placement, self.ir_images)
 
 
 def runtime_crops_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.ndarray:
@@ -57,9 +58,17 @@ def runtime_crops_uint8(spec: InputSpec, frames: list[np.ndarray], plan) -> np.n
 
 
 def scene_crops(data: WorldSpec, person_spec: InputSpec | None = None, face_spec: InputSpec | None = None,
-                progress: bool = True) -> tuple[CropSet | None, CropSet | None]:
-    """Person crops (with keypoints) for ``person_spec`` and aligned face crops for ``face_spec``."""
+                progress: bool = True, ir_view: bool = False) -> tuple[CropSet | None, CropSet | None]:
+    """Person crops (with keypoints) for ``person_spec`` and aligned face crops for ``face_spec``. With
+    ``ir_view`` the person crops also carry ``ir_images``: the same boxes cut from the scene before the camera's
+    effects and recorded by the world's IR camera (IR intensity first, then its gain, resolution, blur, noise
+    and JPEG), the view an IR camera would have had of the same moment."""
     world = data.world()
+    ir_camera = next((camera for camera in world.cameras if camera.modality == "ir"), None)
+    if ir_view and ir_camera is None:
+        raise ConfigError(f"world seed {data.seed} with {data.cameras} cameras has no IR camera to render IR views",
+                          fix="use at least 4 cameras (the last one is IR)")
+    ir_rng = np.random.default_rng((data.seed, 19))
     people: list[CropSet] = []
     faces: list[CropSet] = []
     cams = range(data.cameras)
@@ -68,7 +77,7 @@ def scene_crops(data: WorldSpec, person_spec: InputSpec | None = None, face_spec
     for cam in cams:
         for frame in world.scene(cam, data.frames_per_camera, pace=data.pace, people_per_frame=data.people_per_frame):
             if person_spec is not None and frame.persons:
-                people.append(_person_crops(frame, person_spec))
+                people.append(_person_crops(frame, person_spec, ir_camera if ir_view else None, ir_rng))
             if face_spec is not None and frame.faces:
                 faces.append(_face_crops(frame, face_spec))
     return (concat_crops(people) if person_spec is not None else None,
@@ -99,14 +108,17 @@ def rendered_face_crops(data: WorldSpec, spec: InputSpec, per_identity: int, siz
     return concat_crops(parts)
 
 
-def _person_crops(frame, spec: InputSpec) -> CropSet:
+def _person_crops(frame, spec: InputSpec, ir_camera=None, rng: np.random.Generator | None = None) -> CropSet:
     boxes = validate_boxes(np.stack([p.box for p in frame.persons]), frame.frame.shape)
     plan = plan_crops(np.zeros(len(boxes), int), boxes, spec)
     keypoints = to_pixel_centres(np.stack([p.keypoints for p in frame.persons])).astype(np.float64)
     xy = points_to_input(keypoints[..., :2], plan.to_frame)
+    ir = None
+    if ir_camera is not None:  # the whole frame recorded by the IR camera, then cut like the RGB crops
+        ir = runtime_crops_uint8(spec, [ir_camera.apply(frame.clean, rng)], plan)
     return CropSet(runtime_crops_uint8(spec, [frame.frame], plan), np.array([p.pid for p in frame.persons]),
                    np.full(len(boxes), frame.cam_id), np.concatenate([xy, keypoints[..., 2:]], -1).astype(np.float32),
-                   plan.placement)
+                   plan.placement, ir)
 
 
 def _face_crops(frame, spec: InputSpec) -> CropSet:
@@ -123,7 +135,7 @@ def concat_crops(parts: list[CropSet]) -> CropSet:
         values = [getattr(p, name) for p in parts if getattr(p, name) is not None]
         return np.concatenate(values) if len(values) == len(parts) else None
 
-    return CropSet(*(joined(name) for name in ("images", "pids", "cams", "keypoints", "placement")))
+    return CropSet(*(joined(name) for name in ("images", "pids", "cams", "keypoints", "placement", "ir_images")))
 
 
 def crops_from_cameras(crops: CropSet, cameras: tuple[int, ...]) -> CropSet:

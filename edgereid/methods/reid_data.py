@@ -59,11 +59,12 @@ def image_crops(records, spec: InputSpec) -> CropSet:
 
 
 def reid_training_crops(data: WorldSpec, dataset: str | Sequence[str], spec: InputSpec,
-                        cameras: tuple[int, ...]) -> CropSet:
-    """Crops (uint8 BGR at ``spec``) with pids and 0-based cameras, restricted to ``cameras`` when given."""
+                        cameras: tuple[int, ...], ir_view: bool = False) -> CropSet:
+    """Crops (uint8 BGR at ``spec``) with pids and 0-based cameras, restricted to ``cameras`` when given; with
+    ``ir_view`` (the world only) each crop also as the world's IR camera would record it."""
     folders = dataset_folders(dataset)
     if not folders:
-        return crops_from_cameras(scene_crops(data, person_spec=spec)[0], cameras)
+        return crops_from_cameras(scene_crops(data, person_spec=spec, ir_view=ir_view)[0], cameras)
     from edgereid.data.datasets import read_market1501
 
     parts: list[CropSet] = []

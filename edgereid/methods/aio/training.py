@@ -3,8 +3,10 @@ re-implementation (the official code was not available; ``methods.md`` §2, :mod
 
 Every batch holds P identities x K RGB crops from the training cameras. Each crop is also given as IR
 and as a sketch, and each identity's caption as text: in the first ``stage1_epochs`` the IR and sketch
-are synthesised (channel augmentation, line art), afterwards the world renders them (its IR material
-model and sketch lines), the paper's progression from synthetic to real multimodal data. Per batch the
+are synthesised (channel augmentation, line art), afterwards the world renders them, the paper's progression
+from synthetic to real multimodal data: the IR view is the world's IR camera recording the same moment (IR
+intensity of the scene before any camera effect, then that camera's gain, resolution, blur, noise and JPEG, as
+its real crops are made), the sketch is drawn from the RGB crop. Per batch the
 model encodes RGB, IR, sketch and text alone and RGB with a masked caption, and trains on:
 
 - CE: label-smoothed identity loss on the BNNeck logits of all five (each through its modality's BNNeck,
@@ -100,7 +102,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
     encoder = load_encoder(config.encoder)
     spec = image_spec(tuple(config.input_hw))
     world = config.data.world()
-    crops = reid_training_crops(config.data, "", spec, rgb_cameras(world, config.train_cameras))
+    crops = reid_training_crops(config.data, "", spec, rgb_cameras(world, config.train_cameras), ir_view=True)
     labels, num_classes = label_map(crops.pids)
     captions = {int(pid): world.identity(int(pid)).text for pid in np.unique(crops.pids)}
     model = AIOModel(encoder, num_classes, tuple(config.input_hw), config.tokenizer_channels)
@@ -123,7 +125,12 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
         images = crops.images[index]
         flip_half(images, sample_rng)
         rgb = tensor(photometric_jitter(images, sample_rng))
-        views = {m: tensor(modality_images(images, m, stage["source"], sample_rng)) for m in ("ir", "sketch")}
+        views = {m: tensor(modality_images(images, m, stage["source"], sample_rng)) for m in ("ir", "sketch")
+                 if not (m == "ir" and stage["source"] == "world")}
+        if stage["source"] == "world":  # stage 2: the IR camera's own view of the same moment
+            infrared = crops.ir_images[index]
+            flip_half(infrared, sample_rng)
+            views["ir"] = tensor(infrared)
         sentences = [captions[int(pid)] for pid in crops.pids[index]]
         plain = text.encode(sentences)
         masked = text.encode(sentences, config.mask_probability, sample_rng)
