@@ -166,3 +166,19 @@ def test_noise_schedule_is_stable_diffusions(tiny_ldm):
                               beta_schedule="scaled_linear")
     assert torch.allclose(tiny_ldm.scheduler.betas, reference.betas)
     assert np.isclose(float(tiny_ldm.scheduler.betas[0]), 0.00085) and np.isclose(float(tiny_ldm.scheduler.betas[-1]), 0.012)
+
+
+def test_device_handling_on_the_cpu(tiny_ldm):
+    from edgereid.methods.stable_keypoints.learning import resolve_device
+
+    cpu = resolve_device("cpu")
+    assert cpu.type == "cpu" and resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA GPU"):
+            resolve_device("cuda")
+    embedding = torch.nn.Parameter(torch.randn(1, 20, tiny_ldm.context_dim))
+    maps = TokenMaps(tiny_ldm, embedding, TINY_LAYERS, MAP_HW, timestep=1, device=cpu, mixed_precision=True)
+    out = maps(torch.rand(2, 3, 32, 24) * 2 - 1)
+    assert out.device.type == "cpu" and out.dtype == torch.float32  # BF16 inside, float32 maps out
+    torch.testing.assert_close(out.sum(1), torch.ones(2, *MAP_HW), atol=2e-2, rtol=0)
+    assert maps.generator.device.type == "cpu" and next(tiny_ldm.unet.parameters()).device.type == "cpu"
