@@ -109,7 +109,7 @@ dcac: setup
 		--set ldm_weight=0 --set out=$(DC)/student_direct
 	$(BIN)/edgereid distill --config samples/configs/dcac_student.yaml --set teacher=$(DC)/teacher_s0/model.safetensors \
 		--set out=$(DC)/student_dcac
-	$(BIN)/edgereid evaluate reid --out docs/reid/reid_dg.json \
+	$(BIN)/edgereid evaluate reid --out docs/reid/reid_dg.json --frames 200 \
 		$(foreach s,0 1 2,--model "DCAC teacher/$(s)=$(DC)/teacher_s$(s)/model.onnx") \
 		$(foreach s,0 1 2,--model "teacher without diffusion (ablation)/$(s)=$(DC)/ablation_s$(s)/model.onnx") \
 		--model "student trained directly=$(DC)/student_direct/model.onnx" \

@@ -34,9 +34,12 @@ def split_query_gallery(pids: np.ndarray, cams: np.ndarray) -> tuple[np.ndarray,
 
 def rank_metrics(query: np.ndarray, gallery: np.ndarray, q_pids: np.ndarray, g_pids: np.ndarray,
                  q_cams: np.ndarray, g_cams: np.ndarray) -> dict[str, float]:
-    """mAP, rank-1 and rank-5 of unit query embeddings against unit gallery embeddings (Market protocol)."""
+    """mAP, rank-1 and rank-5 of unit query embeddings against unit gallery embeddings (Market protocol), and
+    how many queries count: those with a true match in another camera (the others are skipped)."""
     cmc, mean_ap = evaluate_rank(1.0 - query @ gallery.T, q_pids, g_pids, q_cams, g_cams)
-    return {"mAP": float(mean_ap), "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)])}
+    valid = ((q_pids[:, None] == g_pids[None]) & (q_cams[:, None] != g_cams[None])).any(1)
+    return {"mAP": float(mean_ap), "rank1": float(cmc[0]), "rank5": float(cmc[min(4, len(cmc) - 1)]),
+            "valid_queries": int(valid.sum())}
 
 
 def evaluate(models: dict[str, Path], seed: int = 720, identities: int = 60, cameras: int = 4,
@@ -79,7 +82,7 @@ def group_runs(results: dict[str, dict]) -> dict[str, dict[str, object]]:
         groups.setdefault(label.rsplit("/", 1)[0] if "/" in label else label, []).append(row)
     summary = {}
     for name, rows in groups.items():
-        summary[name] = {"runs": len(rows)}
+        summary[name] = {"runs": len(rows), "valid_queries": int(rows[0].get("valid_queries", 0))}
         for metric in ("mAP", "rank1", "rank5"):
             values = np.array([r[metric] for r in rows])
             summary[name][metric] = (float(values.mean()), float(values.max() - values.min()))
@@ -88,10 +91,11 @@ def group_runs(results: dict[str, dict]) -> dict[str, dict[str, object]]:
 
 def markdown_table(report: dict[str, object]) -> str:
     """One row per model (seeds of ``NAME/SEED`` runs merged): mean, and +- spread over seeds."""
-    lines = ["| model | runs | mAP | rank-1 | rank-5 |", "|---|---|---|---|---|"]
+    lines = ["| model | runs | valid queries | mAP | rank-1 | rank-5 |", "|---|---|---|---|---|---|"]
     for name, row in group_runs(report["results"]).items():  # type: ignore[arg-type]
         cell = lambda m: f"{row[m][0]:.3f}" + (f" ± {row[m][1] / 2:.3f}" if row["runs"] > 1 else "")
-        lines.append(f"| {name} | {row['runs']} | {cell('mAP')} | {cell('rank1')} | {cell('rank5')} |")
+        lines.append(f"| {name} | {row['runs']} | {row['valid_queries']} | {cell('mAP')} | {cell('rank1')} | "
+                     f"{cell('rank5')} |")
     return "\n".join(lines) + "\n"
 
 
