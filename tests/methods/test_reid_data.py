@@ -51,3 +51,5 @@ def test_evaluate_reid_on_a_target_dataset_folder(tmp_path, tiny_models):
     split = read_market1501(root)
     assert (row["queries"], row["gallery"]) == (len(split.query), len(split.gallery))
     assert 0 <= row["mAP"] <= 1 and 0 <= row["rank1"] <= row["rank5"] <= 1
+    valid = sum(any(g.pid == q.pid and g.camid != q.camid for g in split.gallery) for q in split.query)
+    assert row["valid_queries"] == valid
