@@ -7,7 +7,8 @@ the device, mixed precision (FP16 autocast with a gradient scaler), and the loss
 
 Without CUDA it says so and exits 0 (nothing to check here). Every method trains on a small synthetic world with
 a tiny model of its real class (DCAC: the tiny CNN with a tiny random latent diffusion model; AIO: the tiny
-transformer encoder; CoReFace: the tiny face teacher on rendered faces; StableKeypoints: token learning with BF16
+transformer encoder; CoReFace: the tiny face teacher on rendered faces; CCFace: a tiny LR student distilled
+from such a teacher (trained first, on the GPU too); StableKeypoints: token learning with BF16
 autocast over the tiny diffusion model on synthetic person crops); a method passes when its main loss
 (:data:`MAIN_TERM`) of the last epoch (for StableKeypoints: the mean of the last 20 steps) is below the first's.
 """
@@ -21,7 +22,7 @@ import tempfile
 import time
 from pathlib import Path
 
-MAIN_TERM = {"dcac": "id", "aio": "id", "coreface": "arcface", "stable_keypoints": "localisation"}
+MAIN_TERM = {"dcac": "id", "aio": "id", "coreface": "arcface", "ccface": "proxy", "stable_keypoints": "localisation"}
 WINDOW = {"stable_keypoints": 20}  # steps averaged at each end (1 epoch for the others)
 WORLD = ["--set", "data={seed: 3, identities: 8, cameras: 4, frames_per_camera: 10, pace: 4.0, people_per_frame: 4}",
          "--set", "train_cameras=[0, 1]", "--set", "batch_size=8", "--set", "ids_per_batch=4",
@@ -60,11 +61,19 @@ def _method_arguments(method: str, out: Path) -> list[str]:
                 "--set", "steps=120", "--set", "num_indices=8", "--set", "map_hw=[16, 16]",
                 "--set", "layers=[up_blocks.1.attentions.0, up_blocks.1.attentions.1]",
                 "--set", "mixed_precision=true"]
+    faces = ["--set", "data={seed: 3, identities: 8, per_identity: 6}", "--set", "batch_size=16",
+             "--set", "optim.mixed_precision=true", "--set", "export=false"]
     if method == "coreface":
         return ["train", "--config", "samples/configs/coreface_teacher.yaml", "--set", "model=test_face_teacher",
-                "--set", "data={seed: 3, identities: 8, per_identity: 6}", "--set", "batch_size=16",
                 "--set", "optim.epochs=4", "--set", "dropout={stage2_epoch: 2, stage1: 0.4, stage2: 0.6}",
-                "--set", "optim.mixed_precision=true", "--set", "export=false", "--set", f"out={out / 'run'}"]
+                "--set", f"out={out / 'run'}", *faces]
+    if method == "ccface":
+        from edgereid.cli import main as cli
+
+        cli(_method_arguments("coreface", out / "teacher"))
+        return ["distill", "--config", "samples/configs/ccface_student.yaml", "--set", "student=test_face",
+                "--set", f"teacher={out / 'teacher' / 'run' / 'model.safetensors'}", "--set", "optim.epochs=4",
+                "--set", f"out={out / 'run'}", *faces]
     if method == "dcac":
         return ["train", "--config", "samples/configs/dcac_world.yaml", "--set", "model=test_reid",
                 "--set", f"ldm={_tiny_ldm(out)}", "--set", "lora_rank=2", "--set", "optim.epochs=4",

@@ -62,10 +62,12 @@ def shared_proxy_loss(embeddings: torch.Tensor, labels: torch.Tensor, proxies: t
                       margins: torch.Tensor, scale: float) -> torch.Tensor:
     """Cross-entropy of ``scale * cos`` against fixed proxies, the target angle widened by ``margins``
     (per sample). Margin 0 is the normalised softmax over the proxies."""
-    cos = (F.normalize(embeddings) @ F.normalize(proxies).T).clamp(-1 + 1e-7, 1 - 1e-7)
-    target = cos.gather(1, labels[:, None])
-    widened = torch.cos((torch.acos(target) + margins[:, None]).clamp(max=torch.pi))
-    return F.cross_entropy(scale * cos.scatter(1, labels[:, None], widened), labels)
+    # in float32 even under autocast: the margin's acos/cos need it, and scatter needs one dtype
+    with torch.autocast(embeddings.device.type, enabled=False):
+        cos = (F.normalize(embeddings.float()) @ F.normalize(proxies.float()).T).clamp(-1 + 1e-7, 1 - 1e-7)
+        target = cos.gather(1, labels[:, None])
+        widened = torch.cos((torch.acos(target) + margins[:, None].float()).clamp(max=torch.pi))
+        return F.cross_entropy(scale * cos.scatter(1, labels[:, None], widened), labels)
 
 
 def cross_resolution_alignment(predicted_lr: torch.Tensor, hr_target: torch.Tensor) -> torch.Tensor:

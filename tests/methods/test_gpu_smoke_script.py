@@ -27,12 +27,12 @@ def test_without_a_gpu_the_script_says_so_and_exits_zero():
     assert done.returncode == 0 and "no CUDA device" in done.stdout
 
 
-@pytest.mark.parametrize("method", ["dcac", "aio", "coreface", "stable_keypoints"])
+@pytest.mark.parametrize("method", ["dcac", "aio", "coreface", "ccface", "stable_keypoints"])
 def test_the_smoke_runs_train_on_the_cpu_with_bf16_autocast(method, tmp_path):
     from edgereid.cli import main
 
     module = _module()
-    epochs = {"dcac": 2, "aio": 3, "coreface": 4, "stable_keypoints": 40}[method]
+    epochs = {"dcac": 2, "aio": 3, "coreface": 4, "ccface": 4, "stable_keypoints": 40}[method]
     # BF16 autocast runs the tiny UNet 6x slower on this CPU; test_device_handling_on_the_cpu covers that path
     faster = ["--set", "mixed_precision=false"] if method == "stable_keypoints" else []
     assert main(module._arguments(method, tmp_path, epochs=epochs) + faster) == 0
