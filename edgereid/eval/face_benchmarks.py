@@ -15,6 +15,7 @@ does; the identification benchmarks do not.
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -73,11 +74,15 @@ def _verification(model, paths: list[Path]) -> dict[str, dict]:
     return out
 
 
+def _embed_files(model, paths: list[Path]) -> np.ndarray:
+    return embed_faces(model, [read_face_image(path) for path in paths])
+
+
 def _tinyface(model, root: Path) -> dict[str, float]:
     from edgereid.data.tinyface import read_tinyface, tinyface_metrics
 
     test = read_tinyface(root)
-    embed = lambda paths: embed_faces(model, [read_face_image(p) for p in paths])
+    embed = partial(_embed_files, model)
     distractors = embed(test.distractors) if test.distractors else None
     return tinyface_metrics(embed(test.probes), test.probe_ids, embed(test.gallery), test.gallery_ids, distractors)
 
@@ -86,7 +91,7 @@ def _scface(model, root: Path, subjects: tuple[int, ...] | None) -> dict[str, di
     from edgereid.data.scface import read_scface, scface_by_distance
 
     test = read_scface(root, subjects=subjects)
-    embed = lambda paths: embed_faces(model, [read_face_image(p) for p in paths])
+    embed = partial(_embed_files, model)
     return scface_by_distance(test, embed(test.gallery), {d: embed(paths) for d, paths in test.probes.items()})
 
 

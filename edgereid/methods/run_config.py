@@ -29,9 +29,10 @@ SCHEDULES = ("cosine", "multistep")
 
 @dataclass(frozen=True)
 class OptimConfig:
-    """Optimiser and schedule: AdamW (or Adam, or SGD with ``momentum``, the face papers' choice), linear warm-up from ``lr * warmup_start``, then cosine decay to
-    ``lr * final_lr_fraction`` or (``schedule: multistep``) ``lr * gamma`` at each of the ``milestones`` epochs;
-    ``mixed_precision``: autocast, FP16 with a gradient scaler on CUDA, BF16 on a CPU."""
+    """Optimiser and schedule: AdamW (or Adam, or SGD with ``momentum``, the face papers' choice), linear warm-up
+    from ``lr * warmup_start``, then cosine decay to ``lr * final_lr_fraction`` or (``schedule: multistep``)
+    ``lr * gamma`` at each of the ``milestones`` epochs; ``mixed_precision``: autocast, FP16 with a gradient
+    scaler on CUDA, BF16 on a CPU."""
 
     RANGES: ClassVar[dict[str, tuple[float, float]]] = {
         "epochs": (0, 100_000), "lr": (0.0, 10.0), "weight_decay": (0.0, 1.0), "warmup_epochs": (0, 100_000),

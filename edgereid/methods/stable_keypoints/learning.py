@@ -176,10 +176,13 @@ def learn(config: StableKeypointsConfig, config_dict: dict[str, Any]) -> Path:
     plan = plan_whole_images(images, spec)
     crops = runtime_crops_uint8(spec, images, plan)  # uint8 in memory (512 px for SD1.5), normalised per batch
     del images
-    pixels = lambda index: torch.from_numpy(normalise_batch(crops[index], spec, placement=plan.placement[index]))
     if len(crops) < config.batch_size:
-        raise InputError(f"{config.crops} holds {len(crops)} crops", expected=f"at least batch_size={config.batch_size}",
-                         fix="add crops or lower batch_size")
+        raise InputError(f"{config.crops} holds {len(crops)} crops",
+                         expected=f"at least batch_size={config.batch_size}", fix="add crops or lower batch_size")
+
+    def pixels(index: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(normalise_batch(crops[index], spec, placement=plan.placement[index]))
+
     device = resolve_device(config.device)
     embedding = torch.nn.Parameter(torch.randn(1, config.num_tokens, ldm.context_dim).to(device))
     token_maps = TokenMaps(ldm, embedding, config.layers, config.map_hw, config.timestep, config.seed, device,
