@@ -64,6 +64,7 @@ from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
 from edgereid.ops.preprocess import normalise_batch
 
+
 @dataclass(frozen=True, kw_only=True)
 class CCFaceConfig(DistillRun):
     """``edgereid distill`` with ``method: ccface``: ``teacher`` is a face checkpoint whose
@@ -231,7 +232,10 @@ def distill(config: CCFaceConfig, config_dict: dict[str, Any]) -> Path:
     config = dataclasses.replace(config, penalty=penalty)
     config_dict = {**config_dict, "penalty_fitted": dataclasses.asdict(penalty)}
     spec = student.card(config.student).input
-    student_hr_inputs = lambda rows: align_faces(renders.images[rows], renders.landmarks[rows], spec)
+
+    def student_hr_inputs(rows: np.ndarray) -> np.ndarray:
+        return align_faces(renders.images[rows], renders.landmarks[rows], spec)
+
     predictor = Predictor(student.embedding_dim, config.predictor_hidden) if config.asymmetric == "predictor" else None
     student.to(device)
     trained = list(student.parameters()) + (list(predictor.to(device).parameters()) if predictor else [])
