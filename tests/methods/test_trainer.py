@@ -44,6 +44,27 @@ def test_adam_without_clipping_and_bf16_autocast_train(settings):
 
 def test_unknown_optimisers_and_unordered_milestones_are_refused():
     with pytest.raises(ConfigError, match="unknown optimiser"):
-        OptimConfig(optimizer="sgd")
+        OptimConfig(optimizer="rmsprop")
     with pytest.raises(ConfigError, match="milestones"):
         OptimConfig(schedule="multistep", milestones=(50, 30))
+
+
+def test_sgd_takes_its_momentum_from_the_config():
+    import torch
+
+    from edgereid.methods.trainer import fit
+
+    layer = torch.nn.Linear(2, 1)
+    optim = OptimConfig(optimizer="sgd", lr=0.1, momentum=0.5, weight_decay=0.0, warmup_epochs=0, epochs=1,
+                        schedule="multistep", grad_clip=0.0)
+    steps = []
+
+    def step(_):
+        steps.append(1)
+        return {"loss": layer(torch.ones(1, 2)).sum()}
+
+    before = layer.weight.detach().clone()
+    fit(layer, list(layer.parameters()), lambda epoch: iter([0, 1]), step, optim, 2, "sgd")
+    # two SGD steps with momentum 0.5 on d(w.x + b)/dw = 1: w moves by 0.1 * (1 + 1.5) = 0.25 per weight
+    assert len(steps) == 2
+    torch.testing.assert_close(layer.weight.detach(), before - 0.25)
