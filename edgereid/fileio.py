@@ -93,16 +93,34 @@ def replace_dir(staged: str | Path, target: str | Path) -> Path:
     return target
 
 
-def read_bounded_text(path: str | Path, limit: int, what: str, error: type[EdgeReidError] = InputError) -> str:
-    """The UTF-8 text of ``path``, after checking that it is a file of at most ``limit`` bytes (a reader never
-    loads more than it expects); ``error`` is raised, naming ``what`` the file should have been."""
+def read_bounded_bytes(path: str | Path, limit: int, what: str, error: type[EdgeReidError] = InputError) -> bytes:
+    """The bytes of ``path``, after checking that it is a file of at most ``limit`` bytes (a reader never loads
+    more than it expects); ``error`` is raised, naming ``what`` the file should have been."""
     path = Path(path)
     if not path.is_file():
         raise error(f"{what} not found: {path}", fix="check the path")
     size = path.stat().st_size
     if size > limit:
         raise error(f"{path} is too large for a {what}", expected=f"at most {limit} bytes", got=f"{size} bytes")
+    return path.read_bytes()
+
+
+def read_bounded_text(path: str | Path, limit: int, what: str, error: type[EdgeReidError] = InputError) -> str:
+    """The UTF-8 text of ``path``, bounded as :func:`read_bounded_bytes`."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return read_bounded_bytes(path, limit, what, error).decode("utf-8")
     except UnicodeDecodeError as exc:
         raise error(f"{path} is not UTF-8 text", got=str(exc)[:120], fix="save the file as UTF-8") from exc
+
+
+def read_bounded_image(path: str | Path, limit: int, what: str, grey: bool = False):
+    """A BGR (or ``grey``) uint8 image decoded from ``path``, bounded as :func:`read_bounded_bytes`; an
+    InputError names a file that does not decode."""
+    import cv2
+    import numpy as np
+
+    data = np.frombuffer(read_bounded_bytes(path, limit, what), np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE if grey else cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise InputError(f"cannot decode {path}", expected=f"a JPEG or PNG {what}", fix="remove or replace the file")
+    return image

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from edgereid.errors import ConfigError, InputError
-from edgereid.fileio import IMAGE_SUFFIXES
+from edgereid.fileio import IMAGE_SUFFIXES, read_bounded_bytes
 from edgereid.ops.geometry import FACE_TEMPLATE_112
 
 FACE_SOURCES = ("world", "folder", "recordio")
@@ -88,9 +88,7 @@ def aligned_landmarks(count: int, size: int) -> np.ndarray:
 
 
 def _read_file(path: Path) -> bytes:
-    if path.stat().st_size > MAX_FACE_FILE_BYTES:
-        raise InputError(f"{path} is too large for a face image", expected=f"at most {MAX_FACE_FILE_BYTES} bytes")
-    return path.read_bytes()
+    return read_bounded_bytes(path, MAX_FACE_FILE_BYTES, "face image")
 
 
 def identity_folder_faces(root: str | Path, workers: int = 4) -> tuple[LazyFaceImages, np.ndarray]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from edgereid.errors import InputError
+from edgereid.fileio import read_bounded_image
 from edgereid.ops.geometry import FACE_TEMPLATE_112, whole_image_boxes
 
 MAX_IMAGE_BYTES = 32 * 1024 * 1024  # a face image larger than this is not a face crop
@@ -28,16 +29,7 @@ MAX_IMAGE_BYTES = 32 * 1024 * 1024  # a face image larger than this is not a fac
 
 def read_face_image(path: Path) -> np.ndarray:
     """One BGR face image, its size checked before it is read."""
-    import cv2
-
-    if not path.is_file():
-        raise InputError(f"face image not found: {path}", fix="check that the benchmark folder is complete")
-    if path.stat().st_size > MAX_IMAGE_BYTES:
-        raise InputError(f"{path} is too large for a face image", expected=f"at most {MAX_IMAGE_BYTES} bytes")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise InputError(f"cannot decode {path}", expected="a JPEG or PNG image", fix="remove or replace the file")
-    return image
+    return read_bounded_image(path, MAX_IMAGE_BYTES, "face image")
 
 
 def template_landmarks(images: list[np.ndarray]) -> np.ndarray:

@@ -15,7 +15,19 @@ FACE_MEAN = (127.5, 127.5, 127.5)
 FACE_STD = (128.0, 128.0, 128.0)
 
 
-class FaceStudent(nn.Module):
+class FaceEmbeddingModel(nn.Module):
+    """The face-model interface CoReFace's dropout views and CCFace's distillation use: ``pre_embedding`` (the
+    feature the dropout views are taken of) then ``embedding_head``; ``features`` is the unnormalised embedding
+    (what margin-softmax heads take), ``forward`` the unit one. Subclasses define the two stages."""
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embedding_head(self.pre_embedding(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return l2_normalize(self.features(x))
+
+
+class FaceStudent(FaceEmbeddingModel):
     """Aligned face crop in, L2-normalised embedding out; its input size (a multiple of the trunk's stride, 32 for
     MobileFaceNet: 32, 64, 112...) is written in its card, which the runtime and the trainers read.
 
@@ -50,13 +62,6 @@ class FaceStudent(nn.Module):
     def embedding_head(self, pre: torch.Tensor) -> torch.Tensor:
         """Unnormalised embedding from a (possibly dropped-out) pre-embedding feature."""
         return self.bn(self.embed(pre))
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Unnormalised embedding (what margin-softmax heads take)."""
-        return self.embedding_head(self.pre_embedding(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return l2_normalize(self.features(x))
 
     def card(self, name: str) -> ModelCard:
         return embedding_card(name, "face", self.input_hw, FACE_MEAN, FACE_STD, self.embedding_dim)

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 
 from edgereid.card import ModelCard
-from edgereid.models.layers import embedding_card, l2_normalize
+from edgereid.models.face import FaceEmbeddingModel
+from edgereid.models.layers import embedding_card
 from edgereid.registry import register_model
 
 IRESNET_LAYERS = {18: (2, 2, 2, 2), 50: (3, 4, 14, 3), 100: (3, 13, 30, 3)}
@@ -42,7 +43,7 @@ class ImprovedBasicBlock(nn.Module):
         return self.body(x) + self.shortcut(x)
 
 
-class IResNet(nn.Module):
+class IResNet(FaceEmbeddingModel):
     """Aligned 112x112 face in, L2-normalised embedding out (``features``: before normalisation)."""
 
     task = "face"
@@ -83,12 +84,6 @@ class IResNet(nn.Module):
 
     def embedding_head(self, pre: torch.Tensor) -> torch.Tensor:
         return self.bn(self.fc(pre))
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embedding_head(self.pre_embedding(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return l2_normalize(self.features(x))
 
     def card(self, name: str) -> ModelCard:
         return embedding_card(name, "face", self.input_hw, IRESNET_MEAN, IRESNET_STD, self.embedding_dim)
