@@ -30,15 +30,15 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from edgereid.errors import InputError
-from edgereid.fileio import read_bounded_text
+from edgereid.fileio import read_bounded_image, read_bounded_text
 
 MAX_LANDMARK_BYTES = 64 << 20  # CelebA's landmark list is about 12 MB
 MAX_SPLIT_BYTES = 16 << 20
 MAX_JSON_BYTES = 256 << 20
+MAX_IMAGE_BYTES = 32 << 20
 CELEBA_HEADER = ("lefteye_x", "lefteye_y", "righteye_x", "righteye_y", "nose_x", "nose_y", "leftmouth_x",
                  "leftmouth_y", "rightmouth_x", "rightmouth_y")
 CELEBA_LEFT_EYE, CELEBA_RIGHT_EYE = 0, 1
@@ -63,12 +63,8 @@ class KeypointSet:
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """(width, height) of an image file, or an InputError if it cannot be read."""
-    if not path.is_file():
-        raise InputError(f"missing image {path}", fix="point to the dataset folder, unchanged")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise InputError(f"{path} is not a readable image")
+    """(width, height) of an image file (size-checked before it is read), or an InputError if it cannot be read."""
+    image = read_bounded_image(path, MAX_IMAGE_BYTES, "dataset image", grey=True)
     return int(image.shape[1]), int(image.shape[0])
 
 
