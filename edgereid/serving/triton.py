@@ -18,6 +18,7 @@ serving. Health, readiness and Prometheus metrics are Triton's own.
 
 from __future__ import annotations
 
+import sys
 import threading
 from typing import Any, Callable
 
@@ -28,6 +29,7 @@ from edgereid.pipeline import Pipeline
 from edgereid.types import FaceBoxes, FrameResult
 
 PIPELINE_MODEL = "edgereid_pipeline"
+LOAD_ATTEMPTS = 3  # fresh servers tried when PyTriton's instances lose their start-up handshake
 
 
 class ResultRouter:
@@ -188,6 +190,18 @@ def bind_models(triton: Any, pipeline: Pipeline, router: ResultRouter, instances
     return names
 
 
+def lost_handshake_race(error: BaseException) -> bool:
+    """Whether a model load failed on PyTriton's start-up handshake between the instances of one model.
+
+    Triton starts a Python-backend model's instances in parallel; PyTriton's first instance serves its
+    configuration on a Unix socket that the other instances connect to once the socket *file* exists. On a busy
+    machine an instance can connect between the first one's ``bind`` and ``listen`` (connection refused) or give
+    up after PyTriton's 1 s wait; the load then fails although nothing is wrong with the model. Measured once in CI
+    (connection refused, 1 of 8 instances); a fresh server succeeds, so :func:`serve` retries on exactly this."""
+    message = str(error)
+    return "get_config_from_handshake_server" in message or "-config.sock" in message
+
+
 def run_until_stopped(triton: Any, ready: Callable[[], None]) -> None:
     """Start the bound PyTriton server, call ``ready`` once it answers, and return on SIGTERM or Ctrl-C (an
     :class:`EdgeReidError` if the server dies first)."""
@@ -223,8 +237,18 @@ def serve(config: Any, *, http_port: int = 8000, grpc_port: int = 8001, metrics_
         try:
             triton_config = TritonConfig(http_address="127.0.0.1", http_port=http_port, grpc_address="127.0.0.1",
                                          grpc_port=grpc_port, metrics_port=metrics_port)
-            with Triton(config=triton_config) as triton:
-                names = bind_models(triton, pipeline, router, instances)
-                run_until_stopped(triton, lambda: ready(names))
+            for attempt in range(1, LOAD_ATTEMPTS + 1):
+                with Triton(config=triton_config) as triton:
+                    try:
+                        names = bind_models(triton, pipeline, router, instances)
+                    except Exception as exc:  # tritonclient's InferenceServerException, raised through PyTriton
+                        if not lost_handshake_race(exc) or attempt == LOAD_ATTEMPTS:
+                            raise
+                        print(f"edgereid serve: PyTriton's instances of {PIPELINE_MODEL} lost their start-up "
+                              f"handshake (attempt {attempt} of {LOAD_ATTEMPTS}); starting a fresh server",
+                              file=sys.stderr, flush=True)
+                        continue
+                    run_until_stopped(triton, lambda: ready(names))
+                    return
         finally:
             router.close()

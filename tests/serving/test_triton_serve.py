@@ -124,3 +124,22 @@ def test_a_missing_stub_environment_says_how_to_make_one(tmp_path, monkeypatch):
     with pytest.raises(EdgeReidError, match="NumPy 1.x") as caught:
         stub_environment()
     assert "pip install 'numpy<2' pyzmq" in caught.value.fix and "nowhere" in caught.value.got
+
+
+def test_only_the_start_up_handshake_race_is_retried():
+    from tritonclient.utils import InferenceServerException
+
+    from edgereid.serving.triton import lost_handshake_race
+
+    # the message CI's Triton gave when one of the pipeline's instances connected too early (2026-12-06)
+    refused = InferenceServerException(
+        "[400] load failed for model 'edgereid_pipeline': version 1 is at UNAVAILABLE state: Internal: "
+        "TritonModelException: Model initialize error: Traceback (most recent call last):\n"
+        '  File "/tmp/folderKOpRyD/1/model.py", line 425, in initialize\n'
+        "    inference_handler_config = get_config_from_handshake_server(handshake_socket)\n"
+        "ConnectionRefusedError: [Errno 111] Connection refused")
+    late = TimeoutError("Timeout occurred while waiting for config file /tmp/w/edgereid_pipeline-config.sock")
+    broken = InferenceServerException("[400] load failed for model 'edgereid_reid_model': Model initialize error: "
+                                      "ValueError: InferenceHandler config is not serializable")
+    assert lost_handshake_race(refused) and lost_handshake_race(late)
+    assert not lost_handshake_race(broken)
