@@ -1,8 +1,11 @@
-"""Batch sampling and the simple augmentations shared by the training methods."""
+"""Batch sampling, the simple augmentations shared by the training methods, and a loader thread that prepares
+batches ahead of the training step."""
 
 from __future__ import annotations
 
-from typing import Iterator
+import queue
+import threading
+from typing import Iterable, Iterator, TypeVar
 
 import numpy as np
 
@@ -73,3 +76,53 @@ def label_map(pids: np.ndarray) -> tuple[np.ndarray, int]:
     """Identity ids to class indices 0..C-1, and C."""
     unique = np.unique(pids)
     return np.searchsorted(unique, pids), len(unique)
+
+
+Item = TypeVar("Item")
+_DONE = object()
+
+
+def ahead(items: Iterable[Item], depth: int) -> Iterator[Item]:
+    """``items`` in their order, produced up to ``depth`` ahead on one loader thread (``depth`` 0: inline).
+
+    This is the job of a PyTorch DataLoader worker with pinned memory: while the model runs on one batch, the next
+    ones are indexed, augmented, normalised and pinned (NumPy and the copy release the GIL). One thread keeps the
+    order in which the batches draw their random numbers, so a run is the same with and without prefetching. An
+    error in the loader is raised here, at the batch it failed on; closing the iterator early stops the loader."""
+    if depth <= 0:
+        yield from items
+        return
+    ready: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def load() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((_DONE, None))
+        except BaseException as error:  # handed to the consumer, which raises it
+            put((_DONE, error))
+
+    loader = threading.Thread(target=load, name="batch-loader", daemon=True)
+    loader.start()
+    try:
+        while True:
+            item, error = ready.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        loader.join()

@@ -229,7 +229,9 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
         memory.rebuild(memory_features(model, crops[0], spec, config.batch_size, rng), targets_all)
         return pk_batches(crops[0], config.ids_per_batch, config.batch_size // config.ids_per_batch, steps, rng)
 
-    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+    def prepare(index: np.ndarray) -> dict[str, torch.Tensor]:
+        """The host side of a step (on the loader thread when prefetching): augmented crops, their diffusion
+        inputs and indices."""
         images = crops[0].images[index]
         flip_half(images, sample_rng)
         images = pad_and_crop(images, config.pad_crop, sample_rng)
@@ -237,24 +239,31 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
             images = photometric_jitter(images, sample_rng)
         augmented = normalise_batch(images, spec)
         random_erasing(augmented, config.random_erasing, sample_rng)
-        bn = model.bnneck(model.features(torch.from_numpy(augmented).to(device)))
+        batch = {"crops": distributed.host_tensor(augmented), "index": distributed.host_tensor(index)}
+        if use_ldm:
+            batch["pixels"] = distributed.host_tensor(normalise_batch(crops[1].images[index], specs[1],
+                                                                      placement=crops[1].placement[index]))
+        return batch
+
+    def step(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        on_device = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
+        bn = model.bnneck(model.features(on_device["crops"]))
         logits = model.classifier(bn)
-        target = targets_all[torch.from_numpy(index).to(device)]
+        target = targets_all[on_device["index"]]
         unit = F.normalize(bn, dim=1)
         terms = {"id": config.id_weight * label_smoothed_ce(logits, target),
                  "pcl": config.pcl_weight * memory.loss(unit, target)}
         # every process applies the same update, from the whole (gathered) batch
         memory.update_hard(distributed.all_gather(unit.detach()), distributed.all_gather(target))
         if use_ldm:
-            pixels = torch.from_numpy(normalise_batch(crops[1].images[index], specs[1],
-                                                      placement=crops[1].placement[index])).to(device)
             context = parts["prompts"](logits, config.tau)
-            terms["ldm"] = config.ldm_weight * denoising_loss(ldm, pixels, context, generator)
+            terms["ldm"] = config.ldm_weight * denoising_loss(ldm, on_device["pixels"], context, generator)
         return terms
 
     encoder = [p for name, p in model.named_parameters() if not name.startswith(("bnneck", "classifier"))]
     history = fit(parts, parts.parameters(), epoch_batches, step, config.optim, steps,
-                  f"dcac {config.model}" + ("" if use_ldm else " (no diffusion)"), probe_params=encoder)
+                  f"dcac {config.model}" + ("" if use_ldm else " (no diffusion)"), probe_params=encoder,
+                  prepare=prepare)
     warn_if_diffusion_is_silent(history)
     model.cpu()
     title = f"DCAC teacher {config.model}" + ("" if use_ldm else " without the diffusion loss")

@@ -41,6 +41,13 @@ def device() -> torch.device:
     return torch.device("cpu")
 
 
+def host_tensor(array: np.ndarray) -> torch.Tensor:
+    """``array`` as a CPU tensor ready for this process's device: page-locked when that is a GPU, so that
+    ``.to(device, non_blocking=True)`` copies it asynchronously (a DataLoader's ``pin_memory``)."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    return tensor.pin_memory() if device().type == "cuda" else tensor
+
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
 

@@ -1,9 +1,9 @@
-"""A small training loop shared by every method: AdamW or Adam, warm-up + cosine or multistep schedule, optional
-mixed precision, progress bar,
-loss-curve PNG, and a checkpoint per the contract at the end (written atomically).
+"""A small training loop shared by every method: AdamW, Adam or SGD, warm-up + cosine or multistep schedule,
+optional mixed precision, batches prepared ahead on a loader thread, progress bar, loss-curve PNG, and a checkpoint
+per the contract at the end (written atomically).
 
-Methods supply a ``step(batch) -> dict of named loss terms`` and an iterable of batches per epoch;
-the loop sums the terms, records each one, and keeps the history for the plot.
+Methods supply a ``step(batch) -> dict of named loss terms``, an iterable of batches per epoch and optionally the
+host-side ``prepare`` of a batch; the loop sums the terms, records each one, and keeps the history for the plot.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ import math
 from pathlib import Path
 from typing import Callable, Iterable
 
+import numpy as np
 import torch
 from torch import nn
 
 from edgereid.card import ModelCard
 from edgereid.errors import ConfigError
 from edgereid.methods import distributed
+from edgereid.methods.batches import ahead
 from edgereid.methods.run_config import OptimConfig
 
 
@@ -58,8 +60,14 @@ def term_gradient_norms(terms: dict[str, torch.Tensor], params: list[nn.Paramete
 def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int], Iterable],
         step: Callable[[object], dict[str, torch.Tensor]], optim: OptimConfig, steps_per_epoch: int,
         description: str = "train", clip_params: Iterable[nn.Parameter] | None = None,
-        probe_params: Iterable[nn.Parameter] | None = None) -> list[dict[str, float]]:
+        probe_params: Iterable[nn.Parameter] | None = None,
+        prepare: Callable[[np.ndarray], object] | None = None) -> list[dict[str, float]]:
     """Train; returns one record per epoch with the mean of every loss term.
+
+    ``epochs(e)`` gives epoch ``e``'s index batches (called on this thread, so it may use the model, e.g. to
+    rebuild a memory); ``prepare`` turns this process's slice of one into the host tensors that ``step`` takes,
+    ``optim.prefetch`` batches ahead on a loader thread (:func:`~edgereid.methods.batches.ahead`); without
+    ``prepare`` ``step`` takes the slice itself.
 
     Gradients are clipped to ``optim.grad_clip`` (global norm) over ``clip_params`` when given
     (e.g. the backbone only, as CoReFace does), else over every trained parameter. Under ``torchrun``
@@ -99,9 +107,10 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
         sums: dict[str, float] = {}
         norm_sums: dict[str, float] = {}
         count = probes = 0
-        for batch in epochs(epoch):
+        slices = (distributed.shard(batch) for batch in epochs(epoch))
+        for batch in ahead(map(prepare, slices) if prepare else slices, optim.prefetch):
             with autocast():
-                terms = step(distributed.shard(batch))
+                terms = step(batch)
             if probe and count % max(1, steps_per_epoch // GRADIENT_PROBES_PER_EPOCH) == 0:
                 for name, norm in term_gradient_norms(terms, probe).items():
                     norm_sums[name] = norm_sums.get(name, 0.0) + norm

@@ -1,6 +1,7 @@
 """The training augmentations shared by the methods."""
 
 import numpy as np
+import pytest
 
 from edgereid.methods.batches import pad_and_crop, random_erasing
 
@@ -32,3 +33,40 @@ def test_random_erasing_fills_one_rectangle_per_chosen_crop_with_noise():
     untouched = np.zeros((4, 3, 8, 8), np.float32)
     random_erasing(untouched, 0.0, np.random.default_rng(0))
     assert not untouched.any()
+
+
+def test_ahead_keeps_the_order_prepares_on_a_loader_thread_and_stops_when_closed():
+    import threading
+
+    from edgereid.methods.batches import ahead
+
+    threads = []
+
+    def items():
+        for i in range(50):
+            threads.append(threading.current_thread().name)
+            yield i
+
+    assert list(ahead(items(), 3)) == list(range(50))
+    assert set(threads) == {"batch-loader"}
+    threads.clear()
+    assert list(ahead(items(), 0)) == list(range(50)) and set(threads) == {threading.current_thread().name}
+    threads.clear()
+    early = ahead(items(), 2)
+    assert next(early) == 0
+    early.close()  # the consumer stops: the loader must not keep producing or hang
+    assert not any(t.name == "batch-loader" for t in threading.enumerate()) and len(threads) < 50
+
+
+def test_an_error_in_the_loader_reaches_the_consumer_at_its_batch():
+    from edgereid.methods.batches import ahead
+
+    def items():
+        yield from range(3)
+        raise ValueError("crop 3 is unreadable")
+
+    seen = []
+    with pytest.raises(ValueError, match="crop 3"):
+        for item in ahead(items(), 2):
+            seen.append(item)
+    assert seen == [0, 1, 2]

@@ -51,7 +51,8 @@ def test_missing_folders_and_wrong_layouts_are_named(tmp_path):
     from edgereid.errors import CheckpointError, InputError
     from edgereid.methods.dcac import DCACConfig, train
 
-    missing_ldm = DCACConfig.load("samples/configs/dcac_world.yaml", {"ldm": str(tmp_path / "no_sd"), "out": str(tmp_path)})
+    missing_ldm = DCACConfig.load("samples/configs/dcac_world.yaml",
+                                  {"ldm": str(tmp_path / "no_sd"), "out": str(tmp_path)})
     with pytest.raises(CheckpointError, match="no_sd"):
         train(missing_ldm, {})
     missing_data = DCACConfig.load("samples/configs/dcac_world.yaml", {"ldm_weight": 0, "out": str(tmp_path),
@@ -64,3 +65,25 @@ def test_missing_folders_and_wrong_layouts_are_named(tmp_path):
                                                                        "dataset": str(tmp_path / "flat")})
     with pytest.raises(InputError, match="bounding_box_train"):
         train(wrong_layout, {})
+
+
+def _run_record(out):
+    from safetensors.numpy import load_file
+
+    return json.loads((out / "history.json").read_text())["history"], load_file(out / "model.safetensors")
+
+
+def test_prefetching_batches_on_the_loader_thread_gives_the_same_run(tmp_path, tiny_ldm_path):
+    runs = {}
+    for prefetch in (0, 3):
+        out = tmp_path / f"prefetch{prefetch}"
+        assert main(["train", "--config", "samples/configs/dcac_world.yaml", "--set", "model=test_reid",
+                     "--set", f"ldm={tiny_ldm_path}", "--set", f"out={out}", "--set", "lora_rank=2",
+                     "--set", "export=false", "--set", f"optim.prefetch={prefetch}", *TINY_WORLD[:-2],
+                     "--set", "optim.epochs=2"]) == 0
+        runs[prefetch] = _run_record(out)
+    (inline_history, inline_weights), (ahead_history, ahead_weights) = runs[0], runs[3]
+    assert inline_history == ahead_history and {"id", "pcl", "ldm"} <= set(inline_history[0])
+    assert set(inline_weights) == set(ahead_weights)
+    for name, value in inline_weights.items():
+        assert (value == ahead_weights[name]).all(), name

@@ -119,23 +119,30 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
         return pk_batches(crops, config.ids_per_batch, config.batch_size // config.ids_per_batch, steps, rng)
 
     def tensor(images: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(normalise_batch(images, spec)).to(device)
+        return distributed.host_tensor(normalise_batch(images, spec))
 
-    def step(index: np.ndarray) -> dict[str, torch.Tensor]:
+    def prepare(index: np.ndarray) -> dict[str, Any]:
+        """The host side of a step (on the loader thread when prefetching): the RGB crop, its IR and sketch
+        views, the captions plain and masked, and the indices."""
         images = crops.images[index]
         flip_half(images, sample_rng)
-        rgb = tensor(photometric_jitter(images, sample_rng))
-        views = {m: tensor(modality_images(images, m, stage["source"], sample_rng)) for m in ("ir", "sketch")
-                 if not (m == "ir" and stage["source"] == "world")}
+        batch: dict[str, Any] = {"index": index, "rgb": tensor(photometric_jitter(images, sample_rng))}
+        batch.update({m: tensor(modality_images(images, m, stage["source"], sample_rng)) for m in ("ir", "sketch")
+                      if not (m == "ir" and stage["source"] == "world")})
         if stage["source"] == "world":  # stage 2: the IR camera's own view of the same moment
             infrared = crops.ir_images[index]
             flip_half(infrared, sample_rng)
-            views["ir"] = tensor(infrared)
+            batch["ir"] = tensor(infrared)
         sentences = [captions[int(pid)] for pid in crops.pids[index]]
-        plain = text.encode(sentences)
-        masked = text.encode(sentences, config.mask_probability, sample_rng)
-        inputs = {"rgb": ({"rgb": rgb}, None), "ir": ({"ir": views["ir"]}, None),
-                  "sketch": ({"sketch": views["sketch"]}, None), "text": (None, plain), "rgb+text": ({"rgb": rgb}, masked)}
+        batch["plain"] = text.encode(sentences)
+        batch["masked"] = text.encode(sentences, config.mask_probability, sample_rng)
+        return batch
+
+    def step(batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+        index, plain, masked = batch["index"], batch["plain"], batch["masked"]
+        rgb, ir, sketch = (batch[m].to(device, non_blocking=True) for m in ("rgb", "ir", "sketch"))
+        inputs = {"rgb": ({"rgb": rgb}, None), "ir": ({"ir": ir}, None),
+                  "sketch": ({"sketch": sketch}, None), "text": (None, plain), "rgb+text": ({"rgb": rgb}, masked)}
         bn, text_hidden = {}, None
         for name, (images_in, text_in) in inputs.items():
             feature, hidden = model.encode(images_in, text_in)
@@ -153,7 +160,7 @@ def train(config: AIOConfig, config_dict: dict[str, Any]) -> Path:
                 "fb": config.fb_weight * binding}
 
     history = fit(model, model.trainable_parameters(), epoch_batches, step, config.optim, steps,
-                  f"aio ({config.encoder.kind} encoder)")
+                  f"aio ({config.encoder.kind} encoder)", prepare=prepare)
     model.cpu()
     out = Path(config.out)
     checkpoint = out / "model.safetensors"

@@ -130,3 +130,19 @@ def test_bad_configs_are_refused(tmp_path):
         ReidDistillConfig.load("samples/configs/aio_student.yaml", {"modality": "thermal"})
     with pytest.raises(CheckpointError, match="not an AIO teacher"):
         load_aio(tmp_path / "missing.safetensors")
+
+
+def test_prefetching_batches_on_the_loader_thread_gives_the_same_run(tmp_path):
+    from safetensors.numpy import load_file
+
+    runs = []
+    for prefetch in (0, 2):
+        out = tmp_path / f"prefetch{prefetch}"
+        assert main(["train", "--config", "samples/configs/aio_world.yaml", "--set", f"out={out}", *TINY, *WORLD,
+                     "--set", "stage1_epochs=1", "--set", "optim.epochs=2", "--set", "export=false",
+                     "--set", f"optim.prefetch={prefetch}"]) == 0  # both stages: synthetic, then the IR camera's view
+        runs.append((json.loads((out / "history.json").read_text())["history"], load_file(out / "model.safetensors")))
+    (inline_history, inline_weights), (ahead_history, ahead_weights) = runs
+    assert inline_history == ahead_history and len(inline_history) == 2
+    assert set(inline_weights) == set(ahead_weights)
+    assert all(np.array_equal(value, ahead_weights[name]) for name, value in inline_weights.items())
