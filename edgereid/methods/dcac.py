@@ -44,6 +44,7 @@ from edgereid.methods.reid_data import ReidDataKeys, dataset_folders
 from edgereid.methods.run_config import TrainRun
 from edgereid.methods.trainer import finish_run, fit
 from edgereid.models import create_model
+from edgereid.models.pretrained import initialise_from
 from edgereid.ops.preprocess import normalise_batch
 
 
@@ -51,11 +52,13 @@ from edgereid.ops.preprocess import normalise_batch
 class DCACConfig(TrainRun, ReidDataKeys):
     """``data`` / ``dataset`` / ``train_cameras`` as in :class:`~edgereid.methods.reid_data.ReidDataKeys`;
     ``diffusion_hw``: the size crops are given to the diffusion model (empty = the size it was trained at;
-    128x128 for Stable Diffusion in the paper)."""
+    128x128 for Stable Diffusion in the paper); ``init``: a local safetensors file the CNN encoder starts from
+    (ImageNet MobileNetV2 from torchvision, or an earlier run; :mod:`edgereid.models.pretrained`)."""
 
     METHODS: ClassVar[tuple[str, ...]] = ("dcac",)
 
     ldm: str = "samples/models/ldm_world"
+    init: str = ""  # pretrained encoder weights (safetensors); empty: from scratch
     diffusion_hw: tuple[int, ...] = ()
     diffusion_resize: str = ""  # stretch (official) or letterbox; empty: as the diffusion model was trained
     pad_crop: int = 10  # px, pad + random crop (official)
@@ -78,6 +81,9 @@ class DCACConfig(TrainRun, ReidDataKeys):
         if self.diffusion_resize not in ("", "stretch", "letterbox") or not 0 <= self.random_erasing <= 1:
             raise ConfigError(f"{where}: diffusion_resize is stretch or letterbox and random_erasing a probability",
                               got=f"diffusion_resize={self.diffusion_resize!r}, random_erasing={self.random_erasing}")
+        if self.init and not Path(self.init).is_file():  # before any data is read
+            raise ConfigError(f"{where}: init names no file", got=self.init,
+                              fix="give a local .safetensors file of encoder weights, or leave init empty")
         if self.tau <= 0 or self.lora_rank < 1:
             raise ConfigError(f"{where}: tau must be positive and lora_rank at least 1",
                               got=f"tau={self.tau}, lora_rank={self.lora_rank}")
@@ -208,6 +214,8 @@ def train(config: DCACConfig, config_dict: dict[str, Any]) -> Path:
         raise RuntimeError("the ReID and diffusion crops are not the same people in the same order")
     labels, num_classes = label_map(crops[0].pids)
     model = create_model(config.model, **{**config.model_args, "num_classes": num_classes})
+    if config.init:
+        print(f"initialised {config.model} from {config.init}: {initialise_from(model, config.init).summary()}")
     nn.init.normal_(model.classifier.weight, std=0.001)  # as the official code: near-uniform p at the start
     memory = ClusterMemory(num_classes, model.embedding_dim, config.memory_temperature, config.memory_momentum)
     parts = nn.ModuleDict({"model": model})

@@ -52,8 +52,8 @@ def save_checkpoint(model: nn.Module, path: str | Path, *, card: ModelCard | Non
     return atomic_write_bytes(path, save(tensors, metadata=metadata))
 
 
-def read_checkpoint_header(path: str | Path) -> dict[str, str]:
-    """The metadata header of a checkpoint, checked for the keys that rebuild a model."""
+def safetensors_metadata(path: str | Path, fix: str = "pass a .safetensors file written by edgereid") -> dict[str, str]:
+    """The metadata of any safetensors file, after checking that its declared header is bounded and inside it."""
     from safetensors import safe_open
 
     path = Path(path)
@@ -64,14 +64,19 @@ def read_checkpoint_header(path: str | Path) -> dict[str, str]:
     if header_bytes > min(MAX_HEADER_BYTES, path.stat().st_size - 8):
         raise CheckpointError(f"{path} is not a readable safetensors checkpoint: it declares a header larger "
                               "than a checkpoint's",
-                              expected=f"at most {MAX_HEADER_BYTES} bytes and within the file", got=f"{header_bytes} bytes",
-                              fix="pass a .safetensors file written by edgereid")
+                              expected=f"at most {MAX_HEADER_BYTES} bytes and within the file",
+                              got=f"{header_bytes} bytes", fix=fix)
     try:
         with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata() or {}
+            return handle.metadata() or {}
     except Exception as exc:  # safetensors raises its own error types
         raise CheckpointError(f"{path} is not a readable safetensors checkpoint", got=str(exc)[:200],
-                              fix="pass a .safetensors file written by edgereid") from exc
+                              fix=fix) from exc
+
+
+def read_checkpoint_header(path: str | Path) -> dict[str, str]:
+    """The metadata header of a checkpoint, checked for the keys that rebuild a model."""
+    metadata = safetensors_metadata(path)
     missing = [k for k in (META_MODEL, META_ARGS) if not metadata.get(k)]
     if missing:
         raise CheckpointError(f"{path} has no edgereid header", expected=f"metadata keys {missing}",

@@ -48,13 +48,15 @@ def test_distill_refuses_a_student_of_another_embedding_size(tmp_path, tiny_mode
 
 
 def test_missing_folders_and_wrong_layouts_are_named(tmp_path):
-    from edgereid.errors import CheckpointError, InputError
+    from edgereid.errors import CheckpointError, ConfigError, InputError
     from edgereid.methods.dcac import DCACConfig, train
 
     missing_ldm = DCACConfig.load("samples/configs/dcac_world.yaml",
                                   {"ldm": str(tmp_path / "no_sd"), "out": str(tmp_path)})
     with pytest.raises(CheckpointError, match="no_sd"):
         train(missing_ldm, {})
+    with pytest.raises(ConfigError, match="init names no file"):
+        DCACConfig.load("samples/configs/dcac_world.yaml", {"init": str(tmp_path / "imagenet.safetensors")})
     missing_data = DCACConfig.load("samples/configs/dcac_world.yaml", {"ldm_weight": 0, "out": str(tmp_path),
                                                                        "dataset": str(tmp_path / "no_market")})
     with pytest.raises(InputError, match="no_market"):
