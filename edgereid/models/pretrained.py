@@ -41,9 +41,10 @@ class InitReport:
     kept: tuple[str, ...]
 
     def summary(self) -> str:
+        """One line for the run log, naming up to four of the tensors left as initialised."""
+        kept = ", ".join(self.kept[:4]) + (" ..." if len(self.kept) > 4 else "")
         return (f"{self.loaded} tensors loaded, {len(self.kept)} of the model kept as initialised"
-                f"{' (' + ', '.join(self.kept[:4]) + (' ...' if len(self.kept) > 4 else '') + ')' if self.kept else ''}"
-                f", {len(self.unused)} of the file unused")
+                f"{f' ({kept})' if kept else ''}, {len(self.unused)} of the file unused")
 
 
 def from_torchvision_mobilenet_v2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
