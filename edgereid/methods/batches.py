@@ -83,7 +83,8 @@ _DONE = object()
 
 
 def ahead(items: Iterable[Item], depth: int) -> Iterator[Item]:
-    """``items`` in their order, produced up to ``depth`` ahead on one loader thread (``depth`` 0: inline).
+    """``items`` in their order, produced ahead on one loader thread (``depth`` 0: inline): up to ``depth`` wait
+    in the queue while one more is being prepared.
 
     This is the job of a PyTorch DataLoader worker with pinned memory: while the model runs on one batch, the next
     ones are indexed, augmented, normalised and pinned (NumPy and the copy release the GIL). One thread keeps the

@@ -82,6 +82,9 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
     if steps_per_epoch < 1 and optim.epochs > 0:
         raise ConfigError(f"{description}: an epoch has no training step", got=f"{steps_per_epoch} steps per epoch",
                           fix="lower batch_size below the number of training crops, or give more data")
+    if optim.prefetch and prepare is None:  # its step draws random numbers on this thread, as the batches would
+        raise ConfigError(f"{description}: optim.prefetch needs a method that prepares its batches apart from its "
+                          "step (DCAC, AIO)", got=f"prefetch {optim.prefetch}", fix="set optim.prefetch: 0")
     torch.set_num_threads(optim.threads)
     params = [p for p in params if p.requires_grad]
     probe = [p for p in probe_params if p.requires_grad] if probe_params is not None else []
@@ -108,7 +111,7 @@ def fit(model: nn.Module, params: Iterable[nn.Parameter], epochs: Callable[[int]
         norm_sums: dict[str, float] = {}
         count = probes = 0
         slices = (distributed.shard(batch) for batch in epochs(epoch))
-        for batch in ahead(map(prepare, slices) if prepare else slices, optim.prefetch):
+        for batch in ahead(map(prepare, slices), optim.prefetch) if prepare else slices:
             with autocast():
                 terms = step(batch)
             if probe and count % max(1, steps_per_epoch // GRADIENT_PROBES_PER_EPOCH) == 0:

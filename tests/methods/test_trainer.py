@@ -68,3 +68,20 @@ def test_sgd_takes_its_momentum_from_the_config():
     # two SGD steps with momentum 0.5 on d(w.x + b)/dw = 1: w moves by 0.1 * (1 + 1.5) = 0.25 per weight
     assert len(steps) == 2
     torch.testing.assert_close(layer.weight.detach(), before - 0.25)
+
+
+def test_prefetch_is_refused_for_a_method_whose_step_draws_its_own_random_numbers():
+    # such a step (supervised ReID, ReID distillation) shares its generator with the batch sampler: on a loader
+    # thread the two would interleave by thread timing and the run would stop being reproducible
+    layer = torch.nn.Linear(2, 1)
+
+    def step(_):
+        return {"loss": layer(torch.ones(1, 2)).sum()}
+
+    with pytest.raises(ConfigError, match="prefetch") as caught:
+        fit(layer, list(layer.parameters()), lambda epoch: iter([0, 1]), step, OptimConfig(prefetch=2, epochs=1), 2,
+            "supervised")
+    assert caught.value.fix == "set optim.prefetch: 0"
+    prepared = fit(layer, list(layer.parameters()), lambda epoch: iter([0, 1]), step,
+                   OptimConfig(prefetch=2, epochs=1), 2, "with prepare", prepare=lambda index: index)
+    assert len(prepared) == 1
