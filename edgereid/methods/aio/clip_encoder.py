@@ -52,8 +52,7 @@ class ClipFrozenEncoder(nn.Module):
         if start is None or end is None:
             raise CheckpointError("the CLIP folder's tokenizer lacks <|startoftext|> / <|endoftext|>",
                                   fix="use the tokenizer.json that ships with the CLIP model")
-        self.special = {"[PAD]": end, "[UNK]": tokenizer.token_to_id("<|endoftext|>"), "[CLS]": start,
-                        "[SEP]": end, "[MASK]": end}
+        self.special = {"[PAD]": end, "[UNK]": end, "[CLS]": start, "[SEP]": end, "[MASK]": end}
         embeddings = self.vision.embeddings
         patch = embeddings.patch_embedding.kernel_size[0]
         if input_hw[0] % patch or input_hw[1] % patch:
