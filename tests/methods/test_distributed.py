@@ -17,6 +17,7 @@ def _train(rank: int, world: int, port: int, out: str) -> None:
     if world > 1:
         os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world))
         torch.distributed.init_process_group("gloo", rank=rank, world_size=world)
+    from edgereid.methods import distributed
     from edgereid.methods.trainer import OptimConfig, fit
 
     torch.manual_seed(0)
@@ -28,8 +29,7 @@ def _train(rank: int, world: int, port: int, out: str) -> None:
     fit(model, model.parameters(), batches, step, OptimConfig(epochs=2, warmup_epochs=0, weight_decay=0.0), 2)
     if rank == 0:
         torch.save({k: v.clone() for k, v in model.state_dict().items()}, out)
-    if world > 1:
-        torch.distributed.destroy_process_group()
+    distributed.finish()  # barrier, then leave: tearing gloo down while the other rank works can abort it
 
 
 def test_two_processes_match_one_process_on_the_whole_batch(tmp_path):
@@ -52,7 +52,7 @@ def _buffers(rank: int, world: int, port: int, out: str) -> None:
     norm.running_mean.fill_(float(rank))  # each process saw different data
     distributed.average_buffers(norm)
     torch.save(norm.running_mean.clone(), f"{out}.{rank}")
-    torch.distributed.destroy_process_group()
+    distributed.finish()
 
 
 def test_batchnorm_statistics_are_averaged_over_processes(tmp_path):
